@@ -1,0 +1,61 @@
+/**
+ * Panda's PRC variables that matter to the net module (spec §0.3), with Panda's defaults, plus the
+ * limits pandanet adds. Objects read the configuration when they are constructed: changing it
+ * affects only objects created afterwards, as in Panda.
+ *
+ * Thread: main thread (the configuration is copied into workers when they start).
+ * @module
+ */
+import { validateHeaderSize, type TcpHeaderSize } from './protocol/tcp-framing.js';
+import { ValueRangeError } from './errors.js';
+
+/** The configuration. Field names are the PRC variable names in camelCase. */
+export interface NetConfig {
+  /** `tcp-header-size`: initial header size of new readers and writers (0, 2 or 4). Default 2. */
+  tcpHeaderSize: TcpHeaderSize;
+  /** `support-ipv6`: port-only opens are dual-stack IPv6. Default true. */
+  supportIpv6: boolean;
+  /** `net-max-write-queue`: threaded writer queue cap, datagrams. Default 10,000. */
+  netMaxWriteQueue: number;
+  /** `net-max-response-queue`: reader/listener/reset queue cap. Default 50,000. */
+  netMaxResponseQueue: number;
+  /** Largest datagram a reader accepts from a length header (bytes). Default 1 MiB. */
+  maxDatagramSize: number;
+  /** How long a synchronous call (open, connect) may wait for its I/O thread, beyond its own timeout (ms). Default 10,000. */
+  syncCallSlackMs: number;
+  /** Shared-memory ring sizes, bytes (powers of two). */
+  ringBytes: { event: number; outbound: number; reader: number };
+}
+
+const defaults: NetConfig = {
+  tcpHeaderSize: 2,
+  supportIpv6: true,
+  netMaxWriteQueue: 10_000,
+  netMaxResponseQueue: 50_000,
+  maxDatagramSize: 1 << 20,
+  syncCallSlackMs: 10_000,
+  ringBytes: { event: 1 << 20, outbound: 8 << 20, reader: 4 << 20 },
+};
+
+let current: NetConfig = structuredClone(defaults);
+
+/** The configuration new objects will use. Thread: main. */
+export function getNetConfig(): Readonly<NetConfig> {
+  return current;
+}
+
+/** Changes some settings for objects created from now on; validates them. Thread: main. */
+export function setNetConfig(patch: Partial<NetConfig>): void {
+  const next: NetConfig = { ...current, ...patch, ringBytes: { ...current.ringBytes, ...patch.ringBytes } };
+  validateHeaderSize(next.tcpHeaderSize);
+  for (const k of ['netMaxWriteQueue', 'netMaxResponseQueue', 'maxDatagramSize', 'syncCallSlackMs'] as const) {
+    const v = next[k];
+    if (!Number.isInteger(v) || v < 0) throw new ValueRangeError(`${k} must be a non-negative integer, got ${v}`);
+  }
+  current = next;
+}
+
+/** Back to Panda's defaults. Thread: main. */
+export function resetNetConfig(): void {
+  current = structuredClone(defaults);
+}

@@ -1,0 +1,173 @@
+/**
+ * Every error pandanet throws, with a permanent `code`.
+ *
+ * Errors never cross a thread as `Error` objects: a worker sends an {@link ErrorRecord} and the main
+ * thread rebuilds the typed error with {@link errorFromRecord}. Codes are documented in
+ * `docs/errors.md`; they never change meaning once released.
+ *
+ * Thread: any.
+ * @module
+ */
+
+/** Stable error codes. Each one names one kind of failure; see `docs/errors.md`. */
+export const ErrorCode = {
+  /** A DatagramIterator read ran past the end of its datagram (Panda's `nassert` on `_current_index`). */
+  READ_OVERRUN: 'ERR_PANDANET_READ_OVERRUN',
+  /** A numeric argument was not an integer, or outside the range of the field it is written to. */
+  VALUE_OUT_OF_RANGE: 'ERR_PANDANET_VALUE_OUT_OF_RANGE',
+  /** A string or blob is longer than its length prefix can express. */
+  TOO_LONG: 'ERR_PANDANET_TOO_LONG',
+  /** Bytes read as a string are not valid UTF-8. */
+  INVALID_UTF8: 'ERR_PANDANET_INVALID_UTF8',
+  /** An argument has the wrong type or an impossible value (not a range problem). */
+  INVALID_ARGUMENT: 'ERR_PANDANET_INVALID_ARGUMENT',
+  /** A TCP header size other than 0, 2 or 4. */
+  INVALID_HEADER_SIZE: 'ERR_PANDANET_INVALID_HEADER_SIZE',
+  /** A TCP length header announces a datagram larger than the configured maximum. */
+  FRAME_TOO_LARGE: 'ERR_PANDANET_FRAME_TOO_LARGE',
+  /** A UDP packet is shorter than its header or fails Panda's additive checksum. */
+  BAD_UDP_PACKET: 'ERR_PANDANET_BAD_UDP_PACKET',
+  /** PyDatagram putArg/getArg was given a subatomic type it does not handle. */
+  NO_SUCH_TYPE: 'ERR_PANDANET_NO_SUCH_TYPE',
+  /** The component was shut down; the call is no longer allowed (Panda asserts). */
+  SHUT_DOWN: 'ERR_PANDANET_SHUT_DOWN',
+  /** A connection of the wrong kind for this call (listener to a reader, UDP to a TCP send, ...). */
+  WRONG_CONNECTION_KIND: 'ERR_PANDANET_WRONG_CONNECTION_KIND',
+  /** `null` / `undefined` where a connection is required. */
+  NULL_CONNECTION: 'ERR_PANDANET_NULL_CONNECTION',
+  /** An I/O worker did not answer a synchronous call within its bound. */
+  WORKER_TIMEOUT: 'ERR_PANDANET_WORKER_TIMEOUT',
+  /** An I/O worker exited or crashed. */
+  WORKER_DIED: 'ERR_PANDANET_WORKER_DIED',
+  /** An operating-system socket error (carries `syscall`, `errno`, `address`, `port` when known). */
+  SOCKET: 'ERR_PANDANET_SOCKET',
+} as const;
+
+/** One of the values of {@link ErrorCode}. */
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+/** Extra facts an error may carry; all optional. */
+export interface ErrorDetails {
+  /** Failing system call, for socket errors (`connect`, `listen`, ...). */
+  syscall?: string;
+  /** OS error name (`ECONNREFUSED`, ...). */
+  errno?: string;
+  /** Address involved, when there is one. */
+  address?: string;
+  /** Port involved, when there is one. */
+  port?: number;
+}
+
+/**
+ * Base class of every error pandanet throws. `code` is stable; `message` is for people.
+ *
+ * Thread: any.
+ */
+export class PandaNetError extends Error implements ErrorDetails {
+  /** Permanent code, one of {@link ErrorCode}. */
+  readonly code: ErrorCode;
+  syscall?: string;
+  errno?: string;
+  address?: string;
+  port?: number;
+
+  constructor(code: ErrorCode, message: string, details?: ErrorDetails) {
+    super(message);
+    this.name = new.target.name;
+    this.code = code;
+    if (details !== undefined) Object.assign(this, details);
+  }
+}
+
+/** Reading past the end of a datagram. Thread: any. */
+export class DatagramOverrunError extends PandaNetError {
+  constructor(message: string) {
+    super(ErrorCode.READ_OVERRUN, message);
+  }
+}
+
+/** A value that does not fit the field it is written to, or a non-integer for an integer field. Thread: any. */
+export class ValueRangeError extends PandaNetError {
+  constructor(message: string) {
+    super(ErrorCode.VALUE_OUT_OF_RANGE, message);
+  }
+}
+
+/** A string or blob too long for its length prefix. Thread: any. */
+export class TooLongError extends PandaNetError {
+  constructor(message: string) {
+    super(ErrorCode.TOO_LONG, message);
+  }
+}
+
+/** Invalid UTF-8 where a string was expected. Thread: any. */
+export class InvalidUtf8Error extends PandaNetError {
+  constructor(message: string) {
+    super(ErrorCode.INVALID_UTF8, message);
+  }
+}
+
+/** Wrong argument type or impossible value. Thread: any. */
+export class InvalidArgumentError extends PandaNetError {
+  constructor(message: string, code: ErrorCode = ErrorCode.INVALID_ARGUMENT) {
+    super(code, message);
+  }
+}
+
+/** A TCP length header beyond the configured maximum datagram size. Thread: any. */
+export class FrameTooLargeError extends PandaNetError {
+  /** Length the header announced. */
+  readonly announced: number;
+  /** Configured maximum. */
+  readonly maximum: number;
+  constructor(announced: number, maximum: number) {
+    super(ErrorCode.FRAME_TOO_LARGE, `TCP length header announces ${announced} bytes; the maximum datagram size is ${maximum}`);
+    this.announced = announced;
+    this.maximum = maximum;
+  }
+}
+
+/** A UDP packet that fails Panda's header check. Thread: any. */
+export class UdpPacketError extends PandaNetError {
+  constructor(message: string) {
+    super(ErrorCode.BAD_UDP_PACKET, message);
+  }
+}
+
+/** An OS socket error. Thread: any. */
+export class SocketError extends PandaNetError {
+  constructor(message: string, details: ErrorDetails) {
+    super(ErrorCode.SOCKET, message, details);
+  }
+}
+
+/** Plain, structured-clone-safe form of an error, for crossing threads. */
+export interface ErrorRecord extends ErrorDetails {
+  code: ErrorCode;
+  message: string;
+}
+
+/** Turns any thrown value into an {@link ErrorRecord}. Thread: any (workers use it before posting). */
+export function toErrorRecord(err: unknown): ErrorRecord {
+  if (err instanceof PandaNetError) {
+    const rec: ErrorRecord = { code: err.code, message: err.message };
+    if (err.syscall !== undefined) rec.syscall = err.syscall;
+    if (err.errno !== undefined) rec.errno = err.errno;
+    if (err.address !== undefined) rec.address = err.address;
+    if (err.port !== undefined) rec.port = err.port;
+    return rec;
+  }
+  const e = err as Partial<NodeJS.ErrnoException & { address: string; port: number }> | null;
+  const rec: ErrorRecord = { code: ErrorCode.SOCKET, message: String(e?.message ?? err) };
+  if (typeof e?.syscall === 'string') rec.syscall = e.syscall;
+  if (typeof e?.code === 'string') rec.errno = e.code;
+  if (typeof e?.address === 'string') rec.address = e.address;
+  if (typeof e?.port === 'number') rec.port = e.port;
+  return rec;
+}
+
+/** Rebuilds the typed error from an {@link ErrorRecord}. Thread: any (the main thread uses it). */
+export function errorFromRecord(rec: ErrorRecord): PandaNetError {
+  const { code, message, ...details } = rec;
+  return new PandaNetError(code, message, details);
+}

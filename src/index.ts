@@ -1,0 +1,57 @@
+/**
+ * pandanet: Panda3D's low-level networking API for Node.js, with socket I/O on worker threads.
+ *
+ * The only public entry point. Class and method names are Panda3D's Python camelCase names; see
+ * `docs/porting-from-panda3d.md` for where TypeScript differs.
+ * @module
+ */
+export {
+  Datagram,
+  DatagramIterator,
+  PyDatagram,
+  PyDatagramIterator,
+  SubatomicType,
+  CONTROL_CHANNEL,
+  pythonRound,
+} from './datagram/index.js';
+export * from './datagram/subatomic-type.js';
+
+export { NetAddress, type NetAddressFamily } from './main/net-address.js';
+export { NetDatagram } from './main/net-datagram.js';
+export { PointerToConnection } from './main/pointer-to-connection.js';
+export { Connection, type ConnectionKind } from './main/connection.js';
+export { ConnectionManager, QueuedConnectionManager } from './main/connection-manager.js';
+export { ConnectionReader, type DatagramVisitor } from './main/connection-reader.js';
+export { QueuedConnectionReader } from './main/queued-connection-reader.js';
+export { QueuedConnectionListener } from './main/queued-connection-listener.js';
+export { ConnectionWriter } from './main/connection-writer.js';
+export type { ThreadStats } from './main/runtime.js';
+
+export {
+  TcpFrameDecoder,
+  encodeTcpFrame,
+  frameHeader,
+  validateHeaderSize,
+  maxFramePayload,
+  MAX_RAW_CHUNK,
+  DEFAULT_MAX_DATAGRAM_SIZE,
+  type TcpHeaderSize,
+  type TcpFrameDecoderOptions,
+} from './protocol/tcp-framing.js';
+export { udpChecksum, encodeUdpPacket, decodeUdpPacket, checkUdpPacket, MAX_UDP_PAYLOAD, UDP_RECEIVE_BUFFER } from './protocol/udp-header.js';
+
+export { getNetConfig, setNetConfig, resetNetConfig, type NetConfig } from './config.js';
+export { setLogLevel, getLogLevel, setLogSink, type LogLevel, type LogSink } from './log.js';
+export {
+  ErrorCode,
+  PandaNetError,
+  DatagramOverrunError,
+  ValueRangeError,
+  TooLongError,
+  InvalidUtf8Error,
+  InvalidArgumentError,
+  FrameTooLargeError,
+  UdpPacketError,
+  SocketError,
+  type ErrorDetails,
+} from './errors.js';

@@ -1,0 +1,254 @@
+/**
+ * Panda's `ConnectionManager` and `QueuedConnectionManager`.
+ *
+ * Open calls are synchronous, as in Panda: the caller gets a {@link Connection} or `null` (reason
+ * logged; {@link ConnectionManager.getLastError} has it), and never waits longer than the operation's
+ * own bound plus `syncCallSlack`. Each also has an `Async` twin that never blocks the main thread.
+ *
+ * Thread: main thread only.
+ * @module
+ */
+import os from 'node:os';
+import { ErrorCode, InvalidArgumentError, PandaNetError, ValueRangeError } from '../errors.js';
+import type { SyncCall, SyncResult } from '../protocol/control.js';
+import { BoundedFifo } from './bounded-fifo.js';
+import { coreOf, type Connection } from './connection.js';
+import type { IoThread } from './io-thread.js';
+import { NetAddress } from './net-address.js';
+import { PointerToConnection } from './pointer-to-connection.js';
+import { Runtime, type ThreadStats } from './runtime.js';
+
+let runtimeOfImpl: (m: ConnectionManager) => Runtime;
+
+function checkPort(port: number): number {
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ValueRangeError(`port must be an integer 0..65535, got ${port}`);
+  return port;
+}
+
+function checkNonNegative(name: string, v: number): number {
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new ValueRangeError(`${name} must be a non-negative number, got ${v}`);
+  return v;
+}
+
+/** Host string for a NetAddress (IPv6 literals unbracketed, as node:net wants). */
+function hostOf(a: NetAddress): string {
+  return a.getIpString();
+}
+
+/**
+ * Owns connections and the I/O threads that serve them.
+ * Thread: main thread only.
+ */
+export class ConnectionManager {
+  readonly #rt: Runtime;
+
+  static {
+    runtimeOfImpl = (m: ConnectionManager): Runtime => m.#rt;
+  }
+
+  constructor() {
+    this.#rt = new Runtime(this);
+  }
+
+  /**
+   * Opens a TCP listening socket ("rendezvous"). Forms: `(port, backlog)` — all interfaces, dual-stack
+   * unless `supportIpv6` is off; `(host, port, backlog)` — `host` "" means the port form;
+   * `(address, backlog)` — that exact address. Returns null (reason logged) on failure.
+   * Blocks up to `syncCallSlackMs`.
+   */
+  openTCPServerRendezvous(port: number, backlog: number): Connection | null;
+  openTCPServerRendezvous(host: string, port: number, backlog: number): Connection | null;
+  openTCPServerRendezvous(address: NetAddress, backlog: number): Connection | null;
+  openTCPServerRendezvous(a: number | string | NetAddress, b: number, c?: number): Connection | null {
+    const { host, port, backlog } = this.#rendezvousArgs(a, b, c);
+    return this.#open('rendezvous', `listen on ${host === '' ? '*' : host}:${port}`, { op: 'listen', connId: 0, host, port, backlog }, this.#rt.config.syncCallSlackMs);
+  }
+
+  /** Non-blocking twin of {@link openTCPServerRendezvous}. */
+  openTCPServerRendezvousAsync(port: number, backlog: number): Promise<Connection | null>;
+  openTCPServerRendezvousAsync(host: string, port: number, backlog: number): Promise<Connection | null>;
+  openTCPServerRendezvousAsync(address: NetAddress, backlog: number): Promise<Connection | null>;
+  async openTCPServerRendezvousAsync(a: number | string | NetAddress, b: number, c?: number): Promise<Connection | null> {
+    const { host, port, backlog } = this.#rendezvousArgs(a, b, c);
+    return this.#openAsync('rendezvous', `listen on ${host === '' ? '*' : host}:${port}`, { op: 'listen', connId: 0, host, port, backlog }, this.#rt.config.syncCallSlackMs);
+  }
+
+  /**
+   * Connects to a TCP server, waiting at most `timeoutMs`. Forms: `(address, timeoutMs)` and
+   * `(host, port, timeoutMs)`. Returns null (reason logged) on failure, refusal or timeout.
+   */
+  openTCPClientConnection(address: NetAddress, timeoutMs: number): Connection | null;
+  openTCPClientConnection(host: string, port: number, timeoutMs: number): Connection | null;
+  openTCPClientConnection(a: NetAddress | string, b: number, c?: number): Connection | null {
+    const { host, port, timeoutMs } = this.#clientArgs(a, b, c);
+    return this.#open('tcp', `open TCP connection to server ${host}:${port}`, { op: 'connect', connId: 0, host, port, timeoutMs }, timeoutMs + this.#rt.config.syncCallSlackMs);
+  }
+
+  /** Non-blocking twin of {@link openTCPClientConnection}. */
+  openTCPClientConnectionAsync(address: NetAddress, timeoutMs: number): Promise<Connection | null>;
+  openTCPClientConnectionAsync(host: string, port: number, timeoutMs: number): Promise<Connection | null>;
+  async openTCPClientConnectionAsync(a: NetAddress | string, b: number, c?: number): Promise<Connection | null> {
+    const { host, port, timeoutMs } = this.#clientArgs(a, b, c);
+    return this.#openAsync('tcp', `open TCP connection to server ${host}:${port}`, { op: 'connect', connId: 0, host, port, timeoutMs }, timeoutMs + this.#rt.config.syncCallSlackMs);
+  }
+
+  /**
+   * Closes a connection now (pending sends are flushed first) and removes it from every reader and
+   * listener of this manager. True if it was open here; false if already closed, foreign or null.
+   * Never reports a reset.
+   */
+  closeConnection(connection: Connection | null | undefined): boolean {
+    if (connection == null) return false;
+    const core = coreOf(connection);
+    if (core.manager !== this) return false;
+    return this.#rt.close(core);
+  }
+
+  /** The OS host name ("" if unavailable). */
+  getHostName(): string {
+    return ConnectionManager.getHostName();
+  }
+
+  /** The OS host name ("" if unavailable). */
+  static getHostName(): string {
+    try {
+      return os.hostname();
+    } catch {
+      return '';
+    }
+  }
+
+  /** Why the last open call on this manager returned null (not in Panda). */
+  getLastError(): PandaNetError | null {
+    return this.#rt.lastError;
+  }
+
+  /** Per-I/O-thread counters read from shared memory (not in Panda). */
+  getThreadStats(): ThreadStats[] {
+    return this.#rt.stats();
+  }
+
+  /** Number of I/O threads serving this manager (not in Panda). */
+  getNumIoThreads(): number {
+    return this.#rt.threads.length;
+  }
+
+  /**
+   * Closes every connection (flushing what was sent) and stops the I/O threads. Not needed for the
+   * process to exit (threads hold the process only while they own sockets); useful in tests and
+   * hot reloads. Idempotent. (Not in Panda, where the destructor does this.)
+   */
+  shutdown(): void {
+    this.#rt.shutdown();
+  }
+
+  /** @internal Test hook: crash I/O thread `index` as a fault would. */
+  crashIoThreadForTest(index: number): void {
+    this.#rt.crashThreadForTest(index);
+  }
+
+  #rendezvousArgs(a: number | string | NetAddress, b: number, c: number | undefined): { host: string; port: number; backlog: number } {
+    if (typeof a === 'number') return { host: '', port: checkPort(a), backlog: checkNonNegative('backlog', b) };
+    if (typeof a === 'string') {
+      if (c === undefined) throw new InvalidArgumentError('openTCPServerRendezvous(host, port, backlog) needs a backlog');
+      return { host: a, port: checkPort(b), backlog: checkNonNegative('backlog', c) };
+    }
+    if (a instanceof NetAddress) return { host: hostOf(a), port: a.getPort(), backlog: checkNonNegative('backlog', b) };
+    throw new InvalidArgumentError('openTCPServerRendezvous takes (port, backlog), (host, port, backlog) or (NetAddress, backlog)');
+  }
+
+  #clientArgs(a: NetAddress | string, b: number, c: number | undefined): { host: string; port: number; timeoutMs: number } {
+    if (typeof a === 'string') {
+      if (c === undefined) throw new InvalidArgumentError('openTCPClientConnection(host, port, timeoutMs) needs a timeout');
+      return { host: a, port: checkPort(b), timeoutMs: checkNonNegative('timeoutMs', c) };
+    }
+    if (a instanceof NetAddress) return { host: hostOf(a), port: a.getPort(), timeoutMs: checkNonNegative('timeoutMs', b) };
+    throw new InvalidArgumentError('openTCPClientConnection takes (NetAddress, timeoutMs) or (host, port, timeoutMs)');
+  }
+
+  #prepare(call: SyncCall): { thread: IoThread; call: SyncCall; id: number } {
+    const rt = this.#rt;
+    const thread = rt.pickThread();
+    const id = rt.allocConnId();
+    return { thread, id, call: call.op === 'ping' ? call : { ...call, connId: id } };
+  }
+
+  #open(kind: 'tcp' | 'rendezvous', what: string, call: SyncCall, timeoutMs: number): Connection | null {
+    const p = this.#prepare(call);
+    const r: SyncResult = p.thread.callSync(p.call, timeoutMs);
+    return this.#rt.finishOpen(kind, p.id, p.thread, what, r);
+  }
+
+  async #openAsync(kind: 'tcp' | 'rendezvous', what: string, call: SyncCall, timeoutMs: number): Promise<Connection | null> {
+    const p = this.#prepare(call);
+    const r = await p.thread.callAsync(p.call, timeoutMs);
+    return this.#rt.finishOpen(kind, p.id, p.thread, what, r);
+  }
+}
+
+/** @internal The engine of a manager. Thread: main thread only. */
+export function runtimeOf(m: ConnectionManager): Runtime {
+  return runtimeOfImpl(m);
+}
+
+/**
+ * A ConnectionManager that queues connections that died (peer close, error, failed send) for the
+ * application to collect with {@link getResetConnection}. Each death is reported once, after the
+ * datagrams that connection delivered before dying are in the reader's queue.
+ * Thread: main thread only.
+ */
+export class QueuedConnectionManager extends ConnectionManager {
+  readonly #resets: BoundedFifo<Connection>;
+
+  constructor() {
+    super();
+    const rt = runtimeOf(this);
+    this.#resets = new BoundedFifo<Connection>(rt.config.netMaxResponseQueue);
+    rt.onReset = (conn) => {
+      if (!this.#resets.includes(conn)) this.#resets.push(conn);
+    };
+  }
+
+  /** True if a reset connection is waiting (checks the I/O threads' event rings first). */
+  resetConnectionAvailable(): boolean {
+    runtimeOf(this).pump();
+    return this.#resets.size > 0;
+  }
+
+  /**
+   * Pops the oldest reset connection into `out` (Panda form, returns true/false), or returns it
+   * (`getResetConnection()` form, null when none).
+   */
+  getResetConnection(out: PointerToConnection): boolean;
+  getResetConnection(): Connection | null;
+  getResetConnection(out?: PointerToConnection): boolean | Connection | null {
+    runtimeOf(this).pump();
+    const c = this.#resets.shift() ?? null;
+    if (out === undefined) return c;
+    if (!(out instanceof PointerToConnection)) throw new PandaNetError(ErrorCode.INVALID_ARGUMENT, 'getResetConnection takes a PointerToConnection');
+    if (c === null) return false;
+    out.assign(c);
+    return true;
+  }
+
+  /** Cap on queued resets (default `net-max-response-queue`, 50,000). */
+  setMaxQueueSize(size: number): void {
+    this.#resets.maxSize = checkNonNegative('size', size);
+  }
+  /** Cap on queued resets. */
+  getMaxQueueSize(): number {
+    return this.#resets.maxSize;
+  }
+  /** Resets waiting. */
+  getCurrentQueueSize(): number {
+    return this.#resets.size;
+  }
+  /** Sticky: a reset was dropped because the queue was full. */
+  getOverflowFlag(): boolean {
+    return this.#resets.overflow;
+  }
+  /** Clears the overflow flag. */
+  resetOverflowFlag(): void {
+    this.#resets.overflow = false;
+  }
+}

@@ -1,0 +1,340 @@
+/**
+ * Panda's `ConnectionReader` machinery shared by {@link QueuedConnectionReader} and
+ * {@link QueuedConnectionListener}: the set of monitored connections, framing settings, the
+ * per-thread rings datagrams arrive in, and the queue rules.
+ *
+ * - `numThreads > 0` (threaded): the I/O threads deliver into shared-memory rings as data arrives;
+ *   the rings *are* the queue, drained in place by `getData`, with no syscall and no message event.
+ *   The cap is enforced by the threads (newest dropped, overflow flag set).
+ * - `numThreads = 0` (polled, Panda's contract): nothing is queued until `poll()` /
+ *   `dataAvailable()`; the threads hold what arrives (and stop reading when their ring is full, so
+ *   TCP pushes back); polling moves it into the queue, applying the cap.
+ *
+ * A connection is monitored by one reader at a time. Its datagrams arrive in the order sent, in
+ * every mode.
+ *
+ * Thread: main thread only.
+ * @module
+ */
+import { ErrorCode, PandaNetError, ValueRangeError } from '../errors.js';
+import { log } from '../log.js';
+import { READER_WORDS, ReaderWord, type ReaderConfig } from '../protocol/control.js';
+import { validateHeaderSize, type TcpHeaderSize } from '../protocol/tcp-framing.js';
+import { SpscRing, createRecordView } from '../shared-memory/spsc-ring.js';
+import { BoundedFifo } from './bounded-fifo.js';
+import { coreOf, type Connection, type ConnectionCore, type ConnectionKind } from './connection.js';
+import { runtimeOf, type ConnectionManager } from './connection-manager.js';
+import type { IoThread } from './io-thread.js';
+import type { NetAddress } from './net-address.js';
+import type { ReaderHooks, Runtime } from './runtime.js';
+
+/** A datagram held by a polled reader: the bytes were copied out of the ring when polled. */
+export interface PolledItem {
+  conn: ConnectionCore;
+  bytes: Uint8Array;
+}
+
+/** Receives one datagram in a batch drain; `data[offset, offset+length)` is valid only during the call. */
+export type DatagramVisitor = (connection: Connection, data: Uint8Array, offset: number, length: number) => void;
+
+/** The engine of one reader or listener. */
+export class ReaderCore implements ReaderHooks {
+  readonly id: number;
+  readonly rt: Runtime;
+  readonly numThreads: number;
+  readonly polled: boolean;
+  readonly role: ConnectionKind;
+  readonly control: Int32Array;
+  private readonly controlSab: SharedArrayBuffer;
+  readonly rings: Array<SpscRing | undefined> = [];
+  readonly monitored = new Set<ConnectionCore>();
+  readonly pending: BoundedFifo<PolledItem>;
+  headerSize: TcpHeaderSize;
+  rawMode = false;
+  shut = false;
+  /** Listener role: set by QueuedConnectionListener to take accepted connections. */
+  accept?: (rendezvous: Connection, address: NetAddress, conn: Connection) => boolean;
+  private cursor = 0;
+  private readonly view = createRecordView();
+
+  constructor(manager: ConnectionManager, numThreads: number, role: ConnectionKind, id: number) {
+    if (!Number.isInteger(numThreads) || numThreads < 0 || numThreads > 64) throw new ValueRangeError(`numThreads must be an integer 0..64, got ${numThreads}`);
+    this.id = id;
+    this.rt = runtimeOf(manager);
+    this.numThreads = numThreads;
+    this.polled = numThreads === 0;
+    this.role = role;
+    this.headerSize = this.rt.config.tcpHeaderSize;
+    this.controlSab = new SharedArrayBuffer(READER_WORDS * 4);
+    this.control = new Int32Array(this.controlSab);
+    this.control[ReaderWord.MAX_QUEUE] = this.rt.config.netMaxResponseQueue;
+    this.pending = new BoundedFifo<PolledItem>(this.rt.config.netMaxResponseQueue);
+  }
+
+  config(): ReaderConfig {
+    return {
+      headerSize: this.headerSize,
+      rawMode: this.rawMode,
+      maxDatagramSize: this.rt.config.maxDatagramSize,
+      enforceCap: !this.polled,
+      listener: this.role === 'rendezvous',
+    };
+  }
+
+  /** {@link ReaderHooks}: a ring for a (new) thread. */
+  addThread(thread: IoThread): void {
+    const sab = SpscRing.allocate(this.rt.config.ringBytes.reader);
+    this.rings[thread.index] = new SpscRing(sab);
+    thread.post({ kind: 'addReader', readerId: this.id, ring: sab, control: this.controlSab, config: this.config() });
+  }
+
+  broadcastConfig(): void {
+    for (const t of this.rt.threads) t.post({ kind: 'configReader', readerId: this.id, config: this.config() });
+  }
+
+  add(connection: Connection | null | undefined): boolean {
+    if (connection == null) throw new PandaNetError(ErrorCode.NULL_CONNECTION, 'addConnection needs a connection');
+    const core = coreOf(connection);
+    if (core.kind !== this.role) {
+      throw new PandaNetError(
+        ErrorCode.WRONG_CONNECTION_KIND,
+        this.role === 'rendezvous' ? 'a listener monitors rendezvous connections (from openTCPServerRendezvous), not data connections' : 'a reader monitors data connections, not a rendezvous (add it to a QueuedConnectionListener)',
+      );
+    }
+    if (this.shut || !core.open || core.manager !== this.rt.manager || this.monitored.has(core)) return false;
+    if (core.reader !== null) {
+      log('warning', `connection ${core.id} is already monitored by another reader; remove it there first`);
+      return false;
+    }
+    this.monitored.add(core);
+    core.reader = this;
+    core.thread.post({ kind: 'attach', connId: core.id, readerId: this.id });
+    return true;
+  }
+
+  remove(connection: Connection | null | undefined): boolean {
+    if (connection == null) return false;
+    const core = coreOf(connection);
+    if (!this.monitored.has(core)) return false;
+    this.forget(core);
+    core.thread.post({ kind: 'detach', connId: core.id, readerId: this.id });
+    return true;
+  }
+
+  /** {@link ReaderHooks}. */
+  forget(core: ConnectionCore): void {
+    this.monitored.delete(core);
+    if (core.reader === this) core.reader = null;
+  }
+
+  isOk(connection: Connection | null | undefined): boolean {
+    if (connection == null) return false;
+    const core = coreOf(connection);
+    return core.open && this.monitored.has(core);
+  }
+
+  /** Polled readers: move what the threads hold into the queue (the cap applies here). */
+  poll(): void {
+    if (!this.polled || this.shut) return;
+    this.rt.pump();
+    for (const t of this.rt.threads) this.drainThread(t);
+  }
+
+  /** {@link ReaderHooks}: move everything already received from `thread` into the polled queue. */
+  drainThread(thread: IoThread): void {
+    if (!this.polled) return;
+    const ring = this.rings[thread.index];
+    if (ring === undefined || ring.size === 0) return;
+    const n = ring.drain(1 << 30, (id, _meta, data, offset, length) => {
+      const conn = this.rt.lookup(id);
+      if (conn === undefined) return;
+      if (!this.pending.push({ conn, bytes: data.slice(offset, offset + length) })) {
+        Atomics.store(this.control, ReaderWord.OVERFLOW, 1);
+        Atomics.add(this.control, ReaderWord.DROPPED, 1);
+        log('error', 'queue full: datagram dropped');
+      }
+    });
+    Atomics.sub(this.control, ReaderWord.QUEUED, n);
+  }
+
+  /** True if a datagram can be taken now. */
+  available(): boolean {
+    if (this.polled) return this.pending.size > 0;
+    for (const r of this.rings) if (r !== undefined && r.size > 0) return true;
+    return false;
+  }
+
+  /**
+   * Takes the oldest datagram (per connection order; threads served round-robin) and hands it to
+   * `take`. False when none.
+   */
+  takeOne(take: (conn: ConnectionCore, data: Uint8Array, offset: number, length: number) => void): boolean {
+    if (this.polled) {
+      const item = this.pending.shift();
+      if (item === undefined) return false;
+      take(item.conn, item.bytes, 0, item.bytes.length);
+      return true;
+    }
+    const rings = this.rings;
+    const n = rings.length;
+    const view = this.view;
+    for (let k = 0; k < n; k++) {
+      const i = (this.cursor + k) % n;
+      const ring = rings[i];
+      if (ring === undefined || !ring.peek(view)) continue;
+      this.cursor = i + 1;
+      const conn = this.rt.lookup(view.id);
+      try {
+        if (conn !== undefined) take(conn, ring.data, view.offset, view.length);
+      } finally {
+        ring.advance();
+        Atomics.sub(this.control, ReaderWord.QUEUED, 1);
+      }
+      if (conn !== undefined) return true;
+      k--; // a datagram of a connection this manager no longer knows: skip it, look again
+      this.cursor = i;
+    }
+    return false;
+  }
+
+  /** Batch drain (hot loops): up to `max` datagrams, no object per datagram. Returns the count. */
+  drain(visit: DatagramVisitor, max: number): number {
+    let count = 0;
+    const take = (conn: ConnectionCore, data: Uint8Array, offset: number, length: number): void => {
+      if (conn.facade !== null) visit(conn.facade, data, offset, length);
+    };
+    while (count < max && this.takeOne(take)) count++;
+    return count;
+  }
+
+  queueSize(): number {
+    return this.polled ? this.pending.size : Math.max(0, Atomics.load(this.control, ReaderWord.QUEUED));
+  }
+
+  setMaxQueueSize(n: number): void {
+    if (!Number.isInteger(n) || n < 0) throw new ValueRangeError(`max queue size must be a non-negative integer, got ${n}`);
+    this.pending.maxSize = n;
+    Atomics.store(this.control, ReaderWord.MAX_QUEUE, Math.min(n, 0x7fffffff));
+  }
+
+  getMaxQueueSize(): number {
+    return this.pending.maxSize;
+  }
+
+  overflow(): boolean {
+    return Atomics.load(this.control, ReaderWord.OVERFLOW) === 1;
+  }
+
+  resetOverflow(): void {
+    Atomics.store(this.control, ReaderWord.OVERFLOW, 0);
+    this.pending.overflow = false;
+  }
+
+  dropped(): number {
+    return Atomics.load(this.control, ReaderWord.DROPPED);
+  }
+
+  setHeaderSize(n: number): void {
+    this.headerSize = validateHeaderSize(n);
+    this.broadcastConfig();
+  }
+
+  setRawMode(flag: boolean): void {
+    this.rawMode = Boolean(flag);
+    this.broadcastConfig();
+  }
+
+  shutdown(): void {
+    if (this.shut) return;
+    this.shut = true;
+    for (const core of [...this.monitored]) {
+      this.forget(core);
+      core.thread.post({ kind: 'detach', connId: core.id, readerId: this.id });
+    }
+    this.rt.unregisterReader(this.id);
+  }
+}
+
+let readerCoreOf: (r: ConnectionReader) => ReaderCore;
+
+/**
+ * Panda's `ConnectionReader`: what every reader and listener can do.
+ * Thread: main thread only.
+ */
+export abstract class ConnectionReader {
+  readonly #core: ReaderCore;
+
+  static {
+    readerCoreOf = (r: ConnectionReader): ReaderCore => r.#core;
+  }
+
+  /** @internal */
+  protected constructor(manager: ConnectionManager, numThreads: number, role: ConnectionKind) {
+    const rt = runtimeOf(manager);
+    rt.ensureThreads(numThreads);
+    let core: ReaderCore | undefined;
+    rt.registerReader((id) => (core = new ReaderCore(manager, numThreads, role, id)));
+    this.#core = core!;
+  }
+
+  /**
+   * Starts monitoring `connection`. False if it is already monitored (here or by another reader),
+   * closed, or this reader is shut down. Throws for null or the wrong kind of connection (Panda
+   * would assert at the first read; we say so at once).
+   */
+  addConnection(connection: Connection): boolean {
+    return this.#core.add(connection);
+  }
+  /** Stops monitoring `connection` (the socket stays open). False if it was not monitored. */
+  removeConnection(connection: Connection): boolean {
+    return this.#core.remove(connection);
+  }
+  /** True if `connection` is monitored here and open. */
+  isConnectionOk(connection: Connection): boolean {
+    return this.#core.isOk(connection);
+  }
+  /** Polled mode: move what has arrived into the queue. No-op for threaded readers. */
+  poll(): void {
+    this.#core.poll();
+  }
+  /** The manager. */
+  getManager(): ConnectionManager {
+    return this.#core.rt.manager;
+  }
+  /** True if made with 0 threads. */
+  isPolling(): boolean {
+    return this.#core.polled;
+  }
+  /** The thread count asked for. */
+  getNumThreads(): number {
+    return this.#core.numThreads;
+  }
+  /** Raw mode: no framing; each chunk read (≤ 1502 bytes) is one datagram. */
+  setRawMode(mode: boolean): void {
+    this.#core.setRawMode(mode);
+  }
+  /** Raw mode flag. */
+  getRawMode(): boolean {
+    return this.#core.rawMode;
+  }
+  /** TCP length-prefix size: 0, 2 or 4 (anything else throws; 0 reads as raw mode). */
+  setTcpHeaderSize(size: number): void {
+    this.#core.setHeaderSize(size);
+  }
+  /** TCP length-prefix size. */
+  getTcpHeaderSize(): number {
+    return this.#core.headerSize;
+  }
+  /** Stops monitoring everything; queued items stay retrievable. Idempotent. */
+  shutdown(): void {
+    this.#core.shutdown();
+  }
+}
+
+/** @internal */
+export function coreOfReader(r: ConnectionReader): ReaderCore {
+  return readerCoreOf(r);
+}
+
+/** Re-exported for listeners. */
+export type { NetAddress };

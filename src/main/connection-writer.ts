@@ -1,0 +1,149 @@
+/**
+ * Panda's `ConnectionWriter`: frames datagrams and sends them on TCP connections.
+ *
+ * Every send travels to the connection's I/O thread through that thread's outbound shared-memory
+ * ring, in the order `send` was called (sends and closes share the ring, so a close never overtakes
+ * a send). The thread batches all records it finds into one `write` per connection.
+ *
+ * - `numThreads > 0` (threaded, Panda's queued writer): at most `getMaxQueueSize()` datagrams
+ *   (default `net-max-write-queue`, 10,000) wait for the threads; past it `send` returns false
+ *   (or, with `block`, waits — bounded — for room).
+ * - `numThreads = 0` (Panda's immediate writer): no queue cap; `send` hands the datagram over at
+ *   once and returns true unless the connection is already dead.
+ *
+ * Thread: main thread only.
+ * @module
+ */
+import { Datagram } from '../datagram/datagram.js';
+import { ErrorCode, InvalidArgumentError, PandaNetError, TooLongError, ValueRangeError } from '../errors.js';
+import { OutOp, packOutMeta } from '../protocol/control.js';
+import { maxFramePayload, validateHeaderSize, type TcpHeaderSize } from '../protocol/tcp-framing.js';
+import { MAX_UDP_PAYLOAD } from '../protocol/udp-header.js';
+import { coreOf, type Connection } from './connection.js';
+import { runtimeOf, type ConnectionManager } from './connection-manager.js';
+import { pauseMs, type Runtime } from './runtime.js';
+
+/** How long `send` may wait for ring room or (with `block`) queue room, ms. */
+const SEND_WAIT_MS = 2000;
+
+/**
+ * Sends datagrams.
+ * Thread: main thread only.
+ */
+export class ConnectionWriter {
+  readonly #rt: Runtime;
+  readonly #numThreads: number;
+  readonly #slot: number;
+  #headerSize: TcpHeaderSize;
+  #raw = false;
+  #maxQueue: number;
+  #shut = false;
+
+  /** `numThreads` 0: immediate writer; N > 0: queued writer served by N I/O threads. */
+  constructor(manager: ConnectionManager, numThreads: number) {
+    if (!Number.isInteger(numThreads) || numThreads < 0 || numThreads > 64) throw new ValueRangeError(`numThreads must be an integer 0..64, got ${numThreads}`);
+    this.#rt = runtimeOf(manager);
+    this.#rt.ensureThreads(numThreads);
+    this.#numThreads = numThreads;
+    this.#slot = this.#rt.allocWriterSlot();
+    this.#headerSize = this.#rt.config.tcpHeaderSize;
+    this.#maxQueue = this.#rt.config.netMaxWriteQueue;
+  }
+
+  /**
+   * Sends `datagram` on the TCP `connection`. Returns false if a threaded writer's queue is full
+   * (and `block` is false), or if the connection is already closed or reset (a closed connection is
+   * also reported through the manager's reset queue, as in Panda). Throws for a writer that was shut
+   * down, a null or non-TCP connection, or a datagram too long for the header size.
+   */
+  send(datagram: Datagram, connection: Connection, block = false): boolean {
+    if (this.#shut) throw new PandaNetError(ErrorCode.SHUT_DOWN, 'send on a ConnectionWriter that was shut down');
+    if (!(datagram instanceof Datagram)) throw new InvalidArgumentError('send needs a Datagram');
+    if (connection == null) throw new PandaNetError(ErrorCode.NULL_CONNECTION, 'send needs a connection');
+    const core = coreOf(connection);
+    if (core.kind !== 'tcp') throw new PandaNetError(ErrorCode.WRONG_CONNECTION_KIND, 'send(datagram, connection) needs a connected TCP stream, not a rendezvous');
+    const bytes = datagram.getMessageView();
+    const header = this.#raw ? 0 : this.#headerSize;
+    if (!this.#raw && bytes.length > maxFramePayload(header)) {
+      throw new TooLongError(`datagram of ${bytes.length} bytes is too long for a ${header}-byte TCP header; nothing sent`);
+    }
+    const rt = this.#rt;
+    if (!core.open || !core.thread.alive) {
+      rt.reset(core, 'send on a closed connection');
+      return false;
+    }
+    const words = rt.writerWords;
+    const slot = this.#numThreads > 0 ? this.#slot : 0;
+    if (slot !== 0 && Atomics.load(words, slot) >= this.#maxQueue && !(block && this.#waitForQueueRoom())) return false;
+    if (slot !== 0) Atomics.add(words, slot, 1);
+    const meta = packOutMeta(OutOp.SEND_TCP, header, this.#raw, slot);
+    if (rt.pushOut(core.thread, core.id, meta, bytes, SEND_WAIT_MS)) return true;
+    if (slot !== 0) Atomics.sub(words, slot, 1);
+    if (bytes.length > core.thread.outRing.maxPayload) throw new TooLongError(`datagram of ${bytes.length} bytes exceeds the outbound ring's ${core.thread.outRing.maxPayload}-byte limit`);
+    return false;
+  }
+
+  #waitForQueueRoom(): boolean {
+    const deadline = performance.now() + SEND_WAIT_MS;
+    while (!this.#shut && performance.now() < deadline) {
+      if (Atomics.load(this.#rt.writerWords, this.#slot) < this.#maxQueue) return true;
+      pauseMs(0.1);
+    }
+    return false;
+  }
+
+  /** True if `datagram` fits in one UDP packet (≤ 1500 bytes). */
+  isValidForUdp(datagram: Datagram): boolean {
+    return datagram.getLength() <= MAX_UDP_PAYLOAD;
+  }
+  /** Cap on queued datagrams (threaded writers). */
+  setMaxQueueSize(size: number): void {
+    if (!Number.isInteger(size) || size < 0) throw new ValueRangeError(`max queue size must be a non-negative integer, got ${size}`);
+    this.#maxQueue = size;
+  }
+  /** Cap on queued datagrams. */
+  getMaxQueueSize(): number {
+    return this.#maxQueue;
+  }
+  /** Datagrams handed to the threads and not yet taken by them (0 for an immediate writer). */
+  getCurrentQueueSize(): number {
+    return this.#numThreads > 0 ? Math.max(0, Atomics.load(this.#rt.writerWords, this.#slot)) : 0;
+  }
+  /** The manager. */
+  getManager(): ConnectionManager {
+    return this.#rt.manager;
+  }
+  /** True if made with 0 threads. */
+  isImmediate(): boolean {
+    return this.#numThreads === 0;
+  }
+  /** The thread count asked for. */
+  getNumThreads(): number {
+    return this.#numThreads;
+  }
+  /** Raw mode: send payloads without a length header. */
+  setRawMode(mode: boolean): void {
+    this.#raw = Boolean(mode);
+  }
+  /** Raw mode flag. */
+  getRawMode(): boolean {
+    return this.#raw;
+  }
+  /** TCP length-prefix size: 0, 2 or 4 (anything else throws). */
+  setTcpHeaderSize(size: number): void {
+    this.#headerSize = validateHeaderSize(size);
+  }
+  /** TCP length-prefix size. */
+  getTcpHeaderSize(): number {
+    return this.#headerSize;
+  }
+  /**
+   * Stops the writer: later `send` calls throw. Datagrams already handed over are still written
+   * (Panda discards them, Q12; we flush, since they are already in the thread's ring). Idempotent.
+   */
+  shutdown(): void {
+    if (this.#shut) return;
+    this.#shut = true;
+    this.#rt.freeWriterSlot(this.#slot);
+  }
+}

@@ -1,0 +1,201 @@
+/**
+ * The main thread's handle on one I/O worker: its rings, its call slot, its comlink proxy, and
+ * whether it keeps the process alive.
+ *
+ * Thread: main thread only.
+ * @module
+ */
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
+import * as Comlink from 'comlink';
+import { ErrorCode, PandaNetError } from '../errors.js';
+import { log } from '../log.js';
+import {
+  CALL_SLOT_BYTES,
+  CALL_SLOT_HEADER_BYTES,
+  CallWord,
+  STAT_WORDS,
+  type ControlMessage,
+  type IoWorkerApi,
+  type SyncCall,
+  type SyncResult,
+  type WorkerInit,
+} from '../protocol/control.js';
+import { comlinkEndpoint } from '../protocol/comlink-port.js';
+import { SpscRing } from '../shared-memory/spsc-ring.js';
+import type { WorkerNotice } from '../workers/io-worker.js';
+
+/** Ring capacities, bytes (powers of two). */
+export interface RingSizes {
+  event: number;
+  outbound: number;
+  reader: number;
+}
+
+/** Where the compiled worker entry lives (next to this file in dist/, or dist/ when run from src/). */
+function workerEntry(): URL {
+  const sibling = new URL('../workers/io-worker.js', import.meta.url);
+  if (existsSync(fileURLToPath(sibling))) return sibling;
+  const fromSrc = new URL('../../dist/workers/io-worker.js', import.meta.url);
+  if (existsSync(fileURLToPath(fromSrc))) return fromSrc;
+  throw new PandaNetError(ErrorCode.WORKER_DIED, `I/O worker entry not found at ${fileURLToPath(sibling)}; run "npm run build"`);
+}
+
+const decoder = new TextDecoder();
+
+/** One I/O worker as seen from the main thread. */
+export class IoThread {
+  readonly index: number;
+  readonly worker: Worker;
+  readonly eventRing: SpscRing;
+  readonly outRing: SpscRing;
+  readonly stats: Float64Array;
+  private readonly callWords: Int32Array;
+  private readonly callBytes: Uint8Array;
+  private readonly api: Comlink.Remote<IoWorkerApi>;
+  private readonly comlinkPort: MessagePort;
+  private nextCallId = 1;
+  private handles = 0;
+  private callsIssued = 0;
+  private callsDoneReported = 0;
+  private pendingAsync = 0;
+  private referenced = true;
+  alive = true;
+  exitError: string | null = null;
+
+  constructor(index: number, init: Omit<WorkerInit, 'kind' | 'index' | 'eventRing' | 'outRing' | 'callSlot' | 'statsSab' | 'comlinkPort'>, sizes: RingSizes, onExit: (t: IoThread) => void) {
+    this.index = index;
+    const eventSab = SpscRing.allocate(sizes.event);
+    const outSab = SpscRing.allocate(sizes.outbound);
+    const callSab = new SharedArrayBuffer(CALL_SLOT_BYTES);
+    const statsSab = new SharedArrayBuffer(STAT_WORDS * 8);
+    this.eventRing = new SpscRing(eventSab);
+    this.outRing = new SpscRing(outSab);
+    this.stats = new Float64Array(statsSab);
+    this.callWords = new Int32Array(callSab, 0, CALL_SLOT_HEADER_BYTES / 4);
+    this.callBytes = new Uint8Array(callSab, CALL_SLOT_HEADER_BYTES);
+    const channel = new MessageChannel();
+    this.comlinkPort = channel.port1;
+    this.api = Comlink.wrap<IoWorkerApi>(comlinkEndpoint(channel.port1));
+    this.worker = new Worker(workerEntry(), { name: `pandanet-io-${index}` });
+    this.worker.on('message', (m: WorkerNotice) => this.onNotice(m));
+    this.worker.on('error', (err: Error) => {
+      this.exitError = err.message;
+      log('error', `I/O thread ${index} crashed: ${err.message}`);
+    });
+    this.worker.on('exit', (code) => {
+      this.alive = false;
+      this.exitError ??= `exited with code ${code}`;
+      onExit(this);
+    });
+    const msg: WorkerInit = {
+      ...init,
+      kind: 'init',
+      index,
+      eventRing: eventSab,
+      outRing: outSab,
+      callSlot: callSab,
+      statsSab,
+      comlinkPort: channel.port2,
+    };
+    this.worker.postMessage(msg, [channel.port2, ...init.peers.map((p) => p.port)]);
+    this.updateRef();
+  }
+
+  /** Sends a control message (ports in `transfer`). */
+  post(msg: ControlMessage, transfer: readonly unknown[] = []): void {
+    if (this.alive) this.worker.postMessage(msg, transfer as never);
+  }
+
+  /**
+   * Runs `call` on the worker and blocks this thread until it answers or `timeoutMs` passes.
+   * Throws WORKER_TIMEOUT / WORKER_DIED; socket failures come back as `{ ok: false }`.
+   */
+  callSync(call: SyncCall, timeoutMs: number): SyncResult {
+    this.assertAlive();
+    const callId = this.nextCallId++;
+    this.callsIssued++;
+    this.updateRef();
+    Atomics.store(this.callWords, CallWord.STATE, 0);
+    this.post({ kind: 'call', callId, call });
+    const deadline = performance.now() + timeoutMs;
+    for (;;) {
+      const left = deadline - performance.now();
+      if (left <= 0) break;
+      Atomics.wait(this.callWords, CallWord.STATE, 0, Math.min(left, 50));
+      if (Atomics.load(this.callWords, CallWord.STATE) === 1) {
+        if (Atomics.load(this.callWords, CallWord.CALL_ID) !== callId) {
+          Atomics.store(this.callWords, CallWord.STATE, 0); // a late answer to an abandoned call
+          continue;
+        }
+        const len = Atomics.load(this.callWords, CallWord.LENGTH);
+        return JSON.parse(decoder.decode(this.callBytes.slice(0, len))) as SyncResult;
+      }
+      if (!this.alive) break;
+    }
+    if (!this.alive) throw this.diedError();
+    throw new PandaNetError(ErrorCode.WORKER_TIMEOUT, `I/O thread ${this.index} did not answer ${call.op} within ${timeoutMs} ms`);
+  }
+
+  /** The non-blocking twin of {@link callSync}, through comlink. */
+  async callAsync(call: SyncCall, timeoutMs: number): Promise<SyncResult> {
+    this.assertAlive();
+    this.callsIssued++;
+    this.pendingAsync++;
+    this.updateRef();
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      return await Promise.race([
+        this.api.call(call),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(this.alive ? new PandaNetError(ErrorCode.WORKER_TIMEOUT, `I/O thread ${this.index} did not answer ${call.op} within ${timeoutMs} ms`) : this.diedError()), timeoutMs);
+        }),
+      ]);
+    } finally {
+      clearTimeout(timer);
+      this.pendingAsync--;
+      this.updateRef();
+    }
+  }
+
+  private assertAlive(): void {
+    if (!this.alive) throw this.diedError();
+  }
+
+  private diedError(): PandaNetError {
+    return new PandaNetError(ErrorCode.WORKER_DIED, `I/O thread ${this.index} is gone (${this.exitError ?? 'unknown reason'})`);
+  }
+
+  private onNotice(m: WorkerNotice): void {
+    if (m.kind === 'live') {
+      this.handles = m.handles;
+      this.callsDoneReported = m.callsDone;
+      this.updateRef();
+    }
+  }
+
+  /**
+   * Node's lifetime convention: the worker keeps the process alive while it owns a socket, runs a
+   * call for us, or may have just created a socket it has not reported yet.
+   */
+  updateRef(): void {
+    const want = this.alive && (this.handles > 0 || this.pendingAsync > 0 || this.callsDoneReported < this.callsIssued);
+    if (want === this.referenced) return;
+    this.referenced = want;
+    if (want) {
+      this.worker.ref();
+      this.comlinkPort.ref();
+    } else {
+      this.worker.unref();
+      this.comlinkPort.unref();
+    }
+  }
+
+  /** Stops the worker now. */
+  terminate(): void {
+    this.alive = false;
+    this.comlinkPort.close();
+    void this.worker.terminate();
+  }
+}

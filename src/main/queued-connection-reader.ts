@@ -1,0 +1,90 @@
+/**
+ * Panda's `QueuedConnectionReader`: received datagrams wait in a queue until the application takes
+ * them with `getData`. See {@link ConnectionReader} for threaded vs polled behaviour.
+ *
+ * Thread: main thread only.
+ * @module
+ */
+import { Datagram } from '../datagram/datagram.js';
+import { ErrorCode, PandaNetError } from '../errors.js';
+import type { ConnectionCore } from './connection.js';
+import type { ConnectionManager } from './connection-manager.js';
+import { ConnectionReader, coreOfReader, type DatagramVisitor } from './connection-reader.js';
+import { NetDatagram } from './net-datagram.js';
+
+/**
+ * Reads datagrams from the connections it monitors into a queue.
+ * Thread: main thread only.
+ */
+export class QueuedConnectionReader extends ConnectionReader {
+  private target: Datagram | null = null;
+  private readonly fill = (conn: ConnectionCore, data: Uint8Array, offset: number, length: number): void => {
+    const dg = this.target!;
+    dg.clear();
+    dg.appendData(data.subarray(offset, offset + length));
+    if (dg instanceof NetDatagram && conn.facade !== null) {
+      dg.setConnection(conn.facade);
+      dg.setAddress(conn.peer);
+    }
+  };
+
+  /** `numThreads` 0: polled (Panda's contract); N > 0: N I/O threads deliver as data arrives. */
+  constructor(manager: ConnectionManager, numThreads: number) {
+    super(manager, numThreads, 'tcp');
+  }
+
+  /** Polls (polled mode), then says whether `getData` will return a datagram. */
+  dataAvailable(): boolean {
+    const core = coreOfReader(this);
+    core.poll();
+    return core.available();
+  }
+
+  /**
+   * Moves the oldest datagram into `datagram`: bytes, and for a NetDatagram its connection and peer
+   * address. False if the queue is empty. Never polls (as in Panda).
+   */
+  getData(datagram: Datagram): boolean {
+    if (!(datagram instanceof Datagram)) throw new PandaNetError(ErrorCode.INVALID_ARGUMENT, 'getData takes a Datagram or NetDatagram to fill');
+    this.target = datagram;
+    try {
+      return coreOfReader(this).takeOne(this.fill);
+    } finally {
+      this.target = null;
+    }
+  }
+
+  /**
+   * Hot-loop drain (not in Panda): calls `visit(connection, data, offset, length)` for up to `max`
+   * queued datagrams, oldest first, without making an object per datagram. The bytes are valid only
+   * during the call: copy what you keep. Returns how many were visited. Does not poll.
+   */
+  drainData(visit: DatagramVisitor, max = Number.POSITIVE_INFINITY): number {
+    return coreOfReader(this).drain(visit, max);
+  }
+
+  /** Cap on queued datagrams (default `net-max-response-queue`, 50,000). Lowering it keeps what is queued. */
+  setMaxQueueSize(size: number): void {
+    coreOfReader(this).setMaxQueueSize(size);
+  }
+  /** Cap on queued datagrams. */
+  getMaxQueueSize(): number {
+    return coreOfReader(this).getMaxQueueSize();
+  }
+  /** Datagrams queued now. */
+  getCurrentQueueSize(): number {
+    return coreOfReader(this).queueSize();
+  }
+  /** Sticky: a datagram was dropped because the queue was at its cap. */
+  getOverflowFlag(): boolean {
+    return coreOfReader(this).overflow();
+  }
+  /** Clears the overflow flag. */
+  resetOverflowFlag(): void {
+    coreOfReader(this).resetOverflow();
+  }
+  /** Datagrams dropped for the cap since this reader was made (not in Panda). */
+  getDroppedCount(): number {
+    return coreOfReader(this).dropped();
+  }
+}

@@ -1,0 +1,361 @@
+/**
+ * The engine behind a ConnectionManager: its pool of I/O threads, connection table, readers, writer
+ * slots, and the event pump that turns worker events (accepts, resets) into queue entries.
+ *
+ * Pool size: the largest `numThreads` of any reader, listener or writer made on the manager, and at
+ * least 1. With every component at 0 threads (polled mode) the one thread is a shared network thread:
+ * it buffers, and nothing reaches a queue until the application polls (see docs/design.md).
+ *
+ * Thread: main thread only.
+ * @module
+ */
+import { ErrorCode, PandaNetError, errorFromRecord, type ErrorRecord } from '../errors.js';
+import { log } from '../log.js';
+import { getNetConfig, type NetConfig } from '../config.js';
+import {
+  EventKind,
+  MAX_WRITERS,
+  OutOp,
+  POOL_WORDS,
+  PoolWord,
+  StatWord,
+  WRITER_WORDS,
+  packOutMeta,
+  type AcceptedEvent,
+  type ResetEvent,
+  type SyncResult,
+  type WireAddress,
+} from '../protocol/control.js';
+import { MessageChannel, type MessagePort } from 'node:worker_threads';
+import { IoThread } from './io-thread.js';
+import { Connection, type ConnectionCore, type ConnectionKind } from './connection.js';
+import type { ConnectionManager } from './connection-manager.js';
+import { NetAddress } from './net-address.js';
+
+const decoder = new TextDecoder();
+const EMPTY = new Uint8Array(0);
+const sleepCell = new Int32Array(new SharedArrayBuffer(4));
+
+/** What the runtime needs from a reader or listener it serves. */
+export interface ReaderHooks {
+  readonly id: number;
+  /** Pool grew: make a ring for the new thread and register with it. */
+  addThread(thread: IoThread): void;
+  /** Move everything already received from `thread` into the queue (before a reset is reported). */
+  drainThread(thread: IoThread): void;
+  /** A monitored connection was reset or closed: forget it. */
+  forget(conn: ConnectionCore): void;
+  /** Listener role: a rendezvous it monitors accepted `conn`. False if it could not take it. */
+  accept?(rendezvous: Connection, address: NetAddress, conn: Connection): boolean;
+}
+
+/** Per-thread figures, from shared memory (no message needed). */
+export interface ThreadStats {
+  index: number;
+  alive: boolean;
+  connections: number;
+  datagramsIn: number;
+  bytesIn: number;
+  datagramsOut: number;
+  bytesOut: number;
+  accepts: number;
+  resets: number;
+  backpressurePauses: number;
+  /** Event-loop utilisation of the thread since the previous call, 0..1. */
+  utilization: number;
+}
+
+/** Turns a wire address into a NetAddress (unspecified family → Panda's "no peer" address). */
+export function toNetAddress(w: WireAddress): NetAddress {
+  return w.family === 0 ? NetAddress.unspecified() : NetAddress.fromHostPort(w.address, w.port);
+}
+
+/** Blocks the main thread briefly (bounded waits only). */
+export function pauseMs(ms: number): void {
+  Atomics.wait(sleepCell, 0, 0, ms);
+}
+
+/** The engine of one manager. */
+export class Runtime {
+  readonly config: Readonly<NetConfig>;
+  readonly threads: IoThread[] = [];
+  readonly pool: Int32Array;
+  readonly writerWords: Int32Array;
+  private readonly poolSab: SharedArrayBuffer;
+  private readonly writerSab: SharedArrayBuffer;
+  private readonly writerSlots = new Set<number>();
+  readonly connections = new Map<number, ConnectionCore>();
+  /** Recently closed connections, so late datagrams still name their connection. Bounded. */
+  private readonly recent = new Map<number, ConnectionCore>();
+  readonly readers = new Map<number, ReaderHooks>();
+  private nextReaderId = 1;
+  private nextThreadPick = 0;
+  private eluLast = new Map<number, { idle: number; active: number }>();
+  readonly manager: ConnectionManager;
+  /** Called with every connection reset (the Queued manager queues it). */
+  onReset: (conn: Connection) => void = () => {};
+
+  constructor(manager: ConnectionManager) {
+    this.manager = manager;
+    this.config = getNetConfig();
+    this.poolSab = new SharedArrayBuffer(POOL_WORDS * 4);
+    this.pool = new Int32Array(this.poolSab);
+    this.pool[PoolWord.NEXT_CONN_ID] = 1;
+    this.writerSab = new SharedArrayBuffer(WRITER_WORDS * 4);
+    this.writerWords = new Int32Array(this.writerSab);
+  }
+
+  /** Grows the pool to at least `n` threads (and at least 1). */
+  ensureThreads(n: number): void {
+    const want = Math.max(1, n);
+    while (this.threads.length < want) {
+      const index = this.threads.length;
+      const peers: Array<{ index: number; port: MessagePort }> = [];
+      for (const other of this.threads) {
+        const ch = new MessageChannel();
+        other.post({ kind: 'addPeer', index, port: ch.port1 }, [ch.port1]);
+        peers.push({ index: other.index, port: ch.port2 });
+      }
+      const t = new IoThread(
+        index,
+        { poolSab: this.poolSab, writerSab: this.writerSab, peers, supportIpv6: this.config.supportIpv6 },
+        this.config.ringBytes,
+        (dead) => this.onThreadExit(dead),
+      );
+      this.threads.push(t);
+      Atomics.store(this.pool, PoolWord.POOL_SIZE, this.threads.length);
+      for (const r of this.readers.values()) r.addThread(t);
+    }
+  }
+
+  /** A live thread for a new connection, round-robin. */
+  pickThread(): IoThread {
+    this.ensureThreads(1);
+    for (let i = 0; i < this.threads.length; i++) {
+      const t = this.threads[this.nextThreadPick++ % this.threads.length]!;
+      if (t.alive) return t;
+    }
+    throw new PandaNetError(ErrorCode.WORKER_DIED, 'no live I/O thread');
+  }
+
+  allocConnId(): number {
+    return Atomics.add(this.pool, PoolWord.NEXT_CONN_ID, 1);
+  }
+
+  registerReader(make: (id: number) => ReaderHooks): ReaderHooks {
+    const r = make(this.nextReaderId++);
+    this.readers.set(r.id, r);
+    for (const t of this.threads) r.addThread(t);
+    return r;
+  }
+
+  unregisterReader(id: number): void {
+    this.readers.delete(id);
+    for (const t of this.threads) t.post({ kind: 'removeReader', readerId: id });
+  }
+
+  allocWriterSlot(): number {
+    for (let s = 1; s <= MAX_WRITERS; s++) {
+      if (!this.writerSlots.has(s)) {
+        this.writerSlots.add(s);
+        Atomics.store(this.writerWords, s, 0);
+        return s;
+      }
+    }
+    throw new PandaNetError(ErrorCode.INVALID_ARGUMENT, `at most ${MAX_WRITERS} writers per manager`);
+  }
+
+  freeWriterSlot(slot: number): void {
+    this.writerSlots.delete(slot);
+  }
+
+  /** Creates the main-thread object for a connection that now exists on `thread`. */
+  adoptConnection(id: number, kind: ConnectionKind, thread: IoThread, peer: NetAddress, local: NetAddress): Connection {
+    const core: ConnectionCore = { id, kind, thread, manager: this.manager, peer, local, open: true, reader: null, facade: null };
+    this.connections.set(id, core);
+    return new Connection(core);
+  }
+
+  /** The connection behind a ring record id (including recently closed ones). */
+  lookup(id: number): ConnectionCore | undefined {
+    return this.connections.get(id) ?? this.recent.get(id);
+  }
+
+  private retire(core: ConnectionCore): void {
+    core.open = false;
+    this.connections.delete(core.id);
+    this.recent.set(core.id, core);
+    if (this.recent.size > 4096) {
+      const oldest = this.recent.keys().next().value;
+      if (oldest !== undefined) this.recent.delete(oldest);
+    }
+  }
+
+  /** Runs an open on a thread and turns the result into a connection or null (reason logged). */
+  finishOpen(kind: ConnectionKind, id: number, thread: IoThread, what: string, r: SyncResult): Connection | null {
+    if (!r.ok) {
+      log(kind === 'rendezvous' ? 'info' : 'error', `unable to ${what}: ${describe(r.error)}`);
+      this.lastError = errorFromRecord(r.error);
+      return null;
+    }
+    log('info', `${kind === 'rendezvous' ? 'listening' : 'opened TCP connection'}: ${what}`);
+    return this.adoptConnection(id, kind, thread, toNetAddress(r.peer), toNetAddress(r.local));
+  }
+
+  /** The error behind the last failed open (not in Panda, which only logs it). */
+  lastError: PandaNetError | null = null;
+
+  /**
+   * Pushes one record into `thread`'s outbound ring, waiting (bounded) for room. False when the
+   * thread is gone or stays full past `timeoutMs`.
+   */
+  pushOut(thread: IoThread, connId: number, meta: number, payload: Uint8Array, timeoutMs: number): boolean {
+    const ring = thread.outRing;
+    if (ring.tryWrite(connId, meta, payload)) return true;
+    if (payload.length > ring.maxPayload) return false;
+    const deadline = performance.now() + timeoutMs;
+    while (thread.alive && performance.now() < deadline) {
+      pauseMs(0.1);
+      if (ring.tryWrite(connId, meta, payload)) return true;
+    }
+    return false;
+  }
+
+  /** Closes `core` locally: no reset is reported (Panda §5.2). */
+  close(core: ConnectionCore): boolean {
+    if (!core.open || this.connections.get(core.id) !== core) return false;
+    const reader = core.reader === null ? undefined : this.readers.get(core.reader.id);
+    reader?.forget(core);
+    this.retire(core);
+    log('info', `shutting down connection ${core.id} locally`);
+    if (core.thread.alive) this.pushOut(core.thread, core.id, packOutMeta(OutOp.CLOSE, 0, false, 0), EMPTY, 2000);
+    return true;
+  }
+
+  /** Reports `core` reset: removed from its reader, closed, handed to {@link onReset}. */
+  reset(core: ConnectionCore, reason: string): void {
+    if (core.facade === null) return;
+    const wasOpen = core.open;
+    const reader = core.reader === null ? undefined : this.readers.get(core.reader.id);
+    if (reader !== undefined) {
+      reader.drainThread(core.thread);
+      reader.forget(core);
+    }
+    if (wasOpen) {
+      this.retire(core);
+      log('info', `connection ${core.id} reset: ${reason}`);
+    }
+    this.onReset(core.facade);
+  }
+
+  /** Drains every thread's event ring: accepts and resets become queue entries. Cheap when idle. */
+  pump(): void {
+    for (const t of this.threads) {
+      if (t.eventRing.size === 0) continue;
+      t.eventRing.drain(1 << 30, (id, kind, data, offset, length) => {
+        const body = length === 0 ? undefined : (JSON.parse(decoder.decode(data.subarray(offset, offset + length))) as unknown);
+        this.onEvent(t, id, kind, body);
+      });
+    }
+  }
+
+  private onEvent(thread: IoThread, id: number, kind: number, body: unknown): void {
+    switch (kind) {
+      case EventKind.ACCEPTED: {
+        const ev = body as AcceptedEvent;
+        const conn = this.adoptConnection(id, 'tcp', thread, toNetAddress(ev.peer), toNetAddress(ev.local));
+        const rv = this.connections.get(ev.rendezvousId);
+        const listener = rv?.reader === null || rv === undefined ? undefined : this.readers.get(rv.reader.id);
+        log('info', `received TCP connection from client ${toNetAddress(ev.peer).toString()}`);
+        if (rv?.facade == null || listener?.accept === undefined || !listener.accept(rv.facade, toNetAddress(ev.peer), conn)) {
+          // Panda leaks such a connection (Q10); we close it.
+          this.close(this.connections.get(id)!);
+        }
+        return;
+      }
+      case EventKind.RESET: {
+        const core = this.connections.get(id);
+        if (core !== undefined) this.reset(core, (body as ResetEvent).reason);
+        return;
+      }
+      case EventKind.CLOSED:
+      case EventKind.LOG:
+        return;
+      default:
+        log('error', `unknown event kind ${kind} from I/O thread ${thread.index}`);
+    }
+  }
+
+  private onThreadExit(dead: IoThread): void {
+    log('error', `I/O thread ${dead.index} exited (${dead.exitError ?? 'no reason'}); its connections are reset`);
+    this.pump();
+    for (const core of [...this.connections.values()]) if (core.thread === dead) this.reset(core, `I/O thread ${dead.index} died`);
+    // Replace it so new connections are served (the dead one keeps its index, marked dead).
+    if (!this.shutDown) this.replaceThread(dead);
+  }
+
+  private replaceThread(dead: IoThread): void {
+    const peers: Array<{ index: number; port: MessagePort }> = [];
+    for (const other of this.threads) {
+      if (other === dead || !other.alive) continue;
+      const ch = new MessageChannel();
+      other.post({ kind: 'addPeer', index: dead.index, port: ch.port1 }, [ch.port1]);
+      peers.push({ index: other.index, port: ch.port2 });
+    }
+    const t = new IoThread(
+      dead.index,
+      { poolSab: this.poolSab, writerSab: this.writerSab, peers, supportIpv6: this.config.supportIpv6 },
+      this.config.ringBytes,
+      (d) => this.onThreadExit(d),
+    );
+    this.threads[dead.index] = t;
+    for (const r of this.readers.values()) r.addThread(t);
+  }
+
+  shutDown = false;
+
+  /** Closes every connection and stops the threads (bounded). */
+  shutdown(): void {
+    if (this.shutDown) return;
+    for (const core of [...this.connections.values()]) this.close(core);
+    this.shutDown = true;
+    for (const t of this.threads) {
+      t.post({ kind: 'shutdown' });
+      t.terminate();
+    }
+  }
+
+  /** Test hook: crash an I/O thread (`docs/reliability.md`). */
+  crashThreadForTest(index: number): void {
+    this.threads[index]?.post({ kind: 'crashForTest' });
+  }
+
+  stats(): ThreadStats[] {
+    return this.threads.map((t) => {
+      const w = t.stats;
+      const idle = w[StatWord.ELU_IDLE_MS] ?? 0;
+      const active = w[StatWord.ELU_ACTIVE_MS] ?? 0;
+      const last = this.eluLast.get(t.index) ?? { idle: 0, active: 0 };
+      this.eluLast.set(t.index, { idle, active });
+      const dIdle = idle - last.idle;
+      const dActive = active - last.active;
+      return {
+        index: t.index,
+        alive: t.alive,
+        connections: w[StatWord.CONNECTIONS] ?? 0,
+        datagramsIn: w[StatWord.DATAGRAMS_IN] ?? 0,
+        bytesIn: w[StatWord.BYTES_IN] ?? 0,
+        datagramsOut: w[StatWord.DATAGRAMS_OUT] ?? 0,
+        bytesOut: w[StatWord.BYTES_OUT] ?? 0,
+        accepts: w[StatWord.ACCEPTS] ?? 0,
+        resets: w[StatWord.RESETS] ?? 0,
+        backpressurePauses: w[StatWord.BACKPRESSURE_PAUSES] ?? 0,
+        utilization: dIdle + dActive > 0 ? dActive / (dIdle + dActive) : 0,
+      };
+    });
+  }
+}
+
+function describe(e: ErrorRecord): string {
+  return e.errno !== undefined ? `${e.errno} (${e.message})` : e.message;
+}

@@ -1,0 +1,223 @@
+/**
+ * The one protocol between the main thread and the I/O workers. Every message kind is declared
+ * here once; each side dispatches with one `switch` that rejects unknown kinds.
+ *
+ * Channels (never mixed):
+ * - **control port** (`postMessage`, main → worker): setup and rare commands ({@link ControlMessage}).
+ * - **comlink port** (main → worker): the `Async` twins of blocking calls ({@link IoWorkerApi}).
+ * - **outbound ring** (SharedArrayBuffer, main → worker): sends and closes, in order ({@link OutOp}).
+ * - **event ring** (SharedArrayBuffer, worker → main): accepts, resets, closes ({@link EventKind}).
+ * - **reader rings** (SharedArrayBuffer, worker → main): received datagrams, one ring per reader.
+ * - **call slot** (SharedArrayBuffer): the reply to a synchronous call the main thread waits on.
+ *
+ * Pure module: no sockets, no threads. Thread: any.
+ * @module
+ */
+import type { ErrorRecord } from '../errors.js';
+import type { MessagePort } from 'node:worker_threads';
+import type { TcpHeaderSize } from './tcp-framing.js';
+
+/** Address as it crosses threads. `family` 0 means "unspecified" (no peer). */
+export interface WireAddress {
+  family: 0 | 4 | 6;
+  address: string;
+  port: number;
+}
+
+/** Settings of one reader that the workers apply to the connections it monitors. */
+export interface ReaderConfig {
+  headerSize: TcpHeaderSize;
+  rawMode: boolean;
+  maxDatagramSize: number;
+  /** Threaded readers: workers drop the newest datagram past the cap and set the overflow flag. Polled readers: false (the cap applies when polled). */
+  enforceCap: boolean;
+  /** Listener role: monitors rendezvous connections, publishes accepts. */
+  listener: boolean;
+}
+
+/** What a worker knows about the shared state at startup. */
+export interface WorkerInit {
+  kind: 'init';
+  index: number;
+  poolSab: SharedArrayBuffer;
+  eventRing: SharedArrayBuffer;
+  outRing: SharedArrayBuffer;
+  callSlot: SharedArrayBuffer;
+  statsSab: SharedArrayBuffer;
+  writerSab: SharedArrayBuffer;
+  comlinkPort: MessagePort;
+  peers: Array<{ index: number; port: MessagePort }>;
+  supportIpv6: boolean;
+}
+
+/** Main → worker control messages. */
+export type ControlMessage =
+  | WorkerInit
+  | { kind: 'call'; callId: number; call: SyncCall }
+  | { kind: 'addPeer'; index: number; port: MessagePort }
+  | { kind: 'setPoolSize'; size: number }
+  | { kind: 'addReader'; readerId: number; ring: SharedArrayBuffer; control: SharedArrayBuffer; config: ReaderConfig }
+  | { kind: 'configReader'; readerId: number; config: ReaderConfig }
+  | { kind: 'removeReader'; readerId: number }
+  | { kind: 'attach'; connId: number; readerId: number }
+  | { kind: 'detach'; connId: number; readerId: number }
+  | { kind: 'setOption'; connId: number; option: ConnectionOption }
+  | { kind: 'crashForTest' }
+  | { kind: 'shutdown' };
+
+/** Socket options the main thread can ask for. */
+export type ConnectionOption = { name: 'noDelay'; value: boolean } | { name: 'keepAlive'; value: boolean };
+
+/** Worker ↔ worker: hand a duplicated accepted socket to the thread that will serve it. */
+export interface AdoptMessage {
+  kind: 'adopt';
+  connId: number;
+  fd: number;
+  rendezvousId: number;
+  peer: WireAddress;
+  local: WireAddress;
+}
+
+/** Blocking operations, run on a worker while the main thread waits on the call slot (or via comlink). */
+export type SyncCall =
+  | { op: 'listen'; connId: number; host: string; port: number; backlog: number }
+  | { op: 'connect'; connId: number; host: string; port: number; timeoutMs: number }
+  | { op: 'ping' };
+
+/** Result of a {@link SyncCall}. */
+export type SyncResult =
+  | { ok: true; local: WireAddress; peer: WireAddress }
+  | { ok: false; error: ErrorRecord };
+
+/** The comlink-exposed API of a worker (async twins of the blocking calls). */
+export interface IoWorkerApi {
+  call(call: SyncCall): Promise<SyncResult>;
+}
+
+/** Event ring record kinds (the record's `meta`); `id` is the connection id; payload is JSON. */
+export const EventKind = {
+  /** A listener accepted a connection: payload {@link AcceptedEvent}. */
+  ACCEPTED: 1,
+  /** The connection died (peer close, error, failed send): payload {@link ResetEvent}. */
+  RESET: 2,
+  /** A connection the application closed is now closed on the worker (no payload). */
+  CLOSED: 3,
+  /** A log line from the worker: payload {@link LogEvent}. */
+  LOG: 4,
+} as const;
+export type EventKind = (typeof EventKind)[keyof typeof EventKind];
+
+export interface AcceptedEvent {
+  rendezvousId: number;
+  peer: WireAddress;
+  local: WireAddress;
+}
+export interface ResetEvent {
+  reason: string;
+  error?: ErrorRecord;
+}
+export interface LogEvent {
+  level: 'debug' | 'info' | 'warning' | 'error';
+  message: string;
+}
+
+/**
+ * Outbound ring record `meta` bits.
+ * ```
+ *  31      24 23      16 15       8 7   4 3  2..0
+ * +----------+----------+----------+-----+---+-----+
+ * | reserved | writer   | reserved | op  |raw| hdr |
+ * +----------+----------+----------+-----+---+-----+
+ * ```
+ * `hdr` is the TCP header size (0, 2 or 4); `writer` the writer slot whose queue counter the worker
+ * decrements once the record is taken (0 = not counted).
+ */
+export const OutOp = {
+  SEND_TCP: 0,
+  CLOSE: 1,
+} as const;
+export type OutOp = (typeof OutOp)[keyof typeof OutOp];
+
+/** Pack an outbound ring `meta` word. */
+export function packOutMeta(op: OutOp, headerSize: TcpHeaderSize, raw: boolean, writerSlot: number): number {
+  return (headerSize | (raw ? 8 : 0) | (op << 4) | (writerSlot << 16)) >>> 0;
+}
+/** Header size of an outbound meta word. */
+export function outMetaHeader(meta: number): TcpHeaderSize {
+  return (meta & 7) as TcpHeaderSize;
+}
+/** Raw flag of an outbound meta word. */
+export function outMetaRaw(meta: number): boolean {
+  return (meta & 8) !== 0;
+}
+/** Operation of an outbound meta word. */
+export function outMetaOp(meta: number): OutOp {
+  return ((meta >>> 4) & 15) as OutOp;
+}
+/** Writer slot of an outbound meta word. */
+export function outMetaWriter(meta: number): number {
+  return (meta >>> 16) & 0xff;
+}
+
+/** Most writers one manager can have at once (slot 0 is "uncounted"). */
+export const MAX_WRITERS = 255;
+
+/**
+ * Pool-wide shared words (`poolSab`, Int32Array).
+ * ```
+ * [0] NEXT_CONN_ID   next connection id (Atomics.add)
+ * [1] POOL_SIZE      number of live I/O workers
+ * [2] NEXT_TARGET    round-robin cursor for placing accepted connections
+ * ```
+ */
+export const PoolWord = { NEXT_CONN_ID: 0, POOL_SIZE: 1, NEXT_TARGET: 2 } as const;
+export const POOL_WORDS = 16;
+
+/**
+ * Reader control words (`control` SAB of addReader, Int32Array) shared by the main thread and all workers.
+ * ```
+ * [0] QUEUED        datagrams in the reader's rings (workers add, main subtracts)
+ * [1] MAX_QUEUE     cap on QUEUED for threaded readers
+ * [2] OVERFLOW      sticky overflow flag (1 = a datagram was dropped for the cap)
+ * [3] DROPPED       datagrams dropped for the cap, total
+ * ```
+ */
+export const ReaderWord = { QUEUED: 0, MAX_QUEUE: 1, OVERFLOW: 2, DROPPED: 3 } as const;
+export const READER_WORDS = 16;
+
+/**
+ * Per-worker statistics (`statsSab`, Float64Array, written by the worker, read by the main thread).
+ */
+export const StatWord = {
+  CONNECTIONS: 0,
+  DATAGRAMS_IN: 1,
+  BYTES_IN: 2,
+  DATAGRAMS_OUT: 3,
+  BYTES_OUT: 4,
+  ACCEPTS: 5,
+  RESETS: 6,
+  BACKPRESSURE_PAUSES: 7,
+  ELU_IDLE_MS: 8,
+  ELU_ACTIVE_MS: 9,
+  CPU_USER_US: 10,
+  CPU_SYSTEM_US: 11,
+} as const;
+export const STAT_WORDS = 16;
+
+/**
+ * Call slot layout (Int32Array header + bytes).
+ * ```
+ * [0] STATE   0 idle/pending, 1 reply ready
+ * [1] CALL_ID id of the call the reply answers
+ * [2] LENGTH  JSON reply byte length
+ * bytes from CALL_SLOT_HEADER_BYTES: UTF-8 JSON of a SyncResult
+ * ```
+ */
+export const CallWord = { STATE: 0, CALL_ID: 1, LENGTH: 2 } as const;
+export const CALL_SLOT_HEADER_BYTES = 64;
+export const CALL_SLOT_BYTES = 64 * 1024;
+
+/**
+ * Writer queue words (`writerSab`, Int32Array): [slot] = datagrams queued and not yet taken by a worker.
+ */
+export const WRITER_WORDS = MAX_WRITERS + 1;

@@ -1,0 +1,354 @@
+/**
+ * Entry point of an I/O worker thread.
+ *
+ * A worker owns sockets (libuv handles can't leave the thread that made them). It:
+ * - runs blocking operations (listen, connect) for the main thread, answering through the call slot
+ *   (synchronous callers) or comlink (the `Async` twins);
+ * - reads monitored sockets, frames datagrams and publishes them into each reader's ring;
+ * - drains its outbound ring (sends and closes, in the order the main thread issued them);
+ * - publishes accepts and resets through its event ring, after the datagrams that preceded them;
+ * - spreads accepted connections over the pool by duplicating their descriptor to a peer worker;
+ * - tells the main thread how many live handles it owns, so the process can exit when none are left.
+ *
+ * It never blocks in `Atomics.wait` (that would stop its sockets); it waits with `Atomics.waitAsync`.
+ *
+ * Thread: I/O workers only.
+ * @module
+ */
+import net from 'node:net';
+import { parentPort, type MessagePort } from 'node:worker_threads';
+import { performance } from 'node:perf_hooks';
+import * as Comlink from 'comlink';
+import { toErrorRecord, SocketError } from '../errors.js';
+import { log } from '../log.js';
+import {
+  CALL_SLOT_HEADER_BYTES,
+  CallWord,
+  EventKind,
+  OutOp,
+  PoolWord,
+  StatWord,
+  outMetaHeader,
+  outMetaOp,
+  outMetaRaw,
+  outMetaWriter,
+  type AdoptMessage,
+  type ControlMessage,
+  type IoWorkerApi,
+  type SyncCall,
+  type SyncResult,
+  type WorkerInit,
+} from '../protocol/control.js';
+import { comlinkEndpoint } from '../protocol/comlink-port.js';
+import { SpscRing } from '../shared-memory/spsc-ring.js';
+import { canTransferFds, dupFd, socketFd } from './fd-transfer.js';
+import { TcpRendezvous, TcpStream, wireAddress, type EndpointHost } from './tcp-endpoints.js';
+import { EventPublisher, ReaderSlot, WorkerStats } from './worker-context.js';
+
+/** Main-thread notifications that are not per-datagram (rare; postMessage is fine for them). */
+export type WorkerNotice = { kind: 'live'; handles: number; callsDone: number };
+
+const DRAIN_BUDGET = 8192;
+const IDLE_WAIT_MS = 1000;
+const encoder = new TextEncoder();
+
+class IoWorker implements EndpointHost {
+  readonly index: number;
+  readonly events: EventPublisher;
+  readonly stats: WorkerStats;
+  private readonly pool: Int32Array;
+  private readonly out: SpscRing;
+  private readonly callWords: Int32Array;
+  private readonly callBytes: Uint8Array;
+  private readonly writerWords: Int32Array;
+  private readonly readers = new Map<number, ReaderSlot>();
+  private readonly streams = new Map<number, TcpStream>();
+  private readonly rendezvous = new Map<number, TcpRendezvous>();
+  private readonly peers = new Map<number, MessagePort>();
+  private readonly supportIpv6: boolean;
+  private readonly dirty = new Set<TcpStream>();
+  private callsDone = 0;
+  private lastReportedHandles = -1;
+  private shuttingDown = false;
+
+  constructor(init: WorkerInit) {
+    this.index = init.index;
+    this.pool = new Int32Array(init.poolSab);
+    this.events = new EventPublisher(init.eventRing);
+    this.out = new SpscRing(init.outRing);
+    this.callWords = new Int32Array(init.callSlot, 0, CALL_SLOT_HEADER_BYTES / 4);
+    this.callBytes = new Uint8Array(init.callSlot, CALL_SLOT_HEADER_BYTES);
+    this.stats = new WorkerStats(init.statsSab);
+    this.writerWords = new Int32Array(init.writerSab);
+    this.supportIpv6 = init.supportIpv6;
+    for (const p of init.peers) this.addPeer(p.index, p.port);
+    const api: IoWorkerApi = { call: (c) => this.run(c) };
+    Comlink.expose(api, comlinkEndpoint(init.comlinkPort));
+    this.drainLoop();
+    this.sampleLoop();
+  }
+
+  // ---- control ----
+
+  handle(msg: ControlMessage): void {
+    switch (msg.kind) {
+      case 'call':
+        void this.run(msg.call).then((r) => this.replySync(msg.callId, r));
+        return;
+      case 'addPeer':
+        this.addPeer(msg.index, msg.port);
+        return;
+      case 'setPoolSize':
+        return; // the pool size word is shared; nothing cached here
+      case 'addReader':
+        this.readers.set(msg.readerId, new ReaderSlot(msg.readerId, msg.ring, msg.control, msg.config));
+        return;
+      case 'configReader': {
+        const slot = this.readers.get(msg.readerId);
+        if (slot === undefined) return;
+        slot.config = msg.config;
+        for (const s of this.streams.values()) s.reconfigure(slot);
+        return;
+      }
+      case 'removeReader': {
+        for (const s of this.streams.values()) s.detach(msg.readerId);
+        this.readers.delete(msg.readerId);
+        return;
+      }
+      case 'attach': {
+        const slot = this.readers.get(msg.readerId);
+        if (slot === undefined) return;
+        const stream = this.streams.get(msg.connId);
+        if (stream !== undefined) stream.attach(slot);
+        else this.rendezvous.get(msg.connId)?.attach();
+        return;
+      }
+      case 'detach':
+        this.streams.get(msg.connId)?.detach(msg.readerId);
+        this.rendezvous.get(msg.connId)?.detach();
+        return;
+      case 'setOption': {
+        const s = this.streams.get(msg.connId)?.socket;
+        if (s === undefined) return;
+        if (msg.option.name === 'noDelay') s.setNoDelay(msg.option.value);
+        else s.setKeepAlive(msg.option.value);
+        return;
+      }
+      case 'crashForTest':
+        setImmediate(() => {
+          throw new Error('I/O worker crash injected by a test');
+        });
+        return;
+      case 'shutdown':
+        this.shutdown();
+        return;
+      case 'init':
+        throw new Error('I/O worker initialised twice');
+      default: {
+        const never: never = msg;
+        throw new Error(`unknown control message ${JSON.stringify(never)}`);
+      }
+    }
+  }
+
+  private addPeer(index: number, port: MessagePort): void {
+    this.peers.set(index, port);
+    port.on('message', (m: AdoptMessage) => this.adopt(m));
+    port.unref();
+  }
+
+  private replySync(callId: number, result: SyncResult): void {
+    const bytes = encoder.encode(JSON.stringify(result));
+    const n = Math.min(bytes.length, this.callBytes.length);
+    this.callBytes.set(bytes.subarray(0, n));
+    Atomics.store(this.callWords, CallWord.LENGTH, n);
+    Atomics.store(this.callWords, CallWord.CALL_ID, callId);
+    Atomics.store(this.callWords, CallWord.STATE, 1);
+    Atomics.notify(this.callWords, CallWord.STATE);
+  }
+
+  /** Runs one blocking operation; never throws (errors become `{ ok: false }`). */
+  async run(call: SyncCall): Promise<SyncResult> {
+    try {
+      switch (call.op) {
+        case 'listen':
+          return await this.listen(call.connId, call.host, call.port, call.backlog);
+        case 'connect':
+          return await this.connect(call.connId, call.host, call.port, call.timeoutMs);
+        case 'ping':
+          return { ok: true, local: wireAddress(undefined, undefined, undefined), peer: wireAddress(undefined, undefined, undefined) };
+        default: {
+          const never: never = call;
+          throw new Error(`unknown call ${JSON.stringify(never)}`);
+        }
+      }
+    } catch (err) {
+      return { ok: false, error: toErrorRecord(err) };
+    } finally {
+      this.callsDone++;
+      this.reportLive(true);
+    }
+  }
+
+  private listen(connId: number, host: string, port: number, backlog: number): Promise<SyncResult> {
+    const attempt = (bindHost: string): Promise<SyncResult> =>
+      new Promise((resolve) => {
+        const server = net.createServer({ pauseOnConnect: true, allowHalfOpen: false });
+        const onError = (err: NodeJS.ErrnoException): void => {
+          server.close();
+          resolve({ ok: false, error: toErrorRecord(Object.assign(err, { address: bindHost, port })) });
+        };
+        server.once('error', onError);
+        server.listen({ host: bindHost, port, backlog: Math.max(1, backlog), ipv6Only: false }, () => {
+          server.off('error', onError);
+          this.rendezvous.set(connId, new TcpRendezvous(connId, server, this));
+          const a = server.address() as net.AddressInfo;
+          resolve({ ok: true, local: wireAddress(a.address, a.family, a.port), peer: wireAddress(undefined, undefined, undefined) });
+        });
+      });
+    if (host !== '') return attempt(host);
+    if (!this.supportIpv6) return attempt('0.0.0.0');
+    // Panda's port-only rendezvous: dual-stack [::]; fall back to IPv4 where the kernel has no IPv6 (#558).
+    return attempt('::').then((r) => (r.ok || r.error.errno !== 'EAFNOSUPPORT' ? r : attempt('0.0.0.0')));
+  }
+
+  private connect(connId: number, host: string, port: number, timeoutMs: number): Promise<SyncResult> {
+    return new Promise((resolve) => {
+      const socket = net.connect({ host, port, allowHalfOpen: false });
+      const timer = setTimeout(() => {
+        socket.destroy();
+        resolve({ ok: false, error: toErrorRecord(new SocketError(`connect to ${host}:${port} timed out after ${timeoutMs} ms`, { syscall: 'connect', errno: 'ETIMEDOUT', address: host, port })) });
+      }, Math.max(0, timeoutMs));
+      socket.once('error', (err: Error) => {
+        clearTimeout(timer);
+        resolve({ ok: false, error: toErrorRecord(err) });
+      });
+      socket.once('connect', () => {
+        clearTimeout(timer);
+        socket.removeAllListeners('error');
+        this.streams.set(connId, new TcpStream(connId, socket, this));
+        resolve({
+          ok: true,
+          local: wireAddress(socket.localAddress, socket.localFamily, socket.localPort),
+          peer: wireAddress(socket.remoteAddress, socket.remoteFamily, socket.remotePort),
+        });
+      });
+    });
+  }
+
+  // ---- accepts ----
+
+  /** {@link EndpointHost}: place an accepted socket on a thread of the pool. */
+  accepted(rv: TcpRendezvous, socket: net.Socket): void {
+    const connId = Atomics.add(this.pool, PoolWord.NEXT_CONN_ID, 1);
+    const peer = wireAddress(socket.remoteAddress, socket.remoteFamily, socket.remotePort);
+    const local = wireAddress(socket.localAddress, socket.localFamily, socket.localPort);
+    this.stats.add(StatWord.ACCEPTS, 1);
+    const size = Math.max(1, Atomics.load(this.pool, PoolWord.POOL_SIZE));
+    const target = Atomics.add(this.pool, PoolWord.NEXT_TARGET, 1) % size;
+    const port = target === this.index ? undefined : this.peers.get(target);
+    if (port !== undefined && canTransferFds()) {
+      const fd = socketFd(socket);
+      const copy = fd >= 0 ? dupFd(fd) : -1;
+      if (copy >= 0) {
+        const msg: AdoptMessage = { kind: 'adopt', connId, fd: copy, rendezvousId: rv.id, peer, local };
+        port.postMessage(msg);
+        socket.destroy();
+        return;
+      }
+    }
+    this.register(connId, socket, rv.id, peer, local);
+  }
+
+  private adopt(m: AdoptMessage): void {
+    const socket = new net.Socket({ fd: m.fd, readable: true, writable: true, allowHalfOpen: false, pauseOnCreate: true } as net.SocketConstructorOpts);
+    this.register(m.connId, socket, m.rendezvousId, m.peer, m.local);
+  }
+
+  private register(connId: number, socket: net.Socket, rendezvousId: number, peer: ReturnType<typeof wireAddress>, local: ReturnType<typeof wireAddress>): void {
+    this.streams.set(connId, new TcpStream(connId, socket, this));
+    this.events.publish(connId, EventKind.ACCEPTED, { rendezvousId, peer, local });
+    this.reportLive(false);
+  }
+
+  /** {@link EndpointHost}: forget an endpoint. */
+  release(id: number): void {
+    this.streams.delete(id);
+    this.rendezvous.delete(id);
+    this.reportLive(false);
+  }
+
+  // ---- outbound ring ----
+
+  private drainLoop(): void {
+    const onRecord = (id: number, meta: number, data: Uint8Array, offset: number, length: number): void => {
+      const slot = outMetaWriter(meta);
+      if (slot !== 0) Atomics.sub(this.writerWords, slot, 1);
+      const op = outMetaOp(meta);
+      if (op === OutOp.SEND_TCP) {
+        const s = this.streams.get(id);
+        if (s !== undefined && s.queueSend(data, offset, length, outMetaHeader(meta), outMetaRaw(meta))) this.dirty.add(s);
+      } else if (op === OutOp.CLOSE) {
+        const s = this.streams.get(id);
+        if (s !== undefined) {
+          this.dirty.delete(s);
+          s.closeLocal();
+        } else this.rendezvous.get(id)?.close();
+      }
+    };
+    const step = (): void => {
+      if (this.shuttingDown) return;
+      const n = this.out.drain(DRAIN_BUDGET, onRecord);
+      for (const s of this.dirty) s.flushOutput();
+      this.dirty.clear();
+      if (n === DRAIN_BUDGET) setImmediate(step);
+      else void this.out.waitForDataAsync(IDLE_WAIT_MS).then(step);
+    };
+    step();
+  }
+
+  // ---- liveness and stats ----
+
+  private handleCount(): number {
+    return this.streams.size + this.rendezvous.size;
+  }
+
+  /** Tells the main thread how many handles this worker owns (only on change, or after a call). */
+  private reportLive(force: boolean): void {
+    const handles = this.handleCount();
+    if (!force && handles === this.lastReportedHandles) return;
+    this.lastReportedHandles = handles;
+    const notice: WorkerNotice = { kind: 'live', handles, callsDone: this.callsDone };
+    parentPort?.postMessage(notice);
+  }
+
+  private sampleLoop(): void {
+    let last = performance.eventLoopUtilization();
+    const timer = setInterval(() => {
+      const now = performance.eventLoopUtilization();
+      const d = performance.eventLoopUtilization(now, last);
+      last = now;
+      this.stats.add(StatWord.ELU_IDLE_MS, d.idle);
+      this.stats.add(StatWord.ELU_ACTIVE_MS, d.active);
+    }, 250);
+    timer.unref();
+  }
+
+  private shutdown(): void {
+    this.shuttingDown = true;
+    for (const s of [...this.streams.values()]) s.destroy();
+    for (const r of [...this.rendezvous.values()]) r.close();
+    for (const p of this.peers.values()) p.close();
+    parentPort?.close();
+  }
+}
+
+let worker: IoWorker | null = null;
+parentPort?.on('message', (msg: ControlMessage) => {
+  if (msg.kind === 'init') {
+    worker = new IoWorker(msg);
+    return;
+  }
+  if (worker === null) throw new Error(`I/O worker got ${msg.kind} before init`);
+  worker.handle(msg);
+});

@@ -1,0 +1,263 @@
+/**
+ * The sockets an I/O worker owns: connected TCP streams and TCP rendezvous (listening) sockets.
+ *
+ * A stream reads only while a reader monitors it (Panda reads nothing from unmonitored sockets, so
+ * the kernel buffers and TCP pushes back). Complete datagrams go into the monitoring reader's ring in
+ * arrival order; when the ring is full the stream stops reading and keeps the datagrams it already
+ * decoded, in order, until there is room: nothing is dropped except by a threaded reader's queue cap.
+ * Outbound records are batched into one `write` per stream per drain of the outbound ring.
+ *
+ * Thread: I/O workers only.
+ * @module
+ */
+import type net from 'node:net';
+import { FrameTooLargeError, toErrorRecord, type ErrorRecord } from '../errors.js';
+import { log } from '../log.js';
+import { EventKind, StatWord, type WireAddress } from '../protocol/control.js';
+import { TcpFrameDecoder, frameHeader, type TcpHeaderSize } from '../protocol/tcp-framing.js';
+import type { EventPublisher, ReaderSlot, RingWaiter, WorkerStats } from './worker-context.js';
+
+/** What endpoints need from their worker. */
+export interface EndpointHost {
+  readonly events: EventPublisher;
+  readonly stats: WorkerStats;
+  /** Forget an endpoint whose socket is gone. */
+  release(id: number): void;
+  /** A rendezvous accepted a socket (still paused). */
+  accepted(rendezvous: TcpRendezvous, socket: net.Socket): void;
+}
+
+/** Converts Node's view of a socket end into the wire form. */
+export function wireAddress(address: string | undefined, family: string | undefined, port: number | undefined): WireAddress {
+  if (address === undefined || port === undefined) return { family: 0, address: '', port: 0 };
+  return { family: family === 'IPv6' ? 6 : 4, address, port };
+}
+
+const INITIAL_OUT = 4096;
+
+/** A connected TCP socket. */
+export class TcpStream implements RingWaiter {
+  readonly id: number;
+  readonly socket: net.Socket;
+  private readonly host: EndpointHost;
+  private reader: ReaderSlot | null = null;
+  private decoder: TcpFrameDecoder | null = null;
+  /** Datagrams decoded while the reader's ring was full (copies), oldest first. */
+  private backlog: Uint8Array[] = [];
+  private pendingReset: ResetReason | null = null;
+  private out = new Uint8Array(INITIAL_OUT);
+  private outLen = 0;
+  private state: 'open' | 'closing' | 'gone' = 'open';
+  private readonly onFrame = (payload: Uint8Array): void => this.deliver(payload);
+
+  constructor(id: number, socket: net.Socket, host: EndpointHost) {
+    this.id = id;
+    this.socket = socket;
+    this.host = host;
+    socket.pause();
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('end', () => this.fail({ reason: 'closed by peer' }));
+    socket.on('error', (err: Error) => this.fail({ reason: `socket error: ${err.message}`, error: toErrorRecord(err) }));
+    socket.on('close', () => {
+      if (this.state === 'open') this.fail({ reason: 'socket closed' });
+      else if (this.state === 'closing') this.gone();
+    });
+    host.stats.add(StatWord.CONNECTIONS, 1);
+  }
+
+  /** Starts delivering to `reader` (Panda: `reader.add_connection`). */
+  attach(reader: ReaderSlot): void {
+    if (this.state !== 'open') return;
+    const { headerSize, rawMode, maxDatagramSize } = reader.config;
+    this.reader = reader;
+    this.decoder = new TcpFrameDecoder({ headerSize, rawMode, maxDatagramSize });
+    if (this.backlog.length === 0) this.socket.resume();
+  }
+
+  /** Stops reading for `readerId`; bytes stay in the kernel (Panda: `remove_connection`). */
+  detach(readerId: number): void {
+    if (this.reader?.id !== readerId) return;
+    this.reader.blocked.delete(this);
+    this.reader = null;
+    this.decoder = null;
+    this.backlog = [];
+    this.socket.pause();
+  }
+
+  /** The reader changed its framing settings: apply them from the next datagram on. */
+  reconfigure(reader: ReaderSlot): void {
+    if (this.reader === reader && this.decoder !== null) {
+      this.decoder.setHeaderSize(reader.config.headerSize);
+      this.decoder.setRawMode(reader.config.rawMode);
+    }
+  }
+
+  private onData(chunk: Buffer): void {
+    const decoder = this.decoder;
+    if (decoder === null || this.state !== 'open') return;
+    try {
+      decoder.push(chunk, this.onFrame);
+    } catch (err) {
+      const reason = err instanceof FrameTooLargeError ? `invalid TCP datagram: ${err.message}` : `framing error: ${String(err)}`;
+      log('warning', `connection ${this.id}: ${reason}; closing it`);
+      this.fail({ reason, error: toErrorRecord(err) });
+    }
+  }
+
+  private deliver(payload: Uint8Array): void {
+    const reader = this.reader;
+    if (reader === null) return;
+    this.host.stats.inDatagram(payload.length);
+    if (this.backlog.length > 0) {
+      if (reader.admit()) this.backlog.push(payload.slice());
+      return;
+    }
+    if (!reader.admit()) return;
+    if (reader.ring.tryWrite(this.id, 0, payload)) return;
+    // Ring full: keep this datagram and everything after it, stop reading, wait for room.
+    this.backlog.push(payload.slice());
+    this.socket.pause();
+    this.host.stats.add(StatWord.BACKPRESSURE_PAUSES, 1);
+    reader.block(this);
+  }
+
+  /** {@link RingWaiter}: move the backlog into the ring; resume reading once it is empty. */
+  retryDelivery(): boolean {
+    const reader = this.reader;
+    if (reader === null) return true;
+    let i = 0;
+    while (i < this.backlog.length && reader.ring.tryWrite(this.id, 0, this.backlog[i]!)) i++;
+    if (i > 0) this.backlog.splice(0, i);
+    if (this.backlog.length > 0) return false;
+    if (this.pendingReset !== null) this.reportReset(this.pendingReset);
+    else if (this.state === 'open') this.socket.resume();
+    return true;
+  }
+
+  /** Appends one framed datagram to this drain's outgoing batch. */
+  queueSend(data: Uint8Array, offset: number, length: number, headerSize: TcpHeaderSize, raw: boolean): boolean {
+    if (this.state !== 'open') return false;
+    const need = this.outLen + length + 4;
+    if (need > this.out.length) {
+      let cap = this.out.length * 2;
+      while (cap < need) cap *= 2;
+      const next = new Uint8Array(cap);
+      next.set(this.out.subarray(0, this.outLen));
+      this.out = next;
+    }
+    if (!raw) this.outLen += frameHeader(length, headerSize, this.out, this.outLen);
+    this.out.set(data.subarray(offset, offset + length), this.outLen);
+    this.outLen += length;
+    this.host.stats.outDatagram(length);
+    return true;
+  }
+
+  /** True when {@link queueSend} batched bytes not yet written. */
+  hasPendingOutput(): boolean {
+    return this.outLen > 0;
+  }
+
+  /** Writes the batch with one `write` (Node copies it into its own buffer). */
+  flushOutput(): void {
+    if (this.outLen === 0 || this.state !== 'open') return;
+    const chunk = Buffer.from(this.out.subarray(0, this.outLen));
+    this.outLen = 0;
+    if (this.out.length > 1 << 20) this.out = new Uint8Array(INITIAL_OUT);
+    this.socket.write(chunk);
+  }
+
+  /** The application closed the connection: flush, then FIN; no reset is reported. */
+  closeLocal(): void {
+    if (this.state !== 'open') return;
+    this.flushOutput();
+    this.state = 'closing';
+    if (this.reader !== null) this.reader.blocked.delete(this);
+    this.reader = null;
+    this.decoder = null;
+    this.backlog = [];
+    this.socket.end();
+    // Bounded: a peer that never reads cannot keep the descriptor forever.
+    setTimeout(() => this.socket.destroy(), 5000).unref();
+    if (this.socket.destroyed) this.gone();
+  }
+
+  /** Kills the socket at once (worker shutdown). */
+  destroy(): void {
+    if (this.state === 'gone') return;
+    this.state = 'closing';
+    this.socket.destroy();
+    this.gone();
+  }
+
+  private fail(why: ResetReason): void {
+    if (this.state !== 'open' || this.pendingReset !== null) return;
+    this.socket.destroy();
+    if (this.backlog.length > 0) {
+      // Datagrams that arrived before the failure go first; the reset follows them (Panda §5.3).
+      this.pendingReset = why;
+      return;
+    }
+    this.reportReset(why);
+  }
+
+  private reportReset(why: ResetReason): void {
+    this.pendingReset = null;
+    this.reader = null;
+    this.decoder = null;
+    this.state = 'closing';
+    this.host.stats.add(StatWord.RESETS, 1);
+    log('info', `connection ${this.id} reset: ${why.reason}`);
+    this.host.events.publish(this.id, EventKind.RESET, why);
+    this.gone();
+  }
+
+  private gone(): void {
+    if (this.state === 'gone') return;
+    this.state = 'gone';
+    this.host.stats.add(StatWord.CONNECTIONS, -1);
+    this.host.release(this.id);
+  }
+}
+
+interface ResetReason {
+  reason: string;
+  error?: ErrorRecord;
+}
+
+/** A listening TCP socket. Accepts are surfaced only while a listener monitors it. */
+export class TcpRendezvous {
+  readonly id: number;
+  readonly server: net.Server;
+  private readonly host: EndpointHost;
+  private listening = false;
+  private readonly waiting: net.Socket[] = [];
+
+  constructor(id: number, server: net.Server, host: EndpointHost) {
+    this.id = id;
+    this.server = server;
+    this.host = host;
+    server.on('connection', (socket: net.Socket) => {
+      if (this.listening) host.accepted(this, socket);
+      else this.waiting.push(socket);
+    });
+    server.on('error', (err: Error) => log('error', `error when accepting on rendezvous ${id}: ${err.message}`));
+  }
+
+  /** A listener monitors this rendezvous: surface waiting and future accepts. */
+  attach(): void {
+    this.listening = true;
+    for (const s of this.waiting.splice(0)) this.host.accepted(this, s);
+  }
+
+  /** No listener monitors it any more: hold new accepts. */
+  detach(): void {
+    this.listening = false;
+  }
+
+  /** Stops listening and closes held sockets. */
+  close(): void {
+    for (const s of this.waiting.splice(0)) s.destroy();
+    this.server.close();
+    this.host.release(this.id);
+  }
+}

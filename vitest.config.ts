@@ -1,0 +1,12 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    testTimeout: 30_000,
+    hookTimeout: 30_000,
+    // Integration tests open real sockets and worker threads; run files one by one on the 2-core CI box.
+    fileParallelism: false,
+    pool: 'forks',
+  },
+});
