@@ -287,6 +287,7 @@ export class Runtime {
   }
 
   private onThreadExit(dead: IoThread): void {
+    if (this.shutDown) return;
     log('error', `I/O thread ${dead.index} exited (${dead.exitError ?? 'no reason'}); its connections are reset`);
     this.pump();
     for (const core of [...this.connections.values()]) if (core.thread === dead) this.reset(core, `I/O thread ${dead.index} died`);
