@@ -44,10 +44,16 @@ export function getNetConfig(): Readonly<NetConfig> {
   return current;
 }
 
+/** A partial configuration: any subset of the settings (ring sizes too). */
+export type NetConfigPatch = Partial<Omit<NetConfig, 'ringBytes'>> & { ringBytes?: Partial<NetConfig['ringBytes']> };
+
 /** Changes some settings for objects created from now on; validates them. Thread: main. */
-export function setNetConfig(patch: Partial<NetConfig>): void {
+export function setNetConfig(patch: NetConfigPatch): void {
   const next: NetConfig = { ...current, ...patch, ringBytes: { ...current.ringBytes, ...patch.ringBytes } };
   validateHeaderSize(next.tcpHeaderSize);
+  for (const [name, v] of Object.entries(next.ringBytes)) {
+    if (!Number.isInteger(v) || v < 4096 || (v & (v - 1)) !== 0) throw new ValueRangeError(`ringBytes.${name} must be a power of two ≥ 4096, got ${v}`);
+  }
   for (const k of ['netMaxWriteQueue', 'netMaxResponseQueue', 'maxDatagramSize', 'syncCallSlackMs'] as const) {
     const v = next[k];
     if (!Number.isInteger(v) || v < 0) throw new ValueRangeError(`${k} must be a non-negative integer, got ${v}`);

@@ -40,7 +40,7 @@ export {
 } from './protocol/tcp-framing.js';
 export { udpChecksum, encodeUdpPacket, decodeUdpPacket, checkUdpPacket, MAX_UDP_PAYLOAD, UDP_RECEIVE_BUFFER } from './protocol/udp-header.js';
 
-export { getNetConfig, setNetConfig, resetNetConfig, type NetConfig } from './config.js';
+export { getNetConfig, setNetConfig, resetNetConfig, type NetConfig, type NetConfigPatch } from './config.js';
 export { setLogLevel, getLogLevel, setLogSink, type LogLevel, type LogSink } from './log.js';
 export {
   ErrorCode,

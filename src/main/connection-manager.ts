@@ -12,7 +12,7 @@ import os from 'node:os';
 import { ErrorCode, InvalidArgumentError, PandaNetError, ValueRangeError } from '../errors.js';
 import type { SyncCall, SyncResult } from '../protocol/control.js';
 import { BoundedFifo } from './bounded-fifo.js';
-import { coreOf, type Connection } from './connection.js';
+import { coreOf, type Connection, type ConnectionKind } from './connection.js';
 import type { IoThread } from './io-thread.js';
 import { NetAddress } from './net-address.js';
 import { PointerToConnection } from './pointer-to-connection.js';
@@ -90,6 +90,36 @@ export class ConnectionManager {
   async openTCPClientConnectionAsync(a: NetAddress | string, b: number, c?: number): Promise<Connection | null> {
     const { host, port, timeoutMs } = this.#clientArgs(a, b, c);
     return this.#openAsync('tcp', `open TCP connection to server ${host}:${port}`, { op: 'connect', connId: 0, host, port, timeoutMs }, timeoutMs + this.#rt.config.syncCallSlackMs);
+  }
+
+  /**
+   * Opens a UDP socket, bound at once (port 0 gets an ephemeral port that `getLocalAddress()` reports).
+   * Forms: `(port = 0, forBroadcast = false)` — all interfaces, dual-stack unless `supportIpv6` is off;
+   * `(host, port, forBroadcast = false)` — bound to that address. Replies leave from the same socket.
+   * Returns null (reason logged) on failure, including a host that does not resolve (Panda binds
+   * 0.0.0.0:0 instead, Q4).
+   */
+  openUDPConnection(port?: number, forBroadcast?: boolean): Connection | null;
+  openUDPConnection(host: string, port: number, forBroadcast?: boolean): Connection | null;
+  openUDPConnection(a?: number | string, b?: number | boolean, c?: boolean): Connection | null {
+    const call = this.#udpArgs(a, b, c);
+    return this.#open('udp', `bind UDP ${call.host === '' ? '*' : call.host}:${call.port}`, call, this.#rt.config.syncCallSlackMs);
+  }
+
+  /** Non-blocking twin of {@link openUDPConnection}. */
+  openUDPConnectionAsync(port?: number, forBroadcast?: boolean): Promise<Connection | null>;
+  openUDPConnectionAsync(host: string, port: number, forBroadcast?: boolean): Promise<Connection | null>;
+  async openUDPConnectionAsync(a?: number | string, b?: number | boolean, c?: boolean): Promise<Connection | null> {
+    const call = this.#udpArgs(a, b, c);
+    return this.#openAsync('udp', `bind UDP ${call.host === '' ? '*' : call.host}:${call.port}`, call, this.#rt.config.syncCallSlackMs);
+  }
+
+  #udpArgs(a: number | string | undefined, b: number | boolean | undefined, c: boolean | undefined): SyncCall & { op: 'udp' } {
+    if (a === undefined || typeof a === 'number') {
+      return { op: 'udp', connId: 0, host: '', port: checkPort(a ?? 0), broadcast: Boolean(b) };
+    }
+    if (typeof a === 'string' && typeof b === 'number') return { op: 'udp', connId: 0, host: a, port: checkPort(b), broadcast: Boolean(c) };
+    throw new InvalidArgumentError('openUDPConnection takes (port?, forBroadcast?) or (host, port, forBroadcast?)');
   }
 
   /**
@@ -173,13 +203,13 @@ export class ConnectionManager {
     return { thread, id, call: call.op === 'ping' ? call : { ...call, connId: id } };
   }
 
-  #open(kind: 'tcp' | 'rendezvous', what: string, call: SyncCall, timeoutMs: number): Connection | null {
+  #open(kind: ConnectionKind, what: string, call: SyncCall, timeoutMs: number): Connection | null {
     const p = this.#prepare(call);
     const r: SyncResult = p.thread.callSync(p.call, timeoutMs);
     return this.#rt.finishOpen(kind, p.id, p.thread, what, r);
   }
 
-  async #openAsync(kind: 'tcp' | 'rendezvous', what: string, call: SyncCall, timeoutMs: number): Promise<Connection | null> {
+  async #openAsync(kind: ConnectionKind, what: string, call: SyncCall, timeoutMs: number): Promise<Connection | null> {
     const p = this.#prepare(call);
     const r = await p.thread.callAsync(p.call, timeoutMs);
     return this.#rt.finishOpen(kind, p.id, p.thread, what, r);

@@ -18,24 +18,39 @@
  */
 import { ErrorCode, PandaNetError, ValueRangeError } from '../errors.js';
 import { log } from '../log.js';
-import { READER_WORDS, ReaderWord, type ReaderConfig } from '../protocol/control.js';
+import { InMeta, READER_WORDS, ReaderWord, type ReaderConfig } from '../protocol/control.js';
+import { readAddressRecord } from '../protocol/address-record.js';
 import { validateHeaderSize, type TcpHeaderSize } from '../protocol/tcp-framing.js';
 import { SpscRing, createRecordView } from '../shared-memory/spsc-ring.js';
 import { BoundedFifo } from './bounded-fifo.js';
 import { coreOf, type Connection, type ConnectionCore, type ConnectionKind } from './connection.js';
 import { runtimeOf, type ConnectionManager } from './connection-manager.js';
 import type { IoThread } from './io-thread.js';
-import type { NetAddress } from './net-address.js';
+import { NetAddress } from './net-address.js';
 import type { ReaderHooks, Runtime } from './runtime.js';
 
 /** A datagram held by a polled reader: the bytes were copied out of the ring when polled. */
 export interface PolledItem {
   conn: ConnectionCore;
   bytes: Uint8Array;
+  /** UDP: the sender. */
+  address: NetAddress | null;
 }
 
-/** Receives one datagram in a batch drain; `data[offset, offset+length)` is valid only during the call. */
-export type DatagramVisitor = (connection: Connection, data: Uint8Array, offset: number, length: number) => void;
+/**
+ * Receives one datagram in a batch drain; `data[offset, offset+length)` is valid only during the
+ * call. `address` is the sender for UDP, null for TCP (the connection's `getAddress()`).
+ */
+export type DatagramVisitor = (connection: Connection, data: Uint8Array, offset: number, length: number, address: NetAddress | null) => void;
+
+/** Internal form of a visitor: the connection's state instead of its facade. */
+type Take = (conn: ConnectionCore, data: Uint8Array, offset: number, length: number, address: NetAddress | null) => void;
+
+/** The sender in front of a UDP record, and where the datagram starts. */
+function udpSender(data: Uint8Array, offset: number): { address: NetAddress; start: number } {
+  const a = readAddressRecord(data, offset);
+  return { address: NetAddress.fromHostPort(a.ip, a.port), start: a.next };
+}
 
 /** The engine of one reader or listener. */
 export class ReaderCore implements ReaderHooks {
@@ -75,7 +90,8 @@ export class ReaderCore implements ReaderHooks {
     return {
       headerSize: this.headerSize,
       rawMode: this.rawMode,
-      maxDatagramSize: this.rt.config.maxDatagramSize,
+      // A datagram must fit in the reader's ring; past that, the stream would wait forever.
+      maxDatagramSize: Math.min(this.rt.config.maxDatagramSize, this.rt.config.ringBytes.reader / 2 - 64),
       enforceCap: !this.polled,
       listener: this.role === 'rendezvous',
     };
@@ -95,7 +111,7 @@ export class ReaderCore implements ReaderHooks {
   add(connection: Connection | null | undefined): boolean {
     if (connection == null) throw new PandaNetError(ErrorCode.NULL_CONNECTION, 'addConnection needs a connection');
     const core = coreOf(connection);
-    if (core.kind !== this.role) {
+    if ((this.role === 'rendezvous') !== (core.kind === 'rendezvous')) {
       throw new PandaNetError(
         ErrorCode.WRONG_CONNECTION_KIND,
         this.role === 'rendezvous' ? 'a listener monitors rendezvous connections (from openTCPServerRendezvous), not data connections' : 'a reader monitors data connections, not a rendezvous (add it to a QueuedConnectionListener)',
@@ -145,10 +161,13 @@ export class ReaderCore implements ReaderHooks {
     if (!this.polled) return;
     const ring = this.rings[thread.index];
     if (ring === undefined || ring.size === 0) return;
-    const n = ring.drain(1 << 30, (id, _meta, data, offset, length) => {
+    const n = ring.drain(1 << 30, (id, meta, data, offset, length) => {
       const conn = this.rt.lookup(id);
       if (conn === undefined) return;
-      if (!this.pending.push({ conn, bytes: data.slice(offset, offset + length) })) {
+      let address: NetAddress | null = null;
+      let start = offset;
+      if (meta === InMeta.UDP) ({ address, start } = udpSender(data, offset));
+      if (!this.pending.push({ conn, bytes: data.slice(start, offset + length), address })) {
         Atomics.store(this.control, ReaderWord.OVERFLOW, 1);
         Atomics.add(this.control, ReaderWord.DROPPED, 1);
         log('error', 'queue full: datagram dropped');
@@ -168,11 +187,11 @@ export class ReaderCore implements ReaderHooks {
    * Takes the oldest datagram (per connection order; threads served round-robin) and hands it to
    * `take`. False when none.
    */
-  takeOne(take: (conn: ConnectionCore, data: Uint8Array, offset: number, length: number) => void): boolean {
+  takeOne(take: Take): boolean {
     if (this.polled) {
       const item = this.pending.shift();
       if (item === undefined) return false;
-      take(item.conn, item.bytes, 0, item.bytes.length);
+      take(item.conn, item.bytes, 0, item.bytes.length, item.address);
       return true;
     }
     const rings = this.rings;
@@ -185,7 +204,12 @@ export class ReaderCore implements ReaderHooks {
       this.cursor = i + 1;
       const conn = this.rt.lookup(view.id);
       try {
-        if (conn !== undefined) take(conn, ring.data, view.offset, view.length);
+        if (conn !== undefined) {
+          if (view.meta === InMeta.UDP) {
+            const { address, start } = udpSender(ring.data, view.offset);
+            take(conn, ring.data, start, view.offset + view.length - start, address);
+          } else take(conn, ring.data, view.offset, view.length, null);
+        }
       } finally {
         ring.advance();
         Atomics.sub(this.control, ReaderWord.QUEUED, 1);
@@ -200,8 +224,8 @@ export class ReaderCore implements ReaderHooks {
   /** Batch drain (hot loops): up to `max` datagrams, no object per datagram. Returns the count. */
   drain(visit: DatagramVisitor, max: number): number {
     let count = 0;
-    const take = (conn: ConnectionCore, data: Uint8Array, offset: number, length: number): void => {
-      if (conn.facade !== null) visit(conn.facade, data, offset, length);
+    const take: Take = (conn, data, offset, length, address) => {
+      if (conn.facade !== null) visit(conn.facade, data, offset, length, address);
     };
     while (count < max && this.takeOne(take)) count++;
     return count;
@@ -336,5 +360,3 @@ export function coreOfReader(r: ConnectionReader): ReaderCore {
   return readerCoreOf(r);
 }
 
-/** Re-exported for listeners. */
-export type { NetAddress };

@@ -18,8 +18,11 @@ import { Datagram } from '../datagram/datagram.js';
 import { ErrorCode, InvalidArgumentError, PandaNetError, TooLongError, ValueRangeError } from '../errors.js';
 import { OutOp, packOutMeta } from '../protocol/control.js';
 import { maxFramePayload, validateHeaderSize, type TcpHeaderSize } from '../protocol/tcp-framing.js';
-import { MAX_UDP_PAYLOAD } from '../protocol/udp-header.js';
-import { coreOf, type Connection } from './connection.js';
+import { MAX_UDP_PAYLOAD, UDP_HEADER_SIZE, udpChecksum } from '../protocol/udp-header.js';
+import { addressRecordLength, writeAddressRecord } from '../protocol/address-record.js';
+import { log } from '../log.js';
+import { coreOf, type Connection, type ConnectionCore } from './connection.js';
+import { NetAddress } from './net-address.js';
 import { runtimeOf, type ConnectionManager } from './connection-manager.js';
 import { pauseMs, type Runtime } from './runtime.js';
 
@@ -56,12 +59,20 @@ export class ConnectionWriter {
    * also reported through the manager's reset queue, as in Panda). Throws for a writer that was shut
    * down, a null or non-TCP connection, or a datagram too long for the header size.
    */
-  send(datagram: Datagram, connection: Connection, block = false): boolean {
+  send(datagram: Datagram, connection: Connection, block?: boolean): boolean;
+  /**
+   * Sends `datagram` on the UDP `connection` to `address` (Panda's UDP form), with Panda's 2-byte
+   * checksum header unless in raw mode. Over 1500 bytes: a warning, and it is sent anyway (as Panda).
+   */
+  send(datagram: Datagram, connection: Connection, address: NetAddress, block?: boolean): boolean;
+  send(datagram: Datagram, connection: Connection, a?: boolean | NetAddress, b?: boolean): boolean {
     if (this.#shut) throw new PandaNetError(ErrorCode.SHUT_DOWN, 'send on a ConnectionWriter that was shut down');
     if (!(datagram instanceof Datagram)) throw new InvalidArgumentError('send needs a Datagram');
     if (connection == null) throw new PandaNetError(ErrorCode.NULL_CONNECTION, 'send needs a connection');
     const core = coreOf(connection);
-    if (core.kind !== 'tcp') throw new PandaNetError(ErrorCode.WRONG_CONNECTION_KIND, 'send(datagram, connection) needs a connected TCP stream, not a rendezvous');
+    if (a instanceof NetAddress) return this.#sendUdp(datagram, core, a, Boolean(b));
+    const block = Boolean(a);
+    if (core.kind !== 'tcp') throw new PandaNetError(ErrorCode.WRONG_CONNECTION_KIND, `send(datagram, connection) needs a connected TCP stream, not a ${core.kind}${core.kind === 'udp' ? ' (pass the destination address)' : ''}`);
     const bytes = datagram.getMessageView();
     const header = this.#raw ? 0 : this.#headerSize;
     if (!this.#raw && bytes.length > maxFramePayload(header)) {
@@ -72,14 +83,41 @@ export class ConnectionWriter {
       rt.reset(core, 'send on a closed connection');
       return false;
     }
+    return this.#enqueue(core, packOutMeta(OutOp.SEND_TCP, header, this.#raw, this.#numThreads > 0 ? this.#slot : 0), bytes, block);
+  }
+
+  #sendUdp(datagram: Datagram, core: ConnectionCore, address: NetAddress, block: boolean): boolean {
+    if (core.kind !== 'udp') throw new PandaNetError(ErrorCode.WRONG_CONNECTION_KIND, `send(datagram, connection, address) needs a UDP connection, not a ${core.kind}`);
+    const payload = datagram.getMessageView();
+    if (payload.length > MAX_UDP_PAYLOAD) log('warning', `UDP datagram of ${payload.length} bytes exceeds ${MAX_UDP_PAYLOAD}; sending anyway`);
+    if (!core.open || !core.thread.alive) {
+      this.#rt.reset(core, 'send on a closed connection');
+      return false;
+    }
+    const ip = address.getIpString();
+    const at = addressRecordLength(ip);
+    const headerBytes = this.#raw ? 0 : UDP_HEADER_SIZE;
+    const record = new Uint8Array(at + headerBytes + payload.length);
+    writeAddressRecord(ip, address.getPort(), record, 0);
+    if (!this.#raw) {
+      const sum = udpChecksum(payload);
+      record[at] = sum & 0xff;
+      record[at + 1] = sum >>> 8;
+    }
+    record.set(payload, at + headerBytes);
+    return this.#enqueue(core, packOutMeta(OutOp.SEND_UDP, 0, this.#raw, this.#numThreads > 0 ? this.#slot : 0), record, block);
+  }
+
+  /** Hands one record to the connection's thread, honouring a threaded writer's queue cap. */
+  #enqueue(core: ConnectionCore, meta: number, record: Uint8Array, block: boolean): boolean {
+    const rt = this.#rt;
     const words = rt.writerWords;
     const slot = this.#numThreads > 0 ? this.#slot : 0;
     if (slot !== 0 && Atomics.load(words, slot) >= this.#maxQueue && !(block && this.#waitForQueueRoom())) return false;
     if (slot !== 0) Atomics.add(words, slot, 1);
-    const meta = packOutMeta(OutOp.SEND_TCP, header, this.#raw, slot);
-    if (rt.pushOut(core.thread, core.id, meta, bytes, SEND_WAIT_MS)) return true;
+    if (rt.pushOut(core.thread, core.id, meta, record, SEND_WAIT_MS)) return true;
     if (slot !== 0) Atomics.sub(words, slot, 1);
-    if (bytes.length > core.thread.outRing.maxPayload) throw new TooLongError(`datagram of ${bytes.length} bytes exceeds the outbound ring's ${core.thread.outRing.maxPayload}-byte limit`);
+    if (record.length > core.thread.outRing.maxPayload) throw new TooLongError(`datagram of ${record.length} bytes exceeds the outbound ring's ${core.thread.outRing.maxPayload}-byte limit`);
     return false;
   }
 

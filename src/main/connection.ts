@@ -12,7 +12,7 @@ import type { ConnectionManager } from './connection-manager.js';
 import { NetAddress } from './net-address.js';
 
 /** What a connection is. */
-export type ConnectionKind = 'tcp' | 'rendezvous';
+export type ConnectionKind = 'tcp' | 'rendezvous' | 'udp';
 
 /** Internal state of a connection (never returned to users). */
 export interface ConnectionCore {
@@ -98,6 +98,11 @@ export class Connection {
   toString(): string {
     const c = this.#core;
     return `Connection#${c.id}(${c.kind} ${c.kind === 'tcp' ? c.peer.toString() : c.local.toString()})`;
+  }
+
+  /** True for a UDP connection (not in Panda; handy for routing sends). */
+  isUdp(): boolean {
+    return this.#core.kind === 'udp';
   }
 }
 

@@ -10,6 +10,7 @@ import { ErrorCode, PandaNetError } from '../errors.js';
 import type { ConnectionCore } from './connection.js';
 import type { ConnectionManager } from './connection-manager.js';
 import { ConnectionReader, coreOfReader, type DatagramVisitor } from './connection-reader.js';
+import type { NetAddress } from './net-address.js';
 import { NetDatagram } from './net-datagram.js';
 
 /**
@@ -18,13 +19,13 @@ import { NetDatagram } from './net-datagram.js';
  */
 export class QueuedConnectionReader extends ConnectionReader {
   private target: Datagram | null = null;
-  private readonly fill = (conn: ConnectionCore, data: Uint8Array, offset: number, length: number): void => {
+  private readonly fill = (conn: ConnectionCore, data: Uint8Array, offset: number, length: number, address: NetAddress | null): void => {
     const dg = this.target!;
     dg.clear();
     dg.appendData(data.subarray(offset, offset + length));
     if (dg instanceof NetDatagram && conn.facade !== null) {
       dg.setConnection(conn.facade);
-      dg.setAddress(conn.peer);
+      dg.setAddress(address ?? conn.peer);
     }
   };
 

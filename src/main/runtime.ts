@@ -61,6 +61,8 @@ export interface ThreadStats {
   accepts: number;
   resets: number;
   backpressurePauses: number;
+  /** UDP packets dropped: bad checksum, too short, no room, or a failed send. */
+  udpDropped: number;
   /** Event-loop utilisation of the thread since the previous call, 0..1. */
   utilization: number;
 }
@@ -198,7 +200,7 @@ export class Runtime {
       this.lastError = errorFromRecord(r.error);
       return null;
     }
-    log('info', `${kind === 'rendezvous' ? 'listening' : 'opened TCP connection'}: ${what}`);
+    log('info', `${kind === 'rendezvous' ? 'listening' : kind === 'udp' ? 'opened UDP connection' : 'opened TCP connection'}: ${what}`);
     return this.adoptConnection(id, kind, thread, toNetAddress(r.peer), toNetAddress(r.local));
   }
 
@@ -351,6 +353,7 @@ export class Runtime {
         accepts: w[StatWord.ACCEPTS] ?? 0,
         resets: w[StatWord.RESETS] ?? 0,
         backpressurePauses: w[StatWord.BACKPRESSURE_PAUSES] ?? 0,
+        udpDropped: w[StatWord.UDP_DROPPED] ?? 0,
         utilization: dIdle + dActive > 0 ? dActive / (dIdle + dActive) : 0,
       };
     });

@@ -82,6 +82,8 @@ export interface AdoptMessage {
 export type SyncCall =
   | { op: 'listen'; connId: number; host: string; port: number; backlog: number }
   | { op: 'connect'; connId: number; host: string; port: number; timeoutMs: number }
+  /** `host` "" binds the wildcard (dual-stack when IPv6 is supported); `port` 0 an ephemeral port. */
+  | { op: 'udp'; connId: number; host: string; port: number; broadcast: boolean }
   | { op: 'ping' };
 
 /** Result of a {@link SyncCall}. */
@@ -135,6 +137,16 @@ export interface LogEvent {
 export const OutOp = {
   SEND_TCP: 0,
   CLOSE: 1,
+  /** Payload: an address record (address-record.ts) then the packet, already UDP-framed. */
+  SEND_UDP: 2,
+} as const;
+
+/** Reader ring record `meta`: how to read the payload. */
+export const InMeta = {
+  /** The payload is the datagram. */
+  TCP: 0,
+  /** The payload is an address record (the sender) then the datagram. */
+  UDP: 1,
 } as const;
 export type OutOp = (typeof OutOp)[keyof typeof OutOp];
 
@@ -197,6 +209,7 @@ export const StatWord = {
   ACCEPTS: 5,
   RESETS: 6,
   BACKPRESSURE_PAUSES: 7,
+  UDP_DROPPED: 12,
   ELU_IDLE_MS: 8,
   ELU_ACTIVE_MS: 9,
   CPU_USER_US: 10,

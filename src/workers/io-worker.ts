@@ -15,6 +15,7 @@
  * Thread: I/O workers only.
  * @module
  */
+import dgram from 'node:dgram';
 import net from 'node:net';
 import { parentPort, type MessagePort } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
@@ -42,7 +43,9 @@ import {
 import { comlinkEndpoint } from '../protocol/comlink-port.js';
 import { SpscRing } from '../shared-memory/spsc-ring.js';
 import { canTransferFds, dupFd, socketFd } from './fd-transfer.js';
+import { readAddressRecord } from '../protocol/address-record.js';
 import { TcpRendezvous, TcpStream, wireAddress, type EndpointHost } from './tcp-endpoints.js';
+import { UdpEndpoint } from './udp-endpoint.js';
 import { EventPublisher, ReaderSlot, WorkerStats } from './worker-context.js';
 
 /** Main-thread notifications that are not per-datagram (rare; postMessage is fine for them). */
@@ -64,6 +67,7 @@ class IoWorker implements EndpointHost {
   private readonly readers = new Map<number, ReaderSlot>();
   private readonly streams = new Map<number, TcpStream>();
   private readonly rendezvous = new Map<number, TcpRendezvous>();
+  private readonly udp = new Map<number, UdpEndpoint>();
   private readonly peers = new Map<number, MessagePort>();
   private readonly supportIpv6: boolean;
   private readonly dirty = new Set<TcpStream>();
@@ -112,6 +116,7 @@ class IoWorker implements EndpointHost {
       }
       case 'removeReader': {
         for (const s of this.streams.values()) s.detach(msg.readerId);
+        for (const u of this.udp.values()) u.detach(msg.readerId);
         this.readers.delete(msg.readerId);
         return;
       }
@@ -119,12 +124,15 @@ class IoWorker implements EndpointHost {
         const slot = this.readers.get(msg.readerId);
         if (slot === undefined) return;
         const stream = this.streams.get(msg.connId);
+        const udp = this.udp.get(msg.connId);
         if (stream !== undefined) stream.attach(slot);
+        else if (udp !== undefined) udp.attach(slot);
         else this.rendezvous.get(msg.connId)?.attach();
         return;
       }
       case 'detach':
         this.streams.get(msg.connId)?.detach(msg.readerId);
+        this.udp.get(msg.connId)?.detach(msg.readerId);
         this.rendezvous.get(msg.connId)?.detach();
         return;
       case 'setOption': {
@@ -175,6 +183,8 @@ class IoWorker implements EndpointHost {
           return await this.listen(call.connId, call.host, call.port, call.backlog);
         case 'connect':
           return await this.connect(call.connId, call.host, call.port, call.timeoutMs);
+        case 'udp':
+          return await this.openUdp(call.connId, call.host, call.port, call.broadcast);
         case 'ping':
           return { ok: true, local: wireAddress(undefined, undefined, undefined), peer: wireAddress(undefined, undefined, undefined) };
         default: {
@@ -236,6 +246,29 @@ class IoWorker implements EndpointHost {
     });
   }
 
+  private openUdp(connId: number, host: string, port: number, broadcast: boolean): Promise<SyncResult> {
+    const attempt = (type: 'udp4' | 'udp6', bindHost: string): Promise<SyncResult> =>
+      new Promise((resolve) => {
+        const socket = dgram.createSocket({ type, ipv6Only: false });
+        const onError = (err: NodeJS.ErrnoException): void => {
+          socket.close();
+          resolve({ ok: false, error: toErrorRecord(Object.assign(err, { address: bindHost, port })) });
+        };
+        socket.once('error', onError);
+        socket.bind({ port, address: bindHost, exclusive: true }, () => {
+          socket.off('error', onError);
+          if (broadcast) socket.setBroadcast(true);
+          const dualStack = type === 'udp6' && bindHost === '::';
+          this.udp.set(connId, new UdpEndpoint(connId, socket, dualStack, this));
+          const a = socket.address();
+          resolve({ ok: true, local: wireAddress(a.address, a.family, a.port), peer: wireAddress(undefined, undefined, undefined) });
+        });
+      });
+    if (host !== '') return attempt(net.isIPv6(host) ? 'udp6' : 'udp4', host);
+    if (!this.supportIpv6) return attempt('udp4', '0.0.0.0');
+    return attempt('udp6', '::').then((r) => (r.ok || r.error.errno !== 'EAFNOSUPPORT' ? r : attempt('udp4', '0.0.0.0')));
+  }
+
   // ---- accepts ----
 
   /** {@link EndpointHost}: place an accepted socket on a thread of the pool. */
@@ -275,6 +308,7 @@ class IoWorker implements EndpointHost {
   release(id: number): void {
     this.streams.delete(id);
     this.rendezvous.delete(id);
+    this.udp.delete(id);
     this.reportLive(false);
   }
 
@@ -288,12 +322,18 @@ class IoWorker implements EndpointHost {
       if (op === OutOp.SEND_TCP) {
         const s = this.streams.get(id);
         if (s !== undefined && s.queueSend(data, offset, length, outMetaHeader(meta), outMetaRaw(meta))) this.dirty.add(s);
+      } else if (op === OutOp.SEND_UDP) {
+        const u = this.udp.get(id);
+        if (u !== undefined) {
+          const a = readAddressRecord(data, offset);
+          u.send(data.subarray(a.next, offset + length), a.ip, a.port);
+        }
       } else if (op === OutOp.CLOSE) {
         const s = this.streams.get(id);
         if (s !== undefined) {
           this.dirty.delete(s);
           s.closeLocal();
-        } else this.rendezvous.get(id)?.close();
+        } else (this.udp.get(id) ?? this.rendezvous.get(id))?.close();
       }
     };
     const step = (): void => {
@@ -310,7 +350,7 @@ class IoWorker implements EndpointHost {
   // ---- liveness and stats ----
 
   private handleCount(): number {
-    return this.streams.size + this.rendezvous.size;
+    return this.streams.size + this.rendezvous.size + this.udp.size;
   }
 
   /** Tells the main thread how many handles this worker owns (only on change, or after a call). */
@@ -338,6 +378,7 @@ class IoWorker implements EndpointHost {
     this.shuttingDown = true;
     for (const s of [...this.streams.values()]) s.destroy();
     for (const r of [...this.rendezvous.values()]) r.close();
+    for (const u of [...this.udp.values()]) u.close();
     for (const p of this.peers.values()) p.close();
     parentPort?.close();
   }

@@ -1,0 +1,530 @@
+/**
+ * Single-producer single-consumer ring of variable-length records over one SharedArrayBuffer.
+ *
+ * The buffer layout (header words, record format, wrap marker) is defined and drawn in
+ * `./layout.js`; this module only uses the names from there.
+ *
+ * Threads. Any two threads may share a ring: each attaches its own `SpscRing` to the same
+ * SharedArrayBuffer. Exactly one thread may call the producer methods ({@link SpscRing.tryWrite},
+ * {@link SpscRing.waitForSpaceAsync}, {@link SpscRing.waitForSpace}) and exactly one thread the
+ * consumer methods ({@link SpscRing.peek}, {@link SpscRing.advance}, {@link SpscRing.drain},
+ * `waitForData*`). Attach the producer's and the consumer's `SpscRing` before either side starts
+ * (or at a quiescent moment): the constructor snapshots the positions. `freeBytes()`, `size`,
+ * `written` and `read` may be read from any thread.
+ *
+ * Memory ordering. The producer writes the record (header words and payload, plain stores), then
+ * publishes it with `Atomics.store` on HEAD; the consumer reads HEAD with `Atomics.load` before it
+ * touches the record. Symmetrically the consumer finishes reading a record before it stores TAIL.
+ * Wake-ups use a Dekker-style handshake on sequentially consistent atomics: a waiter stores its
+ * "sleeping/waiting" word, re-reads the other side's position, and only then waits on a sequence
+ * word; the other side stores its position, then reads that word and, only if it is set, clears it,
+ * bumps the sequence word and notifies. At least one of the two always sees the other, so no
+ * wake-up is lost, and nobody pays for a notify when the other side is not asleep.
+ *
+ * What it does not do. It never allocates on the tryWrite/peek/advance/drain paths, never grows,
+ * never blocks inside tryWrite, and never drops a record: a full ring is reported by `false`.
+ * It does not guard against two producers or two consumers (that corrupts the ring). Waits are
+ * always bounded by a timeout; a worker that owns sockets must use the async waits (never
+ * `waitForData`/`waitForSpace`, which block the thread in `Atomics.wait`). A worker whose only
+ * pending work is an `Atomics.waitAsync` is exited by Node after ~50 ms: keeping the worker alive
+ * (a referenced port listener or timer) is the caller's job.
+ *
+ * @module
+ */
+
+import { InvalidArgumentError } from '../errors.js';
+import {
+  CAPACITY,
+  CONSUMER_SLEEPING,
+  DATA_SEQ,
+  HEAD,
+  HEADER_BYTES,
+  HEADER_INT32,
+  LAYOUT_VERSION,
+  MAGIC,
+  MAX_CAPACITY,
+  MIN_CAPACITY,
+  PAD_MARKER,
+  PRODUCER_WAITING,
+  READ,
+  REC_ID,
+  REC_LENGTH,
+  REC_META,
+  RECORD_HEADER_BYTES,
+  RING_LAYOUT_VERSION,
+  RING_MAGIC,
+  SPACE_SEQ,
+  TAIL,
+  WRITTEN,
+} from './layout.js';
+
+export { RECORD_HEADER_BYTES } from './layout.js';
+
+/** Where one record lies in {@link SpscRing.data}; filled by {@link SpscRing.peek}. */
+export interface RingRecordView {
+  /** The record's id (u32). */
+  id: number;
+  /** The record's meta word (u32). */
+  meta: number;
+  /** Byte offset of the payload in {@link SpscRing.data}. */
+  offset: number;
+  /** Payload length in bytes. */
+  length: number;
+}
+
+/** A fresh, zeroed {@link RingRecordView} to reuse across {@link SpscRing.peek} calls. Thread: any. */
+export function createRecordView(): RingRecordView {
+  return { id: 0, meta: 0, offset: 0, length: 0 };
+}
+
+/** Result of the bounded waits. */
+export type WaitResult = 'ok' | 'timed-out';
+
+/** `Atomics.waitAsync` (ES2024; present in Node 20, absent from the ES2023 lib typings). */
+interface AtomicsWithWaitAsync {
+  waitAsync(
+    typedArray: Int32Array,
+    index: number,
+    value: number,
+    timeout?: number,
+  ): { async: false; value: 'not-equal' | 'timed-out' } | { async: true; value: Promise<'ok' | 'timed-out'> };
+}
+const AtomicsAsync = Atomics as unknown as AtomicsWithWaitAsync;
+
+/** Bytes a record with a payload of `length` bytes occupies (header + payload, padded to 4). */
+function recordBytes(length: number): number {
+  return (RECORD_HEADER_BYTES + length + 3) & ~3;
+}
+
+function checkTimeout(timeoutMs: number): void {
+  if (typeof timeoutMs !== 'number' || Number.isNaN(timeoutMs) || timeoutMs < 0) {
+    throw new InvalidArgumentError(`timeoutMs must be a number >= 0, got ${String(timeoutMs)}`);
+  }
+}
+
+function checkCapacity(capacity: number, what: string): void {
+  if (
+    typeof capacity !== 'number' ||
+    !Number.isInteger(capacity) ||
+    capacity < MIN_CAPACITY ||
+    capacity > MAX_CAPACITY ||
+    (capacity & (capacity - 1)) !== 0
+  ) {
+    throw new InvalidArgumentError(
+      `${what} must be a power of two from ${MIN_CAPACITY} to ${MAX_CAPACITY} bytes, got ${String(capacity)}`,
+    );
+  }
+}
+
+/**
+ * Single-producer single-consumer ring of records `[u32 length][u32 id][u32 meta] payload` over a
+ * SharedArrayBuffer made by {@link SpscRing.allocate}.
+ *
+ * Thread: one producer thread and one consumer thread, each with its own instance on the same SAB
+ * (see the module header). Producer and consumer may also be the same thread.
+ */
+export class SpscRing {
+  /**
+   * Allocates the SharedArrayBuffer for a ring with `capacity` data bytes (a power of two from
+   * 4 KiB to 1 GiB) plus the header. Throws {@link InvalidArgumentError} otherwise.
+   * Thread: any.
+   */
+  static allocate(capacity: number): SharedArrayBuffer {
+    checkCapacity(capacity, 'capacity');
+    const sab = new SharedArrayBuffer(HEADER_BYTES + capacity);
+    const h = new Int32Array(sab, 0, HEADER_INT32);
+    Atomics.store(h, CAPACITY, capacity | 0);
+    Atomics.store(h, LAYOUT_VERSION, RING_LAYOUT_VERSION);
+    Atomics.store(h, MAGIC, RING_MAGIC);
+    return sab;
+  }
+
+  /** The shared buffer (header + data); post it to the other thread to attach there. */
+  readonly sab: SharedArrayBuffer;
+  /** Bytes in the data region (power of two). */
+  readonly capacity: number;
+  /** The data region; a record's payload is contiguous at `[view.offset, view.offset + view.length)`. */
+  readonly data: Uint8Array;
+  /**
+   * Largest payload {@link tryWrite} will ever accept: `capacity / 2 - RECORD_HEADER_BYTES`
+   * (already a multiple of 4). A record this large always fits in an empty ring, whatever the
+   * positions, so a writer can reject bigger items up front instead of waiting forever.
+   */
+  readonly maxPayload: number;
+
+  readonly #h: Int32Array;
+  readonly #d32: Uint32Array;
+  readonly #mask: number;
+  readonly #view: RingRecordView = createRecordView();
+
+  // producer-local state
+  #head: number;
+  #tailCache: number;
+  #written: number;
+
+  // consumer-local state
+  #tail: number;
+  #headCache: number;
+  #read: number;
+  #next = 0;
+  #peeked = false;
+
+  /**
+   * Attaches to a SharedArrayBuffer made by {@link SpscRing.allocate}. Throws
+   * {@link InvalidArgumentError} if `sab` is not one. Thread: any.
+   */
+  constructor(sab: SharedArrayBuffer) {
+    if (!(sab instanceof SharedArrayBuffer) || sab.byteLength < HEADER_BYTES + MIN_CAPACITY) {
+      throw new InvalidArgumentError('SpscRing needs a SharedArrayBuffer made by SpscRing.allocate()');
+    }
+    const h = new Int32Array(sab, 0, HEADER_INT32);
+    if (Atomics.load(h, MAGIC) !== RING_MAGIC || Atomics.load(h, LAYOUT_VERSION) !== RING_LAYOUT_VERSION) {
+      throw new InvalidArgumentError('SharedArrayBuffer is not an SpscRing of this layout version');
+    }
+    const capacity = Atomics.load(h, CAPACITY) >>> 0;
+    checkCapacity(capacity, 'ring header capacity');
+    if (sab.byteLength !== HEADER_BYTES + capacity) {
+      throw new InvalidArgumentError(
+        `SharedArrayBuffer is ${sab.byteLength} bytes; the ring header says ${HEADER_BYTES + capacity}`,
+      );
+    }
+    this.sab = sab;
+    this.capacity = capacity;
+    this.data = new Uint8Array(sab, HEADER_BYTES, capacity);
+    this.maxPayload = (capacity / 2 - RECORD_HEADER_BYTES) & ~3;
+    this.#h = h;
+    this.#d32 = new Uint32Array(sab, HEADER_BYTES, capacity / 4);
+    this.#mask = capacity - 1;
+    const head = Atomics.load(h, HEAD) >>> 0;
+    const tail = Atomics.load(h, TAIL) >>> 0;
+    this.#head = head;
+    this.#tailCache = tail;
+    this.#written = Atomics.load(h, WRITTEN) >>> 0;
+    this.#tail = tail;
+    this.#headCache = head;
+    this.#read = Atomics.load(h, READ) >>> 0;
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // producer
+  // ------------------------------------------------------------------------------------------
+
+  /**
+   * Appends one record: header `[u32 payloadLength][u32 id][u32 meta]`, then `a`, then `b` if
+   * given, padded to 4 bytes. `id` and `meta` are stored as `>>> 0` (u32).
+   *
+   * Returns `false` and writes nothing if the record does not fit now, or if
+   * `a.length + b.length > maxPayload` (it never will). Publishes the payload before HEAD; wakes the
+   * consumer only if it said it is sleeping. Never allocates, never blocks.
+   * Thread: the producer.
+   */
+  tryWrite(id: number, meta: number, a: Uint8Array, b?: Uint8Array): boolean {
+    const lenA = a.length;
+    const len = b === undefined ? lenA : lenA + b.length;
+    if (len > this.maxPayload) return false;
+    const rec = recordBytes(len);
+    const cap = this.capacity;
+    const head = this.#head;
+    let off = head & this.#mask;
+    const contiguous = cap - off;
+    const need = rec <= contiguous ? rec : contiguous + rec;
+    if (cap - ((head - this.#tailCache) >>> 0) < need) {
+      this.#tailCache = Atomics.load(this.#h, TAIL) >>> 0;
+      if (cap - ((head - this.#tailCache) >>> 0) < need) return false;
+    }
+    const d32 = this.#d32;
+    if (rec > contiguous) {
+      d32[off >> 2] = PAD_MARKER;
+      off = 0;
+    }
+    const w = off >> 2;
+    d32[w + REC_LENGTH] = len;
+    d32[w + REC_ID] = id;
+    d32[w + REC_META] = meta;
+    const p = off + RECORD_HEADER_BYTES;
+    const data = this.data;
+    if (lenA <= 32) {
+      for (let i = 0; i < lenA; i++) data[p + i] = a[i]!;
+    } else {
+      data.set(a, p);
+    }
+    if (b !== undefined) data.set(b, p + lenA);
+
+    const h = this.#h;
+    const newHead = (head + need) >>> 0;
+    this.#head = newHead;
+    Atomics.store(h, HEAD, newHead | 0);
+    const written = (this.#written + 1) >>> 0;
+    this.#written = written;
+    Atomics.store(h, WRITTEN, written | 0);
+    if (Atomics.load(h, CONSUMER_SLEEPING) !== 0 && Atomics.exchange(h, CONSUMER_SLEEPING, 0) !== 0) {
+      Atomics.add(h, DATA_SEQ, 1);
+      Atomics.notify(h, DATA_SEQ);
+    }
+    return true;
+  }
+
+  /**
+   * Free bytes in the data region right now (`capacity` minus bytes in use, headers and padding
+   * included). Conservative: the consumer may free more at any moment. A record of `n` payload bytes
+   * needs `12 + align4(n)` of them, plus the bytes left before the end of the region when it has to
+   * wrap; use {@link waitForSpaceAsync} with the payload length to wait for exactly "it fits".
+   * Thread: any.
+   */
+  freeBytes(): number {
+    const h = this.#h;
+    const tail = Atomics.load(h, TAIL) >>> 0; // tail first: a stale tail only overstates use
+    const head = Atomics.load(h, HEAD) >>> 0;
+    const free = this.capacity - ((head - tail) >>> 0);
+    return free < 0 ? 0 : free;
+  }
+
+  /**
+   * Resolves `'ok'` as soon as a record with a payload of `bytesNeeded` bytes fits (so the next
+   * {@link tryWrite} of that size succeeds), or `'timed-out'` after `timeoutMs` (`Infinity` allowed).
+   * `bytesNeeded` above {@link maxPayload} is treated as `maxPayload`; passing more than you are
+   * about to write is a low-watermark that batches wake-ups. Uses `Atomics.waitAsync`: safe in a
+   * worker that owns sockets. Sets PRODUCER_WAITING, re-checks, then waits; the consumer notifies
+   * only when the space is there. One wait at a time; do not write while it is pending.
+   * Thread: the producer.
+   */
+  async waitForSpaceAsync(bytesNeeded: number, timeoutMs: number): Promise<WaitResult> {
+    const rec = this.#checkSpaceArgs(bytesNeeded, timeoutMs);
+    if (this.#fits(rec)) return 'ok';
+    const h = this.#h;
+    const deadline = performance.now() + timeoutMs;
+    for (;;) {
+      const seq = Atomics.load(h, SPACE_SEQ);
+      Atomics.store(h, PRODUCER_WAITING, rec);
+      if (this.#fits(rec)) break;
+      const remaining = deadline - performance.now();
+      if (remaining <= 0) {
+        Atomics.store(h, PRODUCER_WAITING, 0);
+        return 'timed-out';
+      }
+      const r = AtomicsAsync.waitAsync(h, SPACE_SEQ, seq, remaining);
+      if (r.async) await r.value;
+      Atomics.store(h, PRODUCER_WAITING, 0);
+      if (this.#fits(rec)) return 'ok';
+    }
+    Atomics.store(h, PRODUCER_WAITING, 0);
+    return 'ok';
+  }
+
+  /**
+   * Synchronous twin of {@link waitForSpaceAsync} (an addition to the core API) for a producer on
+   * the main thread: blocks in `Atomics.wait` for at most `timeoutMs`. Never call it from a thread
+   * that owns sockets. Thread: the producer.
+   */
+  waitForSpace(bytesNeeded: number, timeoutMs: number): WaitResult {
+    const rec = this.#checkSpaceArgs(bytesNeeded, timeoutMs);
+    if (this.#fits(rec)) return 'ok';
+    const h = this.#h;
+    const deadline = performance.now() + timeoutMs;
+    for (;;) {
+      const seq = Atomics.load(h, SPACE_SEQ);
+      Atomics.store(h, PRODUCER_WAITING, rec);
+      if (this.#fits(rec)) break;
+      const remaining = deadline - performance.now();
+      if (remaining <= 0) {
+        Atomics.store(h, PRODUCER_WAITING, 0);
+        return 'timed-out';
+      }
+      Atomics.wait(h, SPACE_SEQ, seq, remaining);
+      Atomics.store(h, PRODUCER_WAITING, 0);
+      if (this.#fits(rec)) return 'ok';
+    }
+    Atomics.store(h, PRODUCER_WAITING, 0);
+    return 'ok';
+  }
+
+  #checkSpaceArgs(bytesNeeded: number, timeoutMs: number): number {
+    if (typeof bytesNeeded !== 'number' || !Number.isInteger(bytesNeeded) || bytesNeeded < 0) {
+      throw new InvalidArgumentError(`bytesNeeded must be an integer >= 0, got ${String(bytesNeeded)}`);
+    }
+    checkTimeout(timeoutMs);
+    return recordBytes(Math.min(bytesNeeded, this.maxPayload));
+  }
+
+  /** Producer: does a record of `rec` bytes fit at the current head? Reloads TAIL. */
+  #fits(rec: number): boolean {
+    const cap = this.capacity;
+    const head = this.#head;
+    const contiguous = cap - (head & this.#mask);
+    const need = rec <= contiguous ? rec : contiguous + rec;
+    const tail = Atomics.load(this.#h, TAIL) >>> 0;
+    this.#tailCache = tail;
+    return cap - ((head - tail) >>> 0) >= need;
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // consumer
+  // ------------------------------------------------------------------------------------------
+
+  /**
+   * Records published and not yet consumed: `(written - read) >>> 0`. May lag behind what
+   * {@link peek} sees (WRITTEN is stored after HEAD), never run ahead of it. Thread: any.
+   */
+  get size(): number {
+    return (Atomics.load(this.#h, WRITTEN) - Atomics.load(this.#h, READ)) >>> 0;
+  }
+
+  /**
+   * Fills `out` with the next record (id, meta, payload offset in {@link data}, length) without
+   * consuming it; `false` if the ring is empty. Skips a wrap marker transparently. Calling it again
+   * before {@link advance} returns the same record. The payload stays valid until `advance()`.
+   * Thread: the consumer.
+   */
+  peek(out: RingRecordView): boolean {
+    let pos = this.#tail;
+    if (pos === this.#headCache) {
+      this.#headCache = Atomics.load(this.#h, HEAD) >>> 0;
+      if (pos === this.#headCache) return false;
+    }
+    const d32 = this.#d32;
+    let off = pos & this.#mask;
+    let len = d32[off >> 2]!;
+    if (len === PAD_MARKER) {
+      pos = (pos + this.capacity - off) >>> 0;
+      off = 0;
+      len = d32[0]!;
+    }
+    if (len > this.maxPayload) {
+      throw new InvalidArgumentError(`SpscRing corrupted: record length ${len} at ${off} (two producers?)`);
+    }
+    const w = off >> 2;
+    out.id = d32[w + REC_ID]!;
+    out.meta = d32[w + REC_META]!;
+    out.offset = off + RECORD_HEADER_BYTES;
+    out.length = len;
+    this.#next = (pos + recordBytes(len)) >>> 0;
+    this.#peeked = true;
+    return true;
+  }
+
+  /**
+   * Consumes the record last returned by {@link peek}: stores TAIL (`Atomics.store`), then READ,
+   * and wakes the producer if it is waiting and the space it waits for is now there. Throws
+   * {@link InvalidArgumentError} if there is no peeked record. Thread: the consumer.
+   */
+  advance(): void {
+    if (!this.#peeked) throw new InvalidArgumentError('SpscRing.advance() without a successful peek()');
+    this.#peeked = false;
+    const h = this.#h;
+    const tail = this.#next;
+    this.#tail = tail;
+    Atomics.store(h, TAIL, tail | 0);
+    const read = (this.#read + 1) >>> 0;
+    this.#read = read;
+    Atomics.store(h, READ, read | 0);
+    const waiting = Atomics.load(h, PRODUCER_WAITING);
+    if (waiting !== 0) this.#maybeWakeProducer(waiting);
+  }
+
+  #maybeWakeProducer(rec: number): void {
+    const h = this.#h;
+    const cap = this.capacity;
+    const head = Atomics.load(h, HEAD) >>> 0;
+    const contiguous = cap - (head & this.#mask);
+    const need = rec <= contiguous ? rec : contiguous + rec;
+    if (cap - ((head - this.#tail) >>> 0) >= need && Atomics.compareExchange(h, PRODUCER_WAITING, rec, 0) === rec) {
+      Atomics.add(h, SPACE_SEQ, 1);
+      Atomics.notify(h, SPACE_SEQ);
+    }
+  }
+
+  /**
+   * Zero-copy drain of up to `max` records: calls `fn(id, meta, data, offset, length)` for each,
+   * with the payload at `data[offset .. offset + length)`, and advances after each call. The
+   * payload is only valid during the call. A record is consumed even if `fn` throws; the error
+   * propagates and later records stay queued. `fn` must not call peek/advance/drain.
+   * Returns the number of records consumed. Thread: the consumer.
+   */
+  drain(max: number, fn: (id: number, meta: number, data: Uint8Array, offset: number, length: number) => void): number {
+    const view = this.#view;
+    const data = this.data;
+    let n = 0;
+    while (n < max && this.peek(view)) {
+      n++;
+      try {
+        fn(view.id, view.meta, data, view.offset, view.length);
+      } finally {
+        this.advance();
+      }
+    }
+    return n;
+  }
+
+  /**
+   * Resolves `'ok'` once a record is available, or `'timed-out'` after `timeoutMs` (`Infinity`
+   * allowed). Sets CONSUMER_SLEEPING, re-checks emptiness, then `Atomics.waitAsync`; safe in a
+   * worker that owns sockets. One wait at a time. Thread: the consumer.
+   */
+  async waitForDataAsync(timeoutMs: number): Promise<WaitResult> {
+    checkTimeout(timeoutMs);
+    if (this.#hasData()) return 'ok';
+    const h = this.#h;
+    const deadline = performance.now() + timeoutMs;
+    for (;;) {
+      const seq = Atomics.load(h, DATA_SEQ);
+      Atomics.store(h, CONSUMER_SLEEPING, 1);
+      if (this.#hasData()) break;
+      const remaining = deadline - performance.now();
+      if (remaining <= 0) {
+        Atomics.store(h, CONSUMER_SLEEPING, 0);
+        return 'timed-out';
+      }
+      const r = AtomicsAsync.waitAsync(h, DATA_SEQ, seq, remaining);
+      if (r.async) await r.value;
+      Atomics.store(h, CONSUMER_SLEEPING, 0);
+      if (this.#hasData()) return 'ok';
+    }
+    Atomics.store(h, CONSUMER_SLEEPING, 0);
+    return 'ok';
+  }
+
+  /**
+   * Blocks in `Atomics.wait` until a record is available (`'ok'`) or `timeoutMs` passes
+   * (`'timed-out'`). For the main thread only: a worker that owns sockets must use
+   * {@link waitForDataAsync}. Always pass a finite timeout on the main thread: a crashed producer
+   * never wakes it. Thread: the consumer.
+   */
+  waitForData(timeoutMs: number): WaitResult {
+    checkTimeout(timeoutMs);
+    if (this.#hasData()) return 'ok';
+    const h = this.#h;
+    const deadline = performance.now() + timeoutMs;
+    for (;;) {
+      const seq = Atomics.load(h, DATA_SEQ);
+      Atomics.store(h, CONSUMER_SLEEPING, 1);
+      if (this.#hasData()) break;
+      const remaining = deadline - performance.now();
+      if (remaining <= 0) {
+        Atomics.store(h, CONSUMER_SLEEPING, 0);
+        return 'timed-out';
+      }
+      Atomics.wait(h, DATA_SEQ, seq, remaining);
+      Atomics.store(h, CONSUMER_SLEEPING, 0);
+      if (this.#hasData()) return 'ok';
+    }
+    Atomics.store(h, CONSUMER_SLEEPING, 0);
+    return 'ok';
+  }
+
+  /** Consumer: is a record published? Always reloads HEAD. */
+  #hasData(): boolean {
+    const head = Atomics.load(this.#h, HEAD) >>> 0;
+    this.#headCache = head;
+    return head !== this.#tail;
+  }
+
+  /** Records written since allocate (u32, wrapping). Thread: any. */
+  get written(): number {
+    return Atomics.load(this.#h, WRITTEN) >>> 0;
+  }
+
+  /** Records consumed since allocate (u32, wrapping). Thread: any. */
+  get read(): number {
+    return Atomics.load(this.#h, READ) >>> 0;
+  }
+}
