@@ -19,6 +19,10 @@ export interface NetConfig {
   netMaxWriteQueue: number;
   /** `net-max-response-queue`: reader/listener/reset queue cap. Default 50,000. */
   netMaxResponseQueue: number;
+  /** `collect-tcp`: initial collect mode of new connections. Default false. */
+  collectTcp: boolean;
+  /** `collect-tcp-interval`: seconds between writes of a collecting connection. Default 0.2. */
+  collectTcpInterval: number;
   /** Largest datagram a reader accepts from a length header (bytes). Default 1 MiB. */
   maxDatagramSize: number;
   /** How long a synchronous call (open, connect) may wait for its I/O thread, beyond its own timeout (ms). Default 10,000. */
@@ -32,6 +36,8 @@ const defaults: NetConfig = {
   supportIpv6: true,
   netMaxWriteQueue: 10_000,
   netMaxResponseQueue: 50_000,
+  collectTcp: false,
+  collectTcpInterval: 0.2,
   maxDatagramSize: 1 << 20,
   syncCallSlackMs: 10_000,
   ringBytes: { event: 1 << 20, outbound: 8 << 20, reader: 4 << 20 },
@@ -54,11 +60,29 @@ export function setNetConfig(patch: NetConfigPatch): void {
   for (const [name, v] of Object.entries(next.ringBytes)) {
     if (!Number.isInteger(v) || v < 4096 || (v & (v - 1)) !== 0) throw new ValueRangeError(`ringBytes.${name} must be a power of two ≥ 4096, got ${v}`);
   }
+  if (!Number.isFinite(next.collectTcpInterval) || next.collectTcpInterval < 0) throw new ValueRangeError(`collectTcpInterval must be a non-negative number of seconds, got ${next.collectTcpInterval}`);
   for (const k of ['netMaxWriteQueue', 'netMaxResponseQueue', 'maxDatagramSize', 'syncCallSlackMs'] as const) {
     const v = next[k];
     if (!Number.isInteger(v) || v < 0) throw new ValueRangeError(`${k} must be a non-negative integer, got ${v}`);
   }
   current = next;
+}
+
+/** A monotonic clock in seconds. */
+export type NetClock = () => number;
+const defaultClock: NetClock = () => performance.now() / 1000;
+let clock: NetClock = defaultClock;
+
+/**
+ * The clock collect-tcp reads (seconds since process start by default, like Panda's). Tests inject
+ * their own to check timing without sleeping. Thread: main.
+ */
+export function setNetClock(next: NetClock | null): void {
+  clock = next ?? defaultClock;
+}
+/** The clock in use. Thread: main. */
+export function getNetClock(): NetClock {
+  return clock;
 }
 
 /** Back to Panda's defaults. Thread: main. */

@@ -36,6 +36,15 @@ function noDatagram(method: string): DatagramOverrunError {
   return new DatagramOverrunError(`${method}: the DatagramIterator has no datagram`);
 }
 
+/** The error for an invalid `assign`/constructor target or offset. */
+function badTarget(datagram: unknown, offset: unknown): InvalidArgumentError | ValueRangeError {
+  if (!(datagram instanceof Datagram)) {
+    return new InvalidArgumentError(`DatagramIterator.assign: expected a Datagram, got ${describeValue(datagram)}`);
+  }
+  checkSize('DatagramIterator.assign', offset);
+  return new ValueRangeError(`DatagramIterator: offset ${describeValue(offset)} is past the end of the datagram (length ${datagram._length})`);
+}
+
 /** libstdc++'s `operator<<(const void*)` for an integer: `0` or `0x…` (Panda prints indexes that way). */
 function voidPtr(n: number): string {
   return n === 0 ? '0' : `0x${n.toString(16)}`;
@@ -77,12 +86,8 @@ export class DatagramIterator {
    * constructor; on error the iterator is unchanged. Returns `this`. Thread: any.
    */
   assign(datagram: Datagram, offset = 0): this {
-    if (!(datagram instanceof Datagram)) {
-      throw new InvalidArgumentError(`DatagramIterator.assign: expected a Datagram, got ${describeValue(datagram)}`);
-    }
-    checkSize('DatagramIterator.assign', offset);
-    if (offset > datagram._length) {
-      throw new ValueRangeError(`DatagramIterator: offset ${offset} is past the end of the datagram (length ${datagram._length})`);
+    if (!(datagram instanceof Datagram) || typeof offset !== 'number' || offset >>> 0 !== offset || offset > datagram._length) {
+      throw badTarget(datagram, offset);
     }
     this._datagram = datagram;
     this._index = offset;

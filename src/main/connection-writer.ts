@@ -23,6 +23,7 @@ import { addressRecordLength, writeAddressRecord } from '../protocol/address-rec
 import { log } from '../log.js';
 import { coreOf, type Connection, type ConnectionCore } from './connection.js';
 import { NetAddress } from './net-address.js';
+import { collectSend } from './collect-tcp.js';
 import { runtimeOf, type ConnectionManager } from './connection-manager.js';
 import { pauseMs, type Runtime } from './runtime.js';
 
@@ -83,6 +84,7 @@ export class ConnectionWriter {
       rt.reset(core, 'send on a closed connection');
       return false;
     }
+    if (core.collect.enabled || core.collect.len > 0) return collectSend(rt, core, bytes, header, this.#raw);
     return this.#enqueue(core, packOutMeta(OutOp.SEND_TCP, header, this.#raw, this.#numThreads > 0 ? this.#slot : 0), bytes, block);
   }
 

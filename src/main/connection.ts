@@ -6,7 +6,10 @@
  * Thread: main thread only. The socket itself lives on an I/O worker.
  * @module
  */
-import { ErrorCode, PandaNetError } from '../errors.js';
+import { ErrorCode, PandaNetError, ValueRangeError } from '../errors.js';
+import type { SocketOptionName } from '../protocol/control.js';
+import { considerFlush, flushCollected, type CollectState } from './collect-tcp.js';
+import { runtimeOf } from './connection-manager.js';
 import type { IoThread } from './io-thread.js';
 import type { ConnectionManager } from './connection-manager.js';
 import { NetAddress } from './net-address.js';
@@ -27,9 +30,16 @@ export interface ConnectionCore {
   reader: { readonly id: number } | null;
   /** The facade, set once. */
   facade: Connection | null;
+  /** collect-tcp state (TCP streams). */
+  readonly collect: CollectState;
 }
 
 let coreOfImpl: (c: Connection) => ConnectionCore;
+
+function checkInt(name: string, v: number, max = 0x7fffffff): number {
+  if (!Number.isInteger(v) || v < 0 || v > max) throw new ValueRangeError(`${name} must be an integer 0..${max}, got ${v}`);
+  return v;
+}
 
 /** A network connection. Thread: main thread only. */
 export class Connection {
@@ -80,18 +90,97 @@ export class Connection {
 
   /** `TCP_NODELAY` on or off (Nagle stays on by default, as in Panda). TCP streams only. */
   setNoDelay(flag: boolean): void {
-    this.requireStream('setNoDelay');
-    this.#core.thread.post({ kind: 'setOption', connId: this.#core.id, option: { name: 'noDelay', value: flag } });
+    this.#option('setNoDelay', 'noDelay', [flag ? 1 : 0], true);
   }
 
-  /** `SO_KEEPALIVE` on or off (a no-op in Panda; real here; off by default). TCP streams only. */
+  /**
+   * `SO_LINGER`: with `flag`, `close` waits up to ⌊time⌋ seconds for unsent data; without, linger
+   * is off. TCP streams only.
+   */
+  setLinger(flag: boolean, time: number): void {
+    if (!Number.isFinite(time) || time < 0) throw new ValueRangeError(`linger time must be a non-negative number of seconds, got ${time}`);
+    this.#option('setLinger', 'linger', [flag ? 1 : 0, Math.floor(time)], true);
+  }
+
+  /** `SO_REUSEADDR` (any socket; no effect once bound — listeners and clients already have it). */
+  setReuseAddr(flag: boolean): void {
+    this.#option('setReuseAddr', 'reuseAddr', [flag ? 1 : 0], false);
+  }
+
+  /** `SO_KEEPALIVE` (a no-op in Panda; real here, off by default). TCP streams only. */
   setKeepAlive(flag: boolean): void {
-    this.requireStream('setKeepAlive');
-    this.#core.thread.post({ kind: 'setOption', connId: this.#core.id, option: { name: 'keepAlive', value: flag } });
+    this.#option('setKeepAlive', 'keepAlive', [flag ? 1 : 0], true);
   }
 
-  private requireStream(what: string): void {
-    if (this.#core.kind !== 'tcp') throw new PandaNetError(ErrorCode.WRONG_CONNECTION_KIND, `${what} applies to a TCP stream, not a ${this.#core.kind}`);
+  /** `SO_RCVBUF`, bytes (the kernel doubles and clamps it). Any socket. */
+  setRecvBufferSize(size: number): void {
+    this.#option('setRecvBufferSize', 'recvBuffer', [checkInt('size', size)], false);
+  }
+
+  /** `SO_SNDBUF`, bytes (the kernel doubles and clamps it). TCP streams only, as in Panda. */
+  setSendBufferSize(size: number): void {
+    this.#option('setSendBufferSize', 'sendBuffer', [checkInt('size', size)], true);
+  }
+
+  /** IP time-to-live / IPv6 hop limit (a no-op in Panda; real here). Any socket. */
+  setIpTimeToLive(ttl: number): void {
+    this.#option('setIpTimeToLive', 'ttl', [checkInt('ttl', ttl, 255)], false);
+  }
+
+  /** IP type of service / IPv6 traffic class (a no-op in Panda; real here). Any socket. */
+  setIpTypeOfService(tos: number): void {
+    this.#option('setIpTypeOfService', 'tos', [checkInt('tos', tos, 255)], false);
+  }
+
+  /** `TCP_MAXSEG` (a no-op in Panda; real here, effective before the connection is established). TCP streams only. */
+  setMaxSegment(size: number): void {
+    this.#option('setMaxSegment', 'maxSegment', [checkInt('size', size)], true);
+  }
+
+  /** collect-tcp on or off (default `collect-tcp`, false). See `considerFlush`. */
+  setCollectTcp(flag: boolean): void {
+    this.#core.collect.enabled = Boolean(flag);
+  }
+  /** collect-tcp mode. */
+  getCollectTcp(): boolean {
+    return this.#core.collect.enabled;
+  }
+  /** Seconds between writes in collect mode (default `collect-tcp-interval`, 0.2). */
+  setCollectTcpInterval(seconds: number): void {
+    if (!Number.isFinite(seconds) || seconds < 0) throw new ValueRangeError(`interval must be a non-negative number of seconds, got ${seconds}`);
+    this.#core.collect.interval = seconds;
+  }
+  /** Seconds between writes in collect mode. */
+  getCollectTcpInterval(): number {
+    return this.#core.collect.interval;
+  }
+  /**
+   * Collect mode off: writes anything pending now. On: writes it only if the interval has passed
+   * since the last write. True unless the connection is gone.
+   */
+  considerFlush(): boolean {
+    return considerFlush(runtimeOf(this.#core.manager), this.#core);
+  }
+  /** Writes anything pending now. True unless the connection is gone. */
+  flush(): boolean {
+    return flushCollected(runtimeOf(this.#core.manager), this.#core);
+  }
+
+  /**
+   * Reads a socket option back from the I/O thread (not in Panda; for tests and diagnostics).
+   * Blocks briefly. Null where the platform cannot read it or the connection is gone.
+   */
+  getSocketOption(name: SocketOptionName): number[] | null {
+    const c = this.#core;
+    if (!c.open || !c.thread.alive) return null;
+    const r = c.thread.callSync({ op: 'getOption', connId: c.id, name }, 5000);
+    return r.ok ? (r.value ?? null) : null;
+  }
+
+  #option(what: string, name: SocketOptionName, values: number[], streamOnly: boolean): void {
+    const c = this.#core;
+    if (streamOnly && c.kind !== 'tcp') throw new PandaNetError(ErrorCode.WRONG_CONNECTION_KIND, `${what} applies to a TCP stream, not a ${c.kind}`);
+    if (c.open) c.thread.post({ kind: 'setOption', connId: c.id, option: { name, values } });
   }
 
   /** Human-readable form, e.g. `Connection#3(tcp [::ffff:127.0.0.1]:5000)`. */

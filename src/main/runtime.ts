@@ -31,6 +31,7 @@ import { IoThread } from './io-thread.js';
 import { Connection, type ConnectionCore, type ConnectionKind } from './connection.js';
 import type { ConnectionManager } from './connection-manager.js';
 import { NetAddress } from './net-address.js';
+import { flushCollected, newCollectState } from './collect-tcp.js';
 
 const decoder = new TextDecoder();
 const EMPTY = new Uint8Array(0);
@@ -173,7 +174,18 @@ export class Runtime {
 
   /** Creates the main-thread object for a connection that now exists on `thread`. */
   adoptConnection(id: number, kind: ConnectionKind, thread: IoThread, peer: NetAddress, local: NetAddress): Connection {
-    const core: ConnectionCore = { id, kind, thread, manager: this.manager, peer, local, open: true, reader: null, facade: null };
+    const core: ConnectionCore = {
+      id,
+      kind,
+      thread,
+      manager: this.manager,
+      peer,
+      local,
+      open: true,
+      reader: null,
+      facade: null,
+      collect: newCollectState(this.config.collectTcp, this.config.collectTcpInterval),
+    };
     this.connections.set(id, core);
     return new Connection(core);
   }
@@ -225,6 +237,7 @@ export class Runtime {
 
   /** Closes `core` locally: no reset is reported (Panda §5.2). */
   close(core: ConnectionCore): boolean {
+    if (core.collect.len > 0) flushCollected(this, core); // Panda flushes first, even a foreign connection
     if (!core.open || this.connections.get(core.id) !== core) return false;
     const reader = core.reader === null ? undefined : this.readers.get(core.reader.id);
     reader?.forget(core);

@@ -65,8 +65,14 @@ export type ControlMessage =
   | { kind: 'crashForTest' }
   | { kind: 'shutdown' };
 
-/** Socket options the main thread can ask for. */
-export type ConnectionOption = { name: 'noDelay'; value: boolean } | { name: 'keepAlive'; value: boolean };
+/** Socket options a Connection can set (Panda's setters, made real). */
+export type SocketOptionName = 'noDelay' | 'keepAlive' | 'linger' | 'reuseAddr' | 'recvBuffer' | 'sendBuffer' | 'ttl' | 'tos' | 'maxSegment';
+
+/** One option and its integer value(s) (linger: [onoff, seconds]). */
+export interface ConnectionOption {
+  name: SocketOptionName;
+  values: number[];
+}
 
 /** Worker ↔ worker: hand a duplicated accepted socket to the thread that will serve it. */
 export interface AdoptMessage {
@@ -84,11 +90,12 @@ export type SyncCall =
   | { op: 'connect'; connId: number; host: string; port: number; timeoutMs: number }
   /** `host` "" binds the wildcard (dual-stack when IPv6 is supported); `port` 0 an ephemeral port. */
   | { op: 'udp'; connId: number; host: string; port: number; broadcast: boolean }
+  | { op: 'getOption'; connId: number; name: SocketOptionName }
   | { op: 'ping' };
 
 /** Result of a {@link SyncCall}. */
 export type SyncResult =
-  | { ok: true; local: WireAddress; peer: WireAddress }
+  | { ok: true; local: WireAddress; peer: WireAddress; value?: number[] | null }
   | { ok: false; error: ErrorRecord };
 
 /** The comlink-exposed API of a worker (async twins of the blocking calls). */

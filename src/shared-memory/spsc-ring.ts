@@ -13,21 +13,34 @@
  * `written` and `read` may be read from any thread.
  *
  * Memory ordering. The producer writes the record (header words and payload, plain stores), then
- * publishes it with `Atomics.store` on HEAD; the consumer reads HEAD with `Atomics.load` before it
- * touches the record. Symmetrically the consumer finishes reading a record before it stores TAIL.
- * Wake-ups use a Dekker-style handshake on sequentially consistent atomics: a waiter stores its
- * "sleeping/waiting" word, re-reads the other side's position, and only then waits on a sequence
- * word; the other side stores its position, then reads that word and, only if it is set, clears it,
- * bumps the sequence word and notifies. At least one of the two always sees the other, so no
- * wake-up is lost, and nobody pays for a notify when the other side is not asleep.
+ * publishes it with an atomic update of HEAD; the consumer reads HEAD atomically before it touches
+ * the record. Symmetrically the consumer finishes reading a record before it stores TAIL, and the
+ * producer reads TAIL atomically before it reuses the space. Plain stores made before an atomic
+ * store are visible to any thread whose atomic load sees that store (JS memory model,
+ * synchronizes-with), which is all the ordering a ring needs.
+ *
+ * Wake-ups, and nothing else, cost a notify:
+ *  - Consumer asleep: the consumer sets bit 31 of HEAD with `compareExchange` from the exact empty
+ *    value it saw (flag and emptiness re-check in one atomic step), then waits on HEAD. The
+ *    producer publishes with `Atomics.exchange` and notifies only if the old value had the bit.
+ *    One atomic op per write instead of a store plus a load of a separate word (see layout.ts).
+ *  - Producer waiting: it stores the record size it needs in PRODUCER_WAITING, re-checks TAIL, then
+ *    waits on SPACE_SEQ (Dekker handshake: the consumer stores TAIL, then loads PRODUCER_WAITING;
+ *    with sequentially consistent atomics at least one side sees the other). The consumer clears
+ *    the word, bumps SPACE_SEQ and notifies only once the requested space is really there.
+ *
+ * Performance notes (Node 20, where each Atomics call is a ~30 ns builtin call): `tryWrite` does
+ * one atomic RMW per record (plus one `TAIL` load when its cached view of the free space runs
+ * out); `drain` publishes TAIL once per {@link DRAIN_PUBLISH_RECORDS} records or capacity/8 bytes
+ * and reloads HEAD only when its cached view is exhausted.
  *
  * What it does not do. It never allocates on the tryWrite/peek/advance/drain paths, never grows,
  * never blocks inside tryWrite, and never drops a record: a full ring is reported by `false`.
- * It does not guard against two producers or two consumers (that corrupts the ring). Waits are
- * always bounded by a timeout; a worker that owns sockets must use the async waits (never
- * `waitForData`/`waitForSpace`, which block the thread in `Atomics.wait`). A worker whose only
- * pending work is an `Atomics.waitAsync` is exited by Node after ~50 ms: keeping the worker alive
- * (a referenced port listener or timer) is the caller's job.
+ * It does not guard against two producers or two consumers (that corrupts the ring; `peek`/`drain`
+ * throw if they read an impossible length). Waits are always bounded by a timeout; a worker that
+ * owns sockets must use the async waits (never `waitForData`/`waitForSpace`, which block the thread
+ * in `Atomics.wait`). A worker whose only pending work is an `Atomics.waitAsync` is exited by Node
+ * after ~50 ms: keeping the worker alive (a referenced port listener or timer) is the caller's job.
  *
  * @module
  */
@@ -35,8 +48,6 @@
 import { InvalidArgumentError } from '../errors.js';
 import {
   CAPACITY,
-  CONSUMER_SLEEPING,
-  DATA_SEQ,
   HEAD,
   HEADER_BYTES,
   HEADER_INT32,
@@ -45,6 +56,7 @@ import {
   MAX_CAPACITY,
   MIN_CAPACITY,
   PAD_MARKER,
+  POSITION_MASK,
   PRODUCER_WAITING,
   READ,
   REC_ID,
@@ -53,6 +65,7 @@ import {
   RECORD_HEADER_BYTES,
   RING_LAYOUT_VERSION,
   RING_MAGIC,
+  SLEEPING_BIT,
   SPACE_SEQ,
   TAIL,
   WRITTEN,
@@ -77,6 +90,9 @@ export function createRecordView(): RingRecordView {
   return { id: 0, meta: 0, offset: 0, length: 0 };
 }
 
+/** {@link SpscRing.drain} publishes TAIL (and so frees space) at least every this many records. */
+export const DRAIN_PUBLISH_RECORDS = 64;
+
 /** Result of the bounded waits. */
 export type WaitResult = 'ok' | 'timed-out';
 
@@ -90,6 +106,9 @@ interface AtomicsWithWaitAsync {
   ): { async: false; value: 'not-equal' | 'timed-out' } | { async: true; value: Promise<'ok' | 'timed-out'> };
 }
 const AtomicsAsync = Atomics as unknown as AtomicsWithWaitAsync;
+
+/** HEAD word value with the consumer's sleeping flag set, as the Int32 the header holds. */
+const SLEEPING = SLEEPING_BIT | 0;
 
 /** Bytes a record with a payload of `length` bytes occupies (header + payload, padded to 4). */
 function recordBytes(length: number): number {
@@ -155,9 +174,8 @@ export class SpscRing {
   readonly #h: Int32Array;
   readonly #d32: Uint32Array;
   readonly #mask: number;
-  readonly #view: RingRecordView = createRecordView();
 
-  // producer-local state
+  // producer-local state (positions are modulo 2^31)
   #head: number;
   #tailCache: number;
   #written: number;
@@ -195,8 +213,8 @@ export class SpscRing {
     this.#h = h;
     this.#d32 = new Uint32Array(sab, HEADER_BYTES, capacity / 4);
     this.#mask = capacity - 1;
-    const head = Atomics.load(h, HEAD) >>> 0;
-    const tail = Atomics.load(h, TAIL) >>> 0;
+    const head = Atomics.load(h, HEAD) & POSITION_MASK;
+    const tail = Atomics.load(h, TAIL) & POSITION_MASK;
     this.#head = head;
     this.#tailCache = tail;
     this.#written = Atomics.load(h, WRITTEN) >>> 0;
@@ -228,9 +246,9 @@ export class SpscRing {
     let off = head & this.#mask;
     const contiguous = cap - off;
     const need = rec <= contiguous ? rec : contiguous + rec;
-    if (cap - ((head - this.#tailCache) >>> 0) < need) {
-      this.#tailCache = Atomics.load(this.#h, TAIL) >>> 0;
-      if (cap - ((head - this.#tailCache) >>> 0) < need) return false;
+    if (cap - ((head - this.#tailCache) & POSITION_MASK) < need) {
+      this.#tailCache = Atomics.load(this.#h, TAIL) & POSITION_MASK;
+      if (cap - ((head - this.#tailCache) & POSITION_MASK) < need) return false;
     }
     const d32 = this.#d32;
     if (rec > contiguous) {
@@ -243,24 +261,17 @@ export class SpscRing {
     d32[w + REC_META] = meta;
     const p = off + RECORD_HEADER_BYTES;
     const data = this.data;
-    if (lenA <= 32) {
-      for (let i = 0; i < lenA; i++) data[p + i] = a[i]!;
-    } else {
-      data.set(a, p);
-    }
-    if (b !== undefined) data.set(b, p + lenA);
+    if (lenA !== 0) data.set(a, p);
+    if (b !== undefined && b.length !== 0) data.set(b, p + lenA);
 
     const h = this.#h;
-    const newHead = (head + need) >>> 0;
-    this.#head = newHead;
-    Atomics.store(h, HEAD, newHead | 0);
     const written = (this.#written + 1) >>> 0;
     this.#written = written;
-    Atomics.store(h, WRITTEN, written | 0);
-    if (Atomics.load(h, CONSUMER_SLEEPING) !== 0 && Atomics.exchange(h, CONSUMER_SLEEPING, 0) !== 0) {
-      Atomics.add(h, DATA_SEQ, 1);
-      Atomics.notify(h, DATA_SEQ);
-    }
+    h[WRITTEN] = written | 0; // plain store, published by the HEAD update below
+    const newHead = (head + need) & POSITION_MASK;
+    this.#head = newHead;
+    // Publish, clear the sleeping bit and learn whether it was set: one atomic step.
+    if ((Atomics.exchange(h, HEAD, newHead) & SLEEPING) !== 0) Atomics.notify(h, HEAD);
     return true;
   }
 
@@ -273,10 +284,10 @@ export class SpscRing {
    */
   freeBytes(): number {
     const h = this.#h;
-    const tail = Atomics.load(h, TAIL) >>> 0; // tail first: a stale tail only overstates use
-    const head = Atomics.load(h, HEAD) >>> 0;
-    const free = this.capacity - ((head - tail) >>> 0);
-    return free < 0 ? 0 : free;
+    const tail = Atomics.load(h, TAIL); // tail first: a stale tail only overstates use
+    const head = Atomics.load(h, HEAD);
+    const used = (head - tail) & POSITION_MASK;
+    return used > this.capacity ? 0 : this.capacity - used;
   }
 
   /**
@@ -298,17 +309,14 @@ export class SpscRing {
       Atomics.store(h, PRODUCER_WAITING, rec);
       if (this.#fits(rec)) break;
       const remaining = deadline - performance.now();
-      if (remaining <= 0) {
-        Atomics.store(h, PRODUCER_WAITING, 0);
-        return 'timed-out';
-      }
+      if (remaining <= 0) break;
       const r = AtomicsAsync.waitAsync(h, SPACE_SEQ, seq, remaining);
       if (r.async) await r.value;
       Atomics.store(h, PRODUCER_WAITING, 0);
       if (this.#fits(rec)) return 'ok';
     }
     Atomics.store(h, PRODUCER_WAITING, 0);
-    return 'ok';
+    return this.#fits(rec) ? 'ok' : 'timed-out';
   }
 
   /**
@@ -326,16 +334,13 @@ export class SpscRing {
       Atomics.store(h, PRODUCER_WAITING, rec);
       if (this.#fits(rec)) break;
       const remaining = deadline - performance.now();
-      if (remaining <= 0) {
-        Atomics.store(h, PRODUCER_WAITING, 0);
-        return 'timed-out';
-      }
+      if (remaining <= 0) break;
       Atomics.wait(h, SPACE_SEQ, seq, remaining);
       Atomics.store(h, PRODUCER_WAITING, 0);
       if (this.#fits(rec)) return 'ok';
     }
     Atomics.store(h, PRODUCER_WAITING, 0);
-    return 'ok';
+    return this.#fits(rec) ? 'ok' : 'timed-out';
   }
 
   #checkSpaceArgs(bytesNeeded: number, timeoutMs: number): number {
@@ -352,9 +357,9 @@ export class SpscRing {
     const head = this.#head;
     const contiguous = cap - (head & this.#mask);
     const need = rec <= contiguous ? rec : contiguous + rec;
-    const tail = Atomics.load(this.#h, TAIL) >>> 0;
+    const tail = Atomics.load(this.#h, TAIL) & POSITION_MASK;
     this.#tailCache = tail;
-    return cap - ((head - tail) >>> 0) >= need;
+    return cap - ((head - tail) & POSITION_MASK) >= need;
   }
 
   // ------------------------------------------------------------------------------------------
@@ -362,8 +367,10 @@ export class SpscRing {
   // ------------------------------------------------------------------------------------------
 
   /**
-   * Records published and not yet consumed: `(written - read) >>> 0`. May lag behind what
-   * {@link peek} sees (WRITTEN is stored after HEAD), never run ahead of it. Thread: any.
+   * Records published and not yet consumed: `(written - read) >>> 0`, a snapshot. WRITTEN is
+   * published with HEAD, so once {@link peek} has seen a record, `size` counts it; `size` may
+   * count one record whose HEAD update is still in flight, so decide with `peek()`/`drain()`, not
+   * with `size`. Thread: any.
    */
   get size(): number {
     return (Atomics.load(this.#h, WRITTEN) - Atomics.load(this.#h, READ)) >>> 0;
@@ -378,45 +385,46 @@ export class SpscRing {
   peek(out: RingRecordView): boolean {
     let pos = this.#tail;
     if (pos === this.#headCache) {
-      this.#headCache = Atomics.load(this.#h, HEAD) >>> 0;
+      this.#headCache = Atomics.load(this.#h, HEAD) & POSITION_MASK;
       if (pos === this.#headCache) return false;
     }
     const d32 = this.#d32;
     let off = pos & this.#mask;
     let len = d32[off >> 2]!;
     if (len === PAD_MARKER) {
-      pos = (pos + this.capacity - off) >>> 0;
+      pos = (pos + this.capacity - off) & POSITION_MASK;
       off = 0;
       len = d32[0]!;
     }
-    if (len > this.maxPayload) {
-      throw new InvalidArgumentError(`SpscRing corrupted: record length ${len} at ${off} (two producers?)`);
-    }
+    if (len > this.maxPayload) throw corrupted(len, off);
     const w = off >> 2;
     out.id = d32[w + REC_ID]!;
     out.meta = d32[w + REC_META]!;
     out.offset = off + RECORD_HEADER_BYTES;
     out.length = len;
-    this.#next = (pos + recordBytes(len)) >>> 0;
+    this.#next = (pos + recordBytes(len)) & POSITION_MASK;
     this.#peeked = true;
     return true;
   }
 
   /**
-   * Consumes the record last returned by {@link peek}: stores TAIL (`Atomics.store`), then READ,
+   * Consumes the record last returned by {@link peek}: stores READ, then TAIL (`Atomics.store`),
    * and wakes the producer if it is waiting and the space it waits for is now there. Throws
    * {@link InvalidArgumentError} if there is no peeked record. Thread: the consumer.
    */
   advance(): void {
     if (!this.#peeked) throw new InvalidArgumentError('SpscRing.advance() without a successful peek()');
     this.#peeked = false;
+    this.#tail = this.#next;
+    this.#read = (this.#read + 1) >>> 0;
+    this.#publishTail();
+  }
+
+  /** Consumer: makes the local tail and read count visible, then wakes a waiting producer if it now fits. */
+  #publishTail(): void {
     const h = this.#h;
-    const tail = this.#next;
-    this.#tail = tail;
-    Atomics.store(h, TAIL, tail | 0);
-    const read = (this.#read + 1) >>> 0;
-    this.#read = read;
-    Atomics.store(h, READ, read | 0);
+    h[READ] = this.#read | 0; // plain store, published by the TAIL store below
+    Atomics.store(h, TAIL, this.#tail);
     const waiting = Atomics.load(h, PRODUCER_WAITING);
     if (waiting !== 0) this.#maybeWakeProducer(waiting);
   }
@@ -424,10 +432,13 @@ export class SpscRing {
   #maybeWakeProducer(rec: number): void {
     const h = this.#h;
     const cap = this.capacity;
-    const head = Atomics.load(h, HEAD) >>> 0;
+    const head = Atomics.load(h, HEAD) & POSITION_MASK;
     const contiguous = cap - (head & this.#mask);
     const need = rec <= contiguous ? rec : contiguous + rec;
-    if (cap - ((head - this.#tail) >>> 0) >= need && Atomics.compareExchange(h, PRODUCER_WAITING, rec, 0) === rec) {
+    if (
+      cap - ((head - this.#tail) & POSITION_MASK) >= need &&
+      Atomics.compareExchange(h, PRODUCER_WAITING, rec, 0) === rec
+    ) {
       Atomics.add(h, SPACE_SEQ, 1);
       Atomics.notify(h, SPACE_SEQ);
     }
@@ -435,52 +446,84 @@ export class SpscRing {
 
   /**
    * Zero-copy drain of up to `max` records: calls `fn(id, meta, data, offset, length)` for each,
-   * with the payload at `data[offset .. offset + length)`, and advances after each call. The
-   * payload is only valid during the call. A record is consumed even if `fn` throws; the error
-   * propagates and later records stay queued. `fn` must not call peek/advance/drain.
-   * Returns the number of records consumed. Thread: the consumer.
+   * with the payload at `data[offset .. offset + length)`, and counts the record consumed when the
+   * call returns. The payload is only valid during the call. A record is consumed even if `fn`
+   * throws; the error propagates and later records stay queued. `fn` must not call
+   * peek/advance/drain. Returns the number of records consumed.
+   *
+   * To save shared-memory traffic, TAIL is published (and a waiting producer woken) every
+   * {@link DRAIN_PUBLISH_RECORDS} records or `capacity / 8` bytes, and when drain returns or throws;
+   * so the producer sees the space freed by a long drain a little late, never later than that.
+   * Thread: the consumer.
    */
   drain(max: number, fn: (id: number, meta: number, data: Uint8Array, offset: number, length: number) => void): number {
-    const view = this.#view;
+    const h = this.#h;
+    const d32 = this.#d32;
     const data = this.data;
+    const mask = this.#mask;
+    const cap = this.capacity;
+    const maxPayload = this.maxPayload;
+    const publishBytes = cap >>> 3;
+    let tail = this.#tail;
+    let head = this.#headCache;
+    let published = tail;
+    let unpublished = 0;
     let n = 0;
-    while (n < max && this.peek(view)) {
-      n++;
-      try {
-        fn(view.id, view.meta, data, view.offset, view.length);
-      } finally {
-        this.advance();
+    this.#peeked = false;
+    try {
+      while (n < max) {
+        if (tail === head) {
+          head = Atomics.load(h, HEAD) & POSITION_MASK;
+          this.#headCache = head;
+          if (tail === head) break;
+        }
+        let off = tail & mask;
+        let len = d32[off >> 2]!;
+        if (len === PAD_MARKER) {
+          tail = (tail + cap - off) & POSITION_MASK;
+          off = 0;
+          len = d32[0]!;
+        }
+        if (len > maxPayload) throw corrupted(len, off);
+        const w = off >> 2;
+        const id = d32[w + REC_ID]!;
+        const meta = d32[w + REC_META]!;
+        tail = (tail + recordBytes(len)) & POSITION_MASK;
+        // consumed as soon as fn returns or throws; made visible below or in finally
+        this.#tail = tail;
+        this.#read = (this.#read + 1) >>> 0;
+        n++;
+        unpublished++;
+        fn(id, meta, data, off + RECORD_HEADER_BYTES, len);
+        if (unpublished >= DRAIN_PUBLISH_RECORDS || ((tail - published) & POSITION_MASK) >= publishBytes) {
+          this.#publishTail();
+          published = tail;
+          unpublished = 0;
+        }
       }
+    } finally {
+      if (unpublished !== 0) this.#publishTail();
     }
     return n;
   }
 
   /**
    * Resolves `'ok'` once a record is available, or `'timed-out'` after `timeoutMs` (`Infinity`
-   * allowed). Sets CONSUMER_SLEEPING, re-checks emptiness, then `Atomics.waitAsync`; safe in a
-   * worker that owns sockets. One wait at a time. Thread: the consumer.
+   * allowed). Sets the sleeping flag (re-checking emptiness in the same atomic step), then
+   * `Atomics.waitAsync`; safe in a worker that owns sockets. One wait at a time.
+   * Thread: the consumer.
    */
   async waitForDataAsync(timeoutMs: number): Promise<WaitResult> {
     checkTimeout(timeoutMs);
-    if (this.#hasData()) return 'ok';
-    const h = this.#h;
     const deadline = performance.now() + timeoutMs;
     for (;;) {
-      const seq = Atomics.load(h, DATA_SEQ);
-      Atomics.store(h, CONSUMER_SLEEPING, 1);
-      if (this.#hasData()) break;
+      const sleepValue = this.#prepareSleep();
+      if (sleepValue === 0) return 'ok';
       const remaining = deadline - performance.now();
-      if (remaining <= 0) {
-        Atomics.store(h, CONSUMER_SLEEPING, 0);
-        return 'timed-out';
-      }
-      const r = AtomicsAsync.waitAsync(h, DATA_SEQ, seq, remaining);
+      if (remaining <= 0) return this.#cancelSleep(sleepValue);
+      const r = AtomicsAsync.waitAsync(this.#h, HEAD, sleepValue, remaining);
       if (r.async) await r.value;
-      Atomics.store(h, CONSUMER_SLEEPING, 0);
-      if (this.#hasData()) return 'ok';
     }
-    Atomics.store(h, CONSUMER_SLEEPING, 0);
-    return 'ok';
   }
 
   /**
@@ -491,31 +534,43 @@ export class SpscRing {
    */
   waitForData(timeoutMs: number): WaitResult {
     checkTimeout(timeoutMs);
-    if (this.#hasData()) return 'ok';
-    const h = this.#h;
     const deadline = performance.now() + timeoutMs;
     for (;;) {
-      const seq = Atomics.load(h, DATA_SEQ);
-      Atomics.store(h, CONSUMER_SLEEPING, 1);
-      if (this.#hasData()) break;
+      const sleepValue = this.#prepareSleep();
+      if (sleepValue === 0) return 'ok';
       const remaining = deadline - performance.now();
-      if (remaining <= 0) {
-        Atomics.store(h, CONSUMER_SLEEPING, 0);
-        return 'timed-out';
-      }
-      Atomics.wait(h, DATA_SEQ, seq, remaining);
-      Atomics.store(h, CONSUMER_SLEEPING, 0);
-      if (this.#hasData()) return 'ok';
+      if (remaining <= 0) return this.#cancelSleep(sleepValue);
+      Atomics.wait(this.#h, HEAD, sleepValue, remaining);
     }
-    Atomics.store(h, CONSUMER_SLEEPING, 0);
-    return 'ok';
   }
 
-  /** Consumer: is a record published? Always reloads HEAD. */
-  #hasData(): boolean {
-    const head = Atomics.load(this.#h, HEAD) >>> 0;
+  /**
+   * Consumer: 0 if a record is published; otherwise sets the sleeping bit on the (empty) HEAD value
+   * and returns the HEAD word to wait on. Any producer update changes that word (new position, bit
+   * cleared), so a wait on it cannot miss a record.
+   */
+  #prepareSleep(): number {
+    const h = this.#h;
+    const tail = this.#tail;
+    for (;;) {
+      const cur = Atomics.load(h, HEAD);
+      const head = cur & POSITION_MASK;
+      this.#headCache = head;
+      if (head !== tail) return 0;
+      if ((cur & SLEEPING) !== 0) return cur; // already flagged by an earlier wait
+      const sleepValue = cur | SLEEPING;
+      if (Atomics.compareExchange(h, HEAD, cur, sleepValue) === cur) return sleepValue;
+      // HEAD moved between the load and the CAS: there is data now; loop to confirm
+    }
+  }
+
+  /** Consumer: clears the sleeping bit after a timeout, unless the producer already did (it wrote). */
+  #cancelSleep(sleepValue: number): WaitResult {
+    const h = this.#h;
+    if (Atomics.compareExchange(h, HEAD, sleepValue, sleepValue & POSITION_MASK) === sleepValue) return 'timed-out';
+    const head = Atomics.load(h, HEAD) & POSITION_MASK;
     this.#headCache = head;
-    return head !== this.#tail;
+    return head !== this.#tail ? 'ok' : 'timed-out';
   }
 
   /** Records written since allocate (u32, wrapping). Thread: any. */
@@ -527,4 +582,8 @@ export class SpscRing {
   get read(): number {
     return Atomics.load(this.#h, READ) >>> 0;
   }
+}
+
+function corrupted(len: number, off: number): InvalidArgumentError {
+  return new InvalidArgumentError(`SpscRing corrupted: record length ${len} at offset ${off} (two producers?)`);
 }

@@ -11,7 +11,7 @@
  * @module
  */
 import { createRequire } from 'node:module';
-import type net from 'node:net';
+import net from 'node:net';
 
 type DupFn = (fd: number) => number;
 let dupImpl: DupFn | null | undefined;
@@ -43,7 +43,24 @@ export function dupFd(fd: number): number {
 
 /** The OS descriptor of a connected socket, or -1 (no handle, or a platform without `fd`). */
 export function socketFd(socket: net.Socket): number {
-  const handle = (socket as unknown as { _handle?: { fd?: number } | null })._handle;
-  const fd = handle?.fd;
-  return typeof fd === 'number' && fd >= 0 ? fd : -1;
+  return handleFd(socket);
+}
+
+/**
+ * The OS descriptor behind a Node socket, server or dgram socket (their libuv handle's `fd`), or -1.
+ * Node keeps a dgram socket's handle under an internal symbol; we look for any own property whose
+ * value has a numeric `fd`.
+ */
+export function handleFd(obj: object): number {
+  if (obj instanceof net.Socket || obj instanceof net.Server) {
+    const direct = (obj as unknown as { _handle?: { fd?: unknown } | null })._handle?.fd;
+    return typeof direct === 'number' && direct >= 0 ? direct : -1;
+  }
+  // dgram.Socket: its `_handle` getter is deprecated (DEP0112); its state sits under a symbol.
+  for (const key of Object.getOwnPropertySymbols(obj)) {
+    const state = (obj as Record<symbol, { handle?: { fd?: unknown } } | undefined>)[key];
+    const fd = state?.handle?.fd;
+    if (typeof fd === 'number' && fd >= 0) return fd;
+  }
+  return -1;
 }

@@ -34,6 +34,8 @@ import {
   outMetaRaw,
   outMetaWriter,
   type AdoptMessage,
+  type ConnectionOption,
+  type SocketOptionName,
   type ControlMessage,
   type IoWorkerApi,
   type SyncCall,
@@ -42,7 +44,8 @@ import {
 } from '../protocol/control.js';
 import { comlinkEndpoint } from '../protocol/comlink-port.js';
 import { SpscRing } from '../shared-memory/spsc-ring.js';
-import { canTransferFds, dupFd, socketFd } from './fd-transfer.js';
+import { canTransferFds, dupFd, handleFd, socketFd } from './fd-transfer.js';
+import { getSocketOption, setSocketOption } from './socket-options.js';
 import { readAddressRecord } from '../protocol/address-record.js';
 import { TcpRendezvous, TcpStream, wireAddress, type EndpointHost } from './tcp-endpoints.js';
 import { UdpEndpoint } from './udp-endpoint.js';
@@ -135,13 +138,9 @@ class IoWorker implements EndpointHost {
         this.udp.get(msg.connId)?.detach(msg.readerId);
         this.rendezvous.get(msg.connId)?.detach();
         return;
-      case 'setOption': {
-        const s = this.streams.get(msg.connId)?.socket;
-        if (s === undefined) return;
-        if (msg.option.name === 'noDelay') s.setNoDelay(msg.option.value);
-        else s.setKeepAlive(msg.option.value);
+      case 'setOption':
+        this.setOption(msg.connId, msg.option);
         return;
-      }
       case 'crashForTest':
         setImmediate(() => {
           throw new Error('I/O worker crash injected by a test');
@@ -185,6 +184,8 @@ class IoWorker implements EndpointHost {
           return await this.connect(call.connId, call.host, call.port, call.timeoutMs);
         case 'udp':
           return await this.openUdp(call.connId, call.host, call.port, call.broadcast);
+        case 'getOption':
+          return this.getOption(call.connId, call.name);
         case 'ping':
           return { ok: true, local: wireAddress(undefined, undefined, undefined), peer: wireAddress(undefined, undefined, undefined) };
         default: {
@@ -267,6 +268,33 @@ class IoWorker implements EndpointHost {
     if (host !== '') return attempt(net.isIPv6(host) ? 'udp6' : 'udp4', host);
     if (!this.supportIpv6) return attempt('udp4', '0.0.0.0');
     return attempt('udp6', '::').then((r) => (r.ok || r.error.errno !== 'EAFNOSUPPORT' ? r : attempt('udp4', '0.0.0.0')));
+  }
+
+  /** The descriptor of any endpoint, and whether it is an IPv6 socket. */
+  private descriptor(connId: number): { fd: number; ipv6: boolean } | null {
+    const stream = this.streams.get(connId);
+    if (stream !== undefined) return { fd: socketFd(stream.socket), ipv6: stream.socket.localFamily === 'IPv6' };
+    const udp = this.udp.get(connId);
+    if (udp !== undefined) return { fd: handleFd(udp.socket), ipv6: udp.socket.address().family === 'IPv6' };
+    const rv = this.rendezvous.get(connId);
+    if (rv !== undefined) return { fd: handleFd(rv.server), ipv6: (rv.server.address() as net.AddressInfo | null)?.family === 'IPv6' };
+    return null;
+  }
+
+  private setOption(connId: number, option: ConnectionOption): void {
+    const stream = this.streams.get(connId);
+    const on = (option.values[0] ?? 0) !== 0;
+    // Node's own setters where they exist (they keep Node's view of the socket consistent).
+    if (stream !== undefined && option.name === 'noDelay') return void stream.socket.setNoDelay(on);
+    if (stream !== undefined && option.name === 'keepAlive') return void stream.socket.setKeepAlive(on);
+    const d = this.descriptor(connId);
+    if (d !== null) setSocketOption(d.fd, d.ipv6, option.name, option.values);
+  }
+
+  private getOption(connId: number, name: SocketOptionName): SyncResult {
+    const d = this.descriptor(connId);
+    const none = wireAddress(undefined, undefined, undefined);
+    return { ok: true, local: none, peer: none, value: d === null ? null : getSocketOption(d.fd, d.ipv6, name) };
   }
 
   // ---- accepts ----
