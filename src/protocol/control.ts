@@ -66,7 +66,7 @@ export type ControlMessage =
   | { kind: 'shutdown' };
 
 /** Socket options a Connection can set (Panda's setters, made real). */
-export type SocketOptionName = 'noDelay' | 'keepAlive' | 'linger' | 'reuseAddr' | 'recvBuffer' | 'sendBuffer' | 'ttl' | 'tos' | 'maxSegment';
+export type SocketOptionName = 'noDelay' | 'keepAlive' | 'linger' | 'reuseAddr' | 'recvBuffer' | 'sendBuffer' | 'ttl' | 'tos' | 'maxSegment' | 'broadcast';
 
 /** One option and its integer value(s) (linger: [onoff, seconds]). */
 export interface ConnectionOption {

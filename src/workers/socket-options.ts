@@ -43,6 +43,8 @@ function spec(name: SocketOptionName, ipv6: boolean): [number, number, number] {
       return [SOL_SOCKET, 2, 1];
     case 'keepAlive':
       return [SOL_SOCKET, 9, 1];
+    case 'broadcast':
+      return [SOL_SOCKET, 6, 1];
     case 'sendBuffer':
       return [SOL_SOCKET, 7, 1];
     case 'recvBuffer':
