@@ -23,6 +23,10 @@ export interface NetConfig {
   collectTcp: boolean;
   /** `collect-tcp-interval`: seconds between writes of a collecting connection. Default 0.2. */
   collectTcpInterval: number;
+  /** `net-max-poll-cycle`: seconds one `poll()` may spend moving datagrams into the queue; negative = unbounded. Default 0.2. */
+  netMaxPollCycle: number;
+  /** `net-max-block`: seconds of each wait slice in `waitForReaders`. Default 0.01. */
+  netMaxBlock: number;
   /** Largest datagram a reader accepts from a length header (bytes). Default 1 MiB. */
   maxDatagramSize: number;
   /** How long a synchronous call (open, connect) may wait for its I/O thread, beyond its own timeout (ms). Default 10,000. */
@@ -38,6 +42,8 @@ const defaults: NetConfig = {
   netMaxResponseQueue: 50_000,
   collectTcp: false,
   collectTcpInterval: 0.2,
+  netMaxPollCycle: 0.2,
+  netMaxBlock: 0.01,
   maxDatagramSize: 1 << 20,
   syncCallSlackMs: 10_000,
   ringBytes: { event: 1 << 20, outbound: 8 << 20, reader: 4 << 20 },

@@ -25,6 +25,11 @@ function checkPort(port: number): number {
   return port;
 }
 
+function checkFinite(name: string, v: number): number {
+  if (typeof v !== 'number' || Number.isNaN(v)) throw new ValueRangeError(`${name} must be a number, got ${String(v)}`);
+  return v;
+}
+
 function checkNonNegative(name: string, v: number): number {
   if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new ValueRangeError(`${name} must be a non-negative number, got ${v}`);
   return v;
@@ -132,6 +137,20 @@ export class ConnectionManager {
     const core = coreOf(connection);
     if (core.manager !== this) return false;
     return this.#rt.close(core);
+  }
+
+  /**
+   * Blocks until a polled reader or listener of this manager has something to poll (true), or
+   * `timeout` seconds pass (false; negative waits without limit). With any threaded reader it only
+   * checks once, as in Panda.
+   */
+  waitForReaders(timeout: number): boolean {
+    return this.#rt.waitForReaders(checkFinite('timeout', timeout));
+  }
+
+  /** Non-blocking twin of {@link waitForReaders}. */
+  waitForReadersAsync(timeout: number): Promise<boolean> {
+    return this.#rt.waitForReadersAsync(checkFinite('timeout', timeout));
   }
 
   /** The OS host name ("" if unavailable). */

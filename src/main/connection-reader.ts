@@ -149,19 +149,36 @@ export class ReaderCore implements ReaderHooks {
     return core.open && this.monitored.has(core);
   }
 
-  /** Polled readers: move what the threads hold into the queue (the cap applies here). */
+  /**
+   * Polled readers: move what the threads hold into the queue (the cap applies here), for at most
+   * `net-max-poll-cycle` seconds (negative: no bound); at least one datagram moves when one is there.
+   */
   poll(): void {
     if (!this.polled || this.shut) return;
     this.rt.pump();
-    for (const t of this.rt.threads) this.drainThread(t);
+    const budget = this.rt.config.netMaxPollCycle;
+    const deadline = budget < 0 ? Number.POSITIVE_INFINITY : performance.now() + budget * 1000;
+    for (const t of this.rt.threads) {
+      this.drainThread(t, deadline);
+      if (performance.now() >= deadline) return;
+    }
   }
 
-  /** {@link ReaderHooks}: move everything already received from `thread` into the polled queue. */
-  drainThread(thread: IoThread): void {
+  /** True if a thread holds datagrams for this reader that are not queued yet (polled readers). */
+  holding(): boolean {
+    for (const r of this.rings) if (r !== undefined && r.size > 0) return true;
+    return false;
+  }
+
+  /**
+   * {@link ReaderHooks}: move what `thread` already delivered into the polled queue (all of it, or
+   * until `deadline`, checked every 256 datagrams).
+   */
+  drainThread(thread: IoThread, deadline = Number.POSITIVE_INFINITY): void {
     if (!this.polled) return;
     const ring = this.rings[thread.index];
-    if (ring === undefined || ring.size === 0) return;
-    const n = ring.drain(1 << 30, (id, meta, data, offset, length) => {
+    if (ring === undefined) return;
+    const visit = (id: number, meta: number, data: Uint8Array, offset: number, length: number): void => {
       const conn = this.rt.lookup(id);
       if (conn === undefined) return;
       let address: NetAddress | null = null;
@@ -172,8 +189,12 @@ export class ReaderCore implements ReaderHooks {
         Atomics.add(this.control, ReaderWord.DROPPED, 1);
         log('error', 'queue full: datagram dropped');
       }
-    });
-    Atomics.sub(this.control, ReaderWord.QUEUED, n);
+    };
+    while (ring.size > 0) {
+      const n = ring.drain(256, visit);
+      Atomics.sub(this.control, ReaderWord.QUEUED, n);
+      if (performance.now() >= deadline) return;
+    }
   }
 
   /** True if a datagram can be taken now. */

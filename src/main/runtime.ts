@@ -40,6 +40,10 @@ const sleepCell = new Int32Array(new SharedArrayBuffer(4));
 /** What the runtime needs from a reader or listener it serves. */
 export interface ReaderHooks {
   readonly id: number;
+  /** True for a polled (0-thread) reader. */
+  readonly polled: boolean;
+  /** Polled readers: a thread holds datagrams not yet polled. */
+  holding(): boolean;
   /** Pool grew: make a ring for the new thread and register with it. */
   addThread(thread: IoThread): void;
   /** Move everything already received from `thread` into the queue (before a reset is reported). */
@@ -261,6 +265,39 @@ export class Runtime {
       log('info', `connection ${core.id} reset: ${reason}`);
     }
     this.onReset(core.facade);
+  }
+
+  /**
+   * Panda's `wait_for_readers`: true as soon as a polled reader or listener has something to poll
+   * (datagrams held by a thread, or an accept or reset waiting), false after `timeoutSec` (negative:
+   * no limit — bounded here by 24 h). With any threaded reader it is a single check, as in Panda.
+   * Blocks the main thread in slices of `net-max-block`.
+   */
+  waitForReaders(timeoutSec: number): boolean {
+    const ready = (): boolean => {
+      for (const r of this.readers.values()) if (r.polled && r.holding()) return true;
+      for (const t of this.threads) if (t.eventRing.size > 0) return true;
+      return false;
+    };
+    if (ready()) return true;
+    if ([...this.readers.values()].some((r) => !r.polled)) return false;
+    const deadline = performance.now() + (timeoutSec < 0 ? 86_400_000 : timeoutSec * 1000);
+    const slice = Math.max(0.05, Math.min(this.config.netMaxBlock * 1000, 1));
+    while (performance.now() < deadline) {
+      pauseMs(Math.min(slice, deadline - performance.now()));
+      if (ready()) return true;
+    }
+    return false;
+  }
+
+  /** Non-blocking twin of {@link waitForReaders}: checks every millisecond, yielding between checks. */
+  async waitForReadersAsync(timeoutSec: number): Promise<boolean> {
+    const deadline = performance.now() + (timeoutSec < 0 ? 86_400_000 : timeoutSec * 1000);
+    for (;;) {
+      if (this.waitForReaders(0)) return true;
+      if (performance.now() >= deadline) return false;
+      await new Promise((r) => setTimeout(r, 1));
+    }
   }
 
   /** Drains every thread's event ring: accepts and resets become queue entries. Cheap when idle. */
