@@ -200,7 +200,9 @@ export class ReaderCore implements ReaderHooks {
   /** True if a datagram can be taken now. */
   available(): boolean {
     if (this.polled) return this.pending.size > 0;
-    for (const r of this.rings) if (r !== undefined && r.size > 0) return true;
+    // peek, not size: a record is counted a moment before it can be read, and dataAvailable() must
+    // not promise what getData() cannot deliver yet.
+    for (const r of this.rings) if (r !== undefined && r.peek(this.view)) return true;
     return false;
   }
 
