@@ -25,6 +25,10 @@ export { ConnectionReader, type DatagramVisitor } from './main/connection-reader
 export { QueuedConnectionReader } from './main/queued-connection-reader.js';
 export { QueuedConnectionListener } from './main/queued-connection-listener.js';
 export { ConnectionWriter } from './main/connection-writer.js';
+export { RecentConnectionReader } from './main/recent-connection-reader.js';
+export { DatagramGeneratorNet, DEFAULT_GENERATOR_TIMEOUT_MS } from './main/datagram-generator-net.js';
+export { DatagramSinkNet } from './main/datagram-sink-net.js';
+export { NetInterface, InterfaceList, scanInterfaces, buildInterfaces, formatMacAddress, type NetInterfaceInit } from './main/interfaces.js';
 export type { ThreadStats } from './main/runtime.js';
 
 export {

@@ -17,6 +17,7 @@ import type { IoThread } from './io-thread.js';
 import { NetAddress } from './net-address.js';
 import { PointerToConnection } from './pointer-to-connection.js';
 import { Runtime, type ThreadStats } from './runtime.js';
+import { InterfaceList, NetInterface } from './interfaces.js';
 
 let runtimeOfImpl: (m: ConnectionManager) => Runtime;
 
@@ -46,6 +47,9 @@ function hostOf(a: NetAddress): string {
  */
 export class ConnectionManager {
   readonly #rt: Runtime;
+  readonly #interfaces: InterfaceList;
+  /** Panda's `ConnectionManager.Interface`. */
+  static readonly Interface = NetInterface;
 
   static {
     runtimeOfImpl = (m: ConnectionManager): Runtime => m.#rt;
@@ -53,6 +57,24 @@ export class ConnectionManager {
 
   constructor() {
     this.#rt = new Runtime(this);
+    this.#interfaces = new InterfaceList(this.#rt.config.supportIpv6);
+  }
+
+  /** Rebuilds the interface list (Panda's `scan_interfaces`). */
+  scanInterfaces(): void {
+    this.#interfaces.scan();
+  }
+  /** Number of interface entries (one per address); scans first if never scanned. */
+  getNumInterfaces(): number {
+    return this.#interfaces.getNumInterfaces();
+  }
+  /** Interface entry `n`; scans first if never scanned. Throws ValueRangeError out of range (Q21). */
+  getInterface(n: number): NetInterface {
+    return this.#interfaces.getInterface(n);
+  }
+  /** Every interface entry; scans first if never scanned. */
+  getInterfaces(): NetInterface[] {
+    return this.#interfaces.getInterfaces();
   }
 
   /**

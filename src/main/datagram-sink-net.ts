@@ -66,12 +66,13 @@ export class DatagramSinkNet extends ConnectionWriter {
   }
 
   /**
-   * Returns true. Nothing waits on the main thread: every send is already in the I/O thread's ring,
-   * and the thread writes all it finds each time it drains (Panda flushes the target's collect-tcp
-   * buffer here).
+   * Flushes the target (Panda: `target.flush()`): writes what its collect-tcp buffer holds now.
+   * True when there is nothing to flush (no target, or collect-tcp off: every send is already in the
+   * I/O thread's ring, and the thread writes all it finds each time it drains) or the bytes were handed
+   * over; false if the target is closed or reset.
    * Thread: main thread only.
    */
   flush(): boolean {
-    return true;
+    return this.#target === null ? true : this.#target.flush();
   }
 }
