@@ -259,7 +259,7 @@ class IoWorker implements EndpointHost {
         socket.bind({ port, address: bindHost, exclusive: true }, () => {
           socket.off('error', onError);
           if (broadcast) socket.setBroadcast(true);
-          const dualStack = type === 'udp6' && bindHost === '::';
+          const dualStack = type === 'udp6'; // ipv6Only is off: IPv4 destinations go out IPv4-mapped
           this.udp.set(connId, new UdpEndpoint(connId, socket, dualStack, this));
           const a = socket.address();
           resolve({ ok: true, local: wireAddress(a.address, a.family, a.port), peer: wireAddress(undefined, undefined, undefined) });

@@ -55,7 +55,7 @@ describe.each(MODES)('socket options ($name)', ({ threads }) => {
 
   it('UDP sockets take the any-socket options', () => {
     const server = makeServer(threads);
-    const u = server.manager.openUDPConnection(0);
+    const u = server.manager.openUDPConnection('127.0.0.1', 0);
     expect(u).not.toBeNull();
     u!.setRecvBufferSize(65536);
     expect(u!.getSocketOption('recvBuffer')?.[0]).toBe(131072);

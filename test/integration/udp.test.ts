@@ -54,7 +54,8 @@ function payload(n: number, seed = 7): Datagram {
 describe.each(MODES)('UDP ($name)', ({ threads }) => {
   it('echo: each datagram carries its sender, replies leave from the same socket', async () => {
     const w = setup(threads);
-    const server = w.manager.openUDPConnection(0)!;
+    // An IPv6 socket, as the port-only overload makes (that one binds [::]; tests stay on loopback).
+    const server = w.manager.openUDPConnection('::ffff:127.0.0.1', 0)!;
     const client = w.manager.openUDPConnection('127.0.0.1', 0)!;
     expect(server).not.toBeNull();
     expect(client).not.toBeNull();
@@ -73,7 +74,7 @@ describe.each(MODES)('UDP ($name)', ({ threads }) => {
         w.take();
         for (const g of w.got.slice(echoed)) {
           if (g.conn !== server) continue;
-          // Dual-stack server: IPv4 peers appear IPv4-mapped, as in Panda.
+          // IPv6 socket: IPv4 peers appear IPv4-mapped, as in Panda's dual-stack sockets.
           expect(g.from.getIpString()).toBe('::ffff:127.0.0.1');
           expect(g.from.getPort()).toBe(client.getLocalAddress().getPort());
           const reply = new Datagram(g.bytes);
