@@ -19,7 +19,7 @@ export * from './datagram/subatomic-type.js';
 export { NetAddress, type NetAddressFamily } from './main/net-address.js';
 export { NetDatagram } from './main/net-datagram.js';
 export { PointerToConnection } from './main/pointer-to-connection.js';
-export { Connection, type ConnectionKind } from './main/connection.js';
+export { Connection, type ConnectionKind, type ConnectionStats } from './main/connection.js';
 export { ConnectionManager, QueuedConnectionManager } from './main/connection-manager.js';
 export { ConnectionReader, type DatagramVisitor } from './main/connection-reader.js';
 export { QueuedConnectionReader } from './main/queued-connection-reader.js';
@@ -29,7 +29,7 @@ export { RecentConnectionReader } from './main/recent-connection-reader.js';
 export { DatagramGeneratorNet, DEFAULT_GENERATOR_TIMEOUT_MS } from './main/datagram-generator-net.js';
 export { DatagramSinkNet } from './main/datagram-sink-net.js';
 export { NetInterface, InterfaceList, scanInterfaces, buildInterfaces, formatMacAddress, type NetInterfaceInit } from './main/interfaces.js';
-export type { ThreadStats } from './main/runtime.js';
+export type { ThreadStats, ManagerStats, ReaderStats, WriterStats } from './main/runtime.js';
 
 export {
   TcpFrameDecoder,

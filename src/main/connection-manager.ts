@@ -16,7 +16,7 @@ import { coreOf, type Connection, type ConnectionKind } from './connection.js';
 import type { IoThread } from './io-thread.js';
 import { NetAddress } from './net-address.js';
 import { PointerToConnection } from './pointer-to-connection.js';
-import { Runtime, type ThreadStats } from './runtime.js';
+import { Runtime, type ManagerStats, type ThreadStats } from './runtime.js';
 import { InterfaceList, NetInterface } from './interfaces.js';
 
 let runtimeOfImpl: (m: ConnectionManager) => Runtime;
@@ -197,6 +197,14 @@ export class ConnectionManager {
   /** Per-I/O-thread counters read from shared memory (not in Panda). */
   getThreadStats(): ThreadStats[] {
     return this.#rt.stats();
+  }
+
+  /**
+   * Everything worth watching (not in Panda): per-thread counters (from shared memory), open
+   * connections, resets, and each reader's and writer's queue. Cheap; no thread round trip.
+   */
+  getStats(): ManagerStats {
+    return this.#rt.managerStats();
   }
 
   /** Number of I/O threads serving this manager (not in Panda). */

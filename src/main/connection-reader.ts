@@ -84,6 +84,14 @@ export class ReaderCore implements ReaderHooks {
     this.control = new Int32Array(this.controlSab);
     this.control[ReaderWord.MAX_QUEUE] = this.rt.config.netMaxResponseQueue;
     this.pending = new BoundedFifo<PolledItem>(this.rt.config.netMaxResponseQueue);
+    this.rt.readerStats.set(id, () => ({
+      id,
+      polled: this.polled,
+      queued: this.queueSize(),
+      maxQueue: this.getMaxQueueSize(),
+      overflow: this.overflow(),
+      dropped: this.dropped(),
+    }));
   }
 
   config(): ReaderConfig {
@@ -214,6 +222,8 @@ export class ReaderCore implements ReaderHooks {
     if (this.polled) {
       const item = this.pending.shift();
       if (item === undefined) return false;
+      item.conn.stats.datagramsIn++;
+      item.conn.stats.bytesIn += item.bytes.length;
       take(item.conn, item.bytes, 0, item.bytes.length, item.address);
       return true;
     }
@@ -228,6 +238,8 @@ export class ReaderCore implements ReaderHooks {
       const conn = this.rt.lookup(view.id);
       try {
         if (conn !== undefined) {
+          conn.stats.datagramsIn++;
+          conn.stats.bytesIn += view.length;
           if (view.meta === InMeta.UDP) {
             const { address, start } = udpSender(ring.data, view.offset);
             take(conn, ring.data, start, view.offset + view.length - start, address);

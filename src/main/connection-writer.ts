@@ -25,7 +25,7 @@ import { coreOf, type Connection, type ConnectionCore } from './connection.js';
 import { NetAddress } from './net-address.js';
 import { collectSend } from './collect-tcp.js';
 import { runtimeOf, type ConnectionManager } from './connection-manager.js';
-import { pauseMs, type Runtime } from './runtime.js';
+import { pauseMs, type Runtime, type WriterStats } from './runtime.js';
 
 /** How long `send` may wait for ring room or (with `block`) queue room, ms. */
 const SEND_WAIT_MS = 2000;
@@ -52,7 +52,12 @@ export class ConnectionWriter {
     this.#slot = this.#rt.allocWriterSlot();
     this.#headerSize = this.#rt.config.tcpHeaderSize;
     this.#maxQueue = this.#rt.config.netMaxWriteQueue;
+    this.#rt.writers.add(this.#statsSource);
   }
+
+  readonly #statsSource = {
+    stats: (): WriterStats => ({ slot: this.#slot, threads: this.#numThreads, queued: this.getCurrentQueueSize(), maxQueue: this.#maxQueue }),
+  };
 
   /**
    * Sends `datagram` on the TCP `connection`. Returns false if a threaded writer's queue is full
@@ -84,6 +89,8 @@ export class ConnectionWriter {
       rt.reset(core, 'send on a closed connection');
       return false;
     }
+    core.stats.datagramsOut++;
+    core.stats.bytesOut += bytes.length;
     if (core.collect.enabled || core.collect.len > 0) return collectSend(rt, core, bytes, header, this.#raw);
     return this.#enqueue(core, packOutMeta(OutOp.SEND_TCP, header, this.#raw, this.#numThreads > 0 ? this.#slot : 0), bytes, block);
   }
@@ -96,6 +103,8 @@ export class ConnectionWriter {
       this.#rt.reset(core, 'send on a closed connection');
       return false;
     }
+    core.stats.datagramsOut++;
+    core.stats.bytesOut += payload.length;
     const ip = address.getIpString();
     const at = addressRecordLength(ip);
     const headerBytes = this.#raw ? 0 : UDP_HEADER_SIZE;
@@ -185,5 +194,6 @@ export class ConnectionWriter {
     if (this.#shut) return;
     this.#shut = true;
     this.#rt.freeWriterSlot(this.#slot);
+    this.#rt.writers.delete(this.#statsSource);
   }
 }

@@ -32,6 +32,18 @@ export interface ConnectionCore {
   facade: Connection | null;
   /** collect-tcp state (TCP streams). */
   readonly collect: CollectState;
+  /** Counted on the main thread as datagrams are taken and sent. */
+  readonly stats: ConnectionStats;
+}
+
+/** Per-connection counters, counted on the main thread (not in Panda). */
+export interface ConnectionStats {
+  /** Datagrams taken from a reader (getData / drainData). */
+  datagramsIn: number;
+  bytesIn: number;
+  /** Datagrams handed to a writer. */
+  datagramsOut: number;
+  bytesOut: number;
 }
 
 let coreOfImpl: (c: Connection) => ConnectionCore;
@@ -135,6 +147,11 @@ export class Connection {
   /** `TCP_MAXSEG` (a no-op in Panda; real here, effective before the connection is established). TCP streams only. */
   setMaxSegment(size: number): void {
     this.#option('setMaxSegment', 'maxSegment', [checkInt('size', size)], true);
+  }
+
+  /** Datagrams and bytes in and out on this connection, counted on the main thread (not in Panda). */
+  getStats(): ConnectionStats {
+    return { ...this.#core.stats };
   }
 
   /** collect-tcp on or off (default `collect-tcp`, false). See `considerFlush`. */

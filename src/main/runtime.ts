@@ -72,6 +72,37 @@ export interface ThreadStats {
   utilization: number;
 }
 
+/** One reader's queue, for stats. */
+export interface ReaderStats {
+  id: number;
+  polled: boolean;
+  /** Datagrams waiting (threaded: in the rings; polled: in the queue). */
+  queued: number;
+  maxQueue: number;
+  overflow: boolean;
+  /** Dropped for the queue cap since the reader was made. */
+  dropped: number;
+}
+
+/** One writer's queue, for stats. */
+export interface WriterStats {
+  slot: number;
+  threads: number;
+  /** Datagrams handed to the I/O threads and not yet taken by them (threaded writers). */
+  queued: number;
+  maxQueue: number;
+}
+
+/** Everything `manager.getStats()` reports. */
+export interface ManagerStats {
+  threads: ThreadStats[];
+  /** Open connections known to the manager (rendezvous and UDP included). */
+  connections: number;
+  resetsReported: number;
+  readers: ReaderStats[];
+  writers: WriterStats[];
+}
+
 /** Turns a wire address into a NetAddress (unspecified family → Panda's "no peer" address). */
 export function toNetAddress(w: WireAddress): NetAddress {
   return w.family === 0 ? NetAddress.unspecified() : NetAddress.fromHostPort(w.address, w.port);
@@ -95,6 +126,8 @@ export class Runtime {
   /** Recently closed connections, so late datagrams still name their connection. Bounded. */
   private readonly recent = new Map<number, ConnectionCore>();
   readonly readers = new Map<number, ReaderHooks>();
+  /** Stats of readers and listeners (registered by them). */
+  readonly readerStats = new Map<number, () => ReaderStats>();
   private nextReaderId = 1;
   private nextThreadPick = 0;
   private eluLast = new Map<number, { idle: number; active: number }>();
@@ -158,6 +191,7 @@ export class Runtime {
 
   unregisterReader(id: number): void {
     this.readers.delete(id);
+    this.readerStats.delete(id);
     for (const t of this.threads) t.post({ kind: 'removeReader', readerId: id });
   }
 
@@ -189,6 +223,7 @@ export class Runtime {
       reader: null,
       facade: null,
       collect: newCollectState(this.config.collectTcp, this.config.collectTcpInterval),
+      stats: { datagramsIn: 0, bytesIn: 0, datagramsOut: 0, bytesOut: 0 },
     };
     this.connections.set(id, core);
     return new Connection(core);
@@ -219,6 +254,11 @@ export class Runtime {
     log('info', `${kind === 'rendezvous' ? 'listening' : kind === 'udp' ? 'opened UDP connection' : 'opened TCP connection'}: ${what}`);
     return this.adoptConnection(id, kind, thread, toNetAddress(r.peer), toNetAddress(r.local));
   }
+
+  /** Resets reported since the manager was made. */
+  resetsReported = 0;
+  /** Writers, for stats. */
+  readonly writers = new Set<{ stats(): WriterStats }>();
 
   /** The error behind the last failed open (not in Panda, which only logs it). */
   lastError: PandaNetError | null = null;
@@ -264,6 +304,7 @@ export class Runtime {
       this.retire(core);
       log('info', `connection ${core.id} reset: ${reason}`);
     }
+    this.resetsReported++;
     this.onReset(core.facade);
   }
 
@@ -381,6 +422,16 @@ export class Runtime {
   /** Test hook: crash an I/O thread (`docs/reliability.md`). */
   crashThreadForTest(index: number): void {
     this.threads[index]?.post({ kind: 'crashForTest' });
+  }
+
+  managerStats(): ManagerStats {
+    return {
+      threads: this.stats(),
+      connections: this.connections.size,
+      resetsReported: this.resetsReported,
+      readers: [...this.readerStats.values()].map((f) => f()),
+      writers: [...this.writers].map((w) => w.stats()),
+    };
   }
 
   stats(): ThreadStats[] {
