@@ -138,13 +138,8 @@ function checkSizeSlow(method: string, n: unknown): number {
   return n;
 }
 
-/**
- * Converts a 64-bit writer argument to a validated bigint (the slow path of the 64-bit writers).
- *
- * Thread: any.
- * @internal
- */
-export function toInt64(method: string, v: unknown, signed: boolean): bigint {
+/** Converts a 64-bit writer argument to a validated bigint (the slow path of the 64-bit writers). */
+function toInt64(method: string, v: unknown, signed: boolean): bigint {
   const min = signed ? INT64_MIN : 0n;
   const max = signed ? INT64_MAX : UINT64_MAX;
   let b: bigint;
@@ -155,13 +150,8 @@ export function toInt64(method: string, v: unknown, signed: boolean): bigint {
   return b;
 }
 
-/**
- * UTF-8 encodes `s` into a fresh array, rejecting lone surrogates.
- *
- * Thread: any.
- * @internal
- */
-export function encodeUtf8(method: string, s: string): Uint8Array {
+/** UTF-8 encodes `s` into a fresh array, rejecting lone surrogates. */
+function encodeUtf8(method: string, s: string): Uint8Array {
   if (!(s as unknown as { isWellFormed(): boolean }).isWellFormed()) throw loneSurrogate(method);
   return encoder.encode(s);
 }

@@ -64,6 +64,12 @@ export class ReaderCore implements ReaderHooks {
   readonly rings: Array<SpscRing | undefined> = [];
   readonly monitored = new Set<ConnectionCore>();
   readonly pending: BoundedFifo<PolledItem>;
+  /**
+   * Polled readers: datagrams a thread had already read from a connection when it was removed from
+   * this reader. A poll reads only monitored connections (Panda), so they wait here, in order, until
+   * the connection is added back (or is closed).
+   */
+  private readonly parked = new Map<ConnectionCore, PolledItem[]>();
   headerSize: TcpHeaderSize;
   rawMode = false;
   shut = false;
@@ -140,7 +146,8 @@ export class ReaderCore implements ReaderHooks {
     if (connection == null) return false;
     const core = coreOf(connection);
     if (!this.monitored.has(core)) return false;
-    this.forget(core);
+    this.monitored.delete(core);
+    if (core.reader === this) core.reader = null;
     core.thread.post({ kind: 'detach', connId: core.id, readerId: this.id });
     return true;
   }
@@ -148,7 +155,16 @@ export class ReaderCore implements ReaderHooks {
   /** {@link ReaderHooks}. */
   forget(core: ConnectionCore): void {
     this.monitored.delete(core);
+    this.parked.delete(core);
     if (core.reader === this) core.reader = null;
+  }
+
+  private enqueuePolled(item: PolledItem): void {
+    if (!this.pending.push(item)) {
+      Atomics.store(this.control, ReaderWord.OVERFLOW, 1);
+      Atomics.add(this.control, ReaderWord.DROPPED, 1);
+      log('error', 'queue full: datagram dropped');
+    }
   }
 
   isOk(connection: Connection | null | undefined): boolean {
@@ -164,6 +180,15 @@ export class ReaderCore implements ReaderHooks {
   poll(): void {
     if (!this.polled || this.shut) return;
     this.rt.pump();
+    if (this.parked.size > 0) {
+      // Earlier than anything still in the rings for these connections: queue them first.
+      for (const [core, items] of this.parked) {
+        if (!core.open) this.parked.delete(core); // closed meanwhile: nobody can take them
+        if (!this.monitored.has(core)) continue;
+        for (const item of items) this.enqueuePolled(item);
+        this.parked.delete(core);
+      }
+    }
     const budget = this.rt.config.netMaxPollCycle;
     const deadline = budget < 0 ? Number.POSITIVE_INFINITY : performance.now() + budget * 1000;
     for (const t of this.rt.threads) {
@@ -192,14 +217,17 @@ export class ReaderCore implements ReaderHooks {
       let address: NetAddress | null = null;
       let start = offset;
       if (meta === InMeta.UDP) ({ address, start } = udpSender(data, offset));
-      if (!this.pending.push({ conn, bytes: data.slice(start, offset + length), address })) {
-        Atomics.store(this.control, ReaderWord.OVERFLOW, 1);
-        Atomics.add(this.control, ReaderWord.DROPPED, 1);
-        log('error', 'queue full: datagram dropped');
+      const item: PolledItem = { conn, bytes: data.slice(start, offset + length), address };
+      if (this.monitored.has(conn) && !this.parked.has(conn)) this.enqueuePolled(item);
+      else if (conn.open) {
+        const list = this.parked.get(conn);
+        if (list === undefined) this.parked.set(conn, [item]);
+        else list.push(item);
       }
     };
-    while (ring.size > 0) {
+    for (;;) {
       const n = ring.drain(256, visit);
+      if (n === 0) return;
       Atomics.sub(this.control, ReaderWord.QUEUED, n);
       if (performance.now() >= deadline) return;
     }

@@ -16,7 +16,7 @@
  */
 import { Datagram } from '../datagram/datagram.js';
 import { ErrorCode, InvalidArgumentError, PandaNetError, TooLongError, ValueRangeError } from '../errors.js';
-import { OutOp, packOutMeta } from '../protocol/control.js';
+import { OutOp, outMetaWriter, packOutMeta } from '../protocol/control.js';
 import { maxFramePayload, validateHeaderSize, type TcpHeaderSize } from '../protocol/tcp-framing.js';
 import { MAX_UDP_PAYLOAD, UDP_HEADER_SIZE, udpChecksum } from '../protocol/udp-header.js';
 import { addressRecordLength, writeAddressRecord } from '../protocol/address-record.js';
@@ -86,13 +86,13 @@ export class ConnectionWriter {
     }
     const rt = this.#rt;
     if (!core.open || !core.thread.alive) {
-      rt.reset(core, 'send on a closed connection');
+      runtimeOf(core.manager).reset(core, 'send on a closed connection'); // reported to its own manager
       return false;
     }
     core.stats.datagramsOut++;
     core.stats.bytesOut += bytes.length;
     if (core.collect.enabled || core.collect.len > 0) return collectSend(rt, core, bytes, header, this.#raw);
-    return this.#enqueue(core, packOutMeta(OutOp.SEND_TCP, header, this.#raw, this.#numThreads > 0 ? this.#slot : 0), bytes, block);
+    return this.#enqueue(core, packOutMeta(OutOp.SEND_TCP, header, this.#raw, this.#slotFor(core)), bytes, block);
   }
 
   #sendUdp(datagram: Datagram, core: ConnectionCore, address: NetAddress, block: boolean): boolean {
@@ -100,7 +100,7 @@ export class ConnectionWriter {
     const payload = datagram.getMessageView();
     if (payload.length > MAX_UDP_PAYLOAD) log('warning', `UDP datagram of ${payload.length} bytes exceeds ${MAX_UDP_PAYLOAD}; sending anyway`);
     if (!core.open || !core.thread.alive) {
-      this.#rt.reset(core, 'send on a closed connection');
+      runtimeOf(core.manager).reset(core, 'send on a closed connection');
       return false;
     }
     core.stats.datagramsOut++;
@@ -116,14 +116,23 @@ export class ConnectionWriter {
       record[at + 1] = sum >>> 8;
     }
     record.set(payload, at + headerBytes);
-    return this.#enqueue(core, packOutMeta(OutOp.SEND_UDP, 0, this.#raw, this.#numThreads > 0 ? this.#slot : 0), record, block);
+    return this.#enqueue(core, packOutMeta(OutOp.SEND_UDP, 0, this.#raw, this.#slotFor(core)), record, block);
+  }
+
+  /**
+   * The queue-counter slot for a send: this writer's, for a threaded writer and a connection of its own
+   * manager. A connection of another manager is served by that manager's threads, which count on that
+   * manager's words, so such sends are not counted (no cap; Panda allows them, we just can't cap them).
+   */
+  #slotFor(core: ConnectionCore): number {
+    return this.#numThreads > 0 && core.manager === this.#rt.manager ? this.#slot : 0;
   }
 
   /** Hands one record to the connection's thread, honouring a threaded writer's queue cap. */
   #enqueue(core: ConnectionCore, meta: number, record: Uint8Array, block: boolean): boolean {
     const rt = this.#rt;
     const words = rt.writerWords;
-    const slot = this.#numThreads > 0 ? this.#slot : 0;
+    const slot = outMetaWriter(meta);
     if (slot !== 0 && Atomics.load(words, slot) >= this.#maxQueue && !(block && this.#waitForQueueRoom())) return false;
     if (slot !== 0) Atomics.add(words, slot, 1);
     if (rt.pushOut(core.thread, core.id, meta, record, SEND_WAIT_MS)) return true;

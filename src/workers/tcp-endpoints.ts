@@ -65,22 +65,31 @@ export class TcpStream implements RingWaiter {
     host.stats.add(StatWord.CONNECTIONS, 1);
   }
 
-  /** Starts delivering to `reader` (Panda: `reader.add_connection`). */
+  /**
+   * Starts delivering to `reader` (Panda: `reader.add_connection`). A frame half-read before a
+   * `detach` continues where it stopped, and datagrams read but not yet delivered go to `reader` first.
+   */
   attach(reader: ReaderSlot): void {
     if (this.state !== 'open') return;
     const { headerSize, rawMode, maxDatagramSize } = reader.config;
     this.reader = reader;
-    this.decoder = new TcpFrameDecoder({ headerSize, rawMode, maxDatagramSize });
-    if (this.backlog.length === 0) this.socket.resume();
+    if (this.decoder === null) this.decoder = new TcpFrameDecoder({ headerSize, rawMode, maxDatagramSize });
+    else this.reconfigure(reader);
+    if (this.backlog.length > 0) {
+      reader.readmit(this.backlog.length);
+      reader.block(this);
+    } else this.socket.resume();
   }
 
-  /** Stops reading for `readerId`; bytes stay in the kernel (Panda: `remove_connection`). */
+  /**
+   * Stops reading for `readerId`; bytes stay in the kernel (Panda: `remove_connection`). The decoder
+   * keeps a half-read frame and the backlog keeps what was read, for a later `attach`.
+   */
   detach(readerId: number): void {
     if (this.reader?.id !== readerId) return;
     this.reader.blocked.delete(this);
+    this.reader.unadmit(this.backlog.length);
     this.reader = null;
-    this.decoder = null;
-    this.backlog = [];
     this.socket.pause();
   }
 
@@ -94,7 +103,7 @@ export class TcpStream implements RingWaiter {
 
   private onData(chunk: Buffer): void {
     const decoder = this.decoder;
-    if (decoder === null || this.state !== 'open') return;
+    if (decoder === null || this.state !== 'open') return; // closing: discard until the peer's FIN
     try {
       decoder.push(chunk, this.onFrame);
     } catch (err) {
@@ -106,8 +115,12 @@ export class TcpStream implements RingWaiter {
 
   private deliver(payload: Uint8Array): void {
     const reader = this.reader;
-    if (reader === null) return;
     this.host.stats.inDatagram(payload.length);
+    if (reader === null) {
+      // Read after a detach (the rest of a chunk): keep it, uncounted, for the next attach.
+      this.backlog.push(payload.slice());
+      return;
+    }
     if (this.backlog.length > 0) {
       if (reader.admit()) this.backlog.push(payload.slice());
       return;
@@ -166,16 +179,26 @@ export class TcpStream implements RingWaiter {
     this.socket.write(chunk);
   }
 
+  /** Forgets the reader and what waits for it (closing): queue counts are given back. */
+  private dropReader(): void {
+    if (this.reader !== null) {
+      this.reader.blocked.delete(this);
+      this.reader.unadmit(this.backlog.length);
+    }
+    this.reader = null;
+    this.decoder = null;
+    this.backlog = [];
+  }
+
   /** The application closed the connection: flush, then FIN; no reset is reported. */
   closeLocal(): void {
     if (this.state !== 'open') return;
     this.flushOutput();
     this.state = 'closing';
-    if (this.reader !== null) this.reader.blocked.delete(this);
-    this.reader = null;
-    this.decoder = null;
-    this.backlog = [];
+    this.dropReader();
     this.socket.end();
+    // Read (and discard) until the peer's FIN, so the socket closes now rather than at the timeout.
+    this.socket.resume();
     // Bounded: a peer that never reads cannot keep the descriptor forever.
     setTimeout(() => this.socket.destroy(), 5000).unref();
     if (this.socket.destroyed) this.gone();
@@ -185,6 +208,7 @@ export class TcpStream implements RingWaiter {
   destroy(): void {
     if (this.state === 'gone') return;
     this.state = 'closing';
+    this.dropReader();
     this.socket.destroy();
     this.gone();
   }

@@ -54,13 +54,18 @@ export class UdpEndpoint implements RingWaiter {
 
   attach(reader: ReaderSlot): void {
     this.reader = reader;
+    if (this.backlog.length > 0) {
+      reader.readmit(this.backlog.length);
+      reader.block(this);
+    }
   }
 
+  /** Stops delivering; packets already received wait for a later attach (new ones are not read). */
   detach(readerId: number): void {
     if (this.reader?.id !== readerId) return;
     this.reader.blocked.delete(this);
+    this.reader.unadmit(this.backlog.length);
     this.reader = null;
-    this.backlog = [];
   }
 
   private drop(why: string): void {
@@ -127,8 +132,12 @@ export class UdpEndpoint implements RingWaiter {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    if (this.reader !== null) this.reader.blocked.delete(this);
+    if (this.reader !== null) {
+      this.reader.blocked.delete(this);
+      this.reader.unadmit(this.backlog.length);
+    }
     this.reader = null;
+    this.backlog = [];
     this.socket.close();
     this.host.stats.add(StatWord.CONNECTIONS, -1);
     this.host.release(this.id);

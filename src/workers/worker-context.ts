@@ -49,6 +49,16 @@ export class ReaderSlot {
     return true;
   }
 
+  /** Takes back `n` datagrams counted by {@link admit} that will not reach the ring after all. */
+  unadmit(n: number): void {
+    if (n > 0) Atomics.sub(this.control, ReaderWord.QUEUED, n);
+  }
+
+  /** Counts `n` already-admitted datagrams moved here from another reader (no cap: they were read). */
+  readmit(n: number): void {
+    if (n > 0) Atomics.add(this.control, ReaderWord.QUEUED, n);
+  }
+
   /** Registers `w` to be retried when the ring drains, and starts one wait for the whole slot. */
   block(w: RingWaiter): void {
     this.blocked.add(w);

@@ -138,11 +138,19 @@ describe.each(MODES)('queues ($name)', ({ threads }) => {
     await pumpFor(20, () => {
       while (server.reader.dataAvailable()) server.reader.drainData(() => fromA++);
     });
-    expect(fromA).toBeGreaterThan(0);
-    expect(fromA).toBeLessThan(200);
+    if (threads === 0) {
+      // Polled: nothing was queued before the close (nothing is queued until polled), and a closed
+      // connection's unread data goes with its socket, as in Panda.
+      expect(fromA).toBe(0);
+    } else {
+      // Threaded: what was queued on arrival stays retrievable; what the thread still held is gone.
+      expect(fromA).toBeGreaterThan(0);
+      expect(fromA).toBeLessThan(200);
+    }
     // The queue is empty now, and says so.
     expect(server.reader.dataAvailable()).toBe(false);
-    expect.soft(server.reader.getCurrentQueueSize(), 'getCurrentQueueSize() with nothing queued').toBe(0);
+    // Datagrams the thread still held count until it has processed the close; then the count settles at 0.
+    await waitFor(() => server.reader.getCurrentQueueSize() === 0, { what: () => `getCurrentQueueSize() to settle at 0 (is ${server.reader.getCurrentQueueSize()})` });
     // And the cap counts only what is really queued: 3 datagrams fit under a cap of 5.
     server.reader.setMaxQueueSize(5);
     for (let i = 0; i < 3; i++) expect(client.writer.send(textDatagram('b', i), toB)).toBe(true);

@@ -126,7 +126,9 @@ function floatField(width: 32 | 64, be: boolean): fc.Arbitrary<FieldCase> {
 
 const text = fc.string({ unit: 'binary', maxLength: 80 });
 const longText = fc.string({ unit: 'binary', minLength: 60, maxLength: 400 });
-const anyText = fc.oneof(text, longText);
+/** ASCII (the decoder's fast paths: ≤ 16 bytes, ≤ 32 bytes, longer), with a non-ASCII tail sometimes. */
+const asciiText = fc.tuple(fc.string({ unit: 'binary-ascii', maxLength: 70 }), fc.constantFrom('', 'é', '😀', '\u0080')).map(([a, t]) => a + t);
+const anyText = fc.oneof(text, longText, asciiText);
 
 function prefixed(n: number, size: 2 | 4, body: Uint8Array): Uint8Array {
   const head = bytesOf(size, (dv) => (size === 2 ? dv.setUint16(0, n, true) : dv.setUint32(0, n, true)));

@@ -632,3 +632,33 @@ describe('copies and views', () => {
     for (let i = 0; i < 128; i++) expect(m[i]).toBe(i % 64);
   });
 });
+
+describe('string decoder fast paths', () => {
+  it('ASCII strings of every length up to 70, with and without a non-ASCII tail, round-trip', () => {
+    for (let n = 0; n <= 70; n++) {
+      const ascii = Array.from({ length: n }, (_, i) => String.fromCharCode(0x20 + ((i * 7) % 95))).join('');
+      for (const s of [ascii, `${ascii}é`, `é${ascii}`, `${ascii}\x7f`]) {
+        const d = new Datagram();
+        d.addString(s);
+        d.addZString(s);
+        d.addFixedString(s, 80);
+        const it = new DatagramIterator(d);
+        expect(it.getString()).toBe(s);
+        expect(it.getZString()).toBe(s);
+        expect(it.getFixedString(80)).toBe(s);
+      }
+    }
+  });
+
+  it('a byte ≥ 0x80 anywhere in a short run is decoded strictly', () => {
+    for (let n = 1; n <= 40; n++) {
+      for (let at = 0; at < n; at += 5) {
+        const bytes = new Uint8Array(n).fill(0x61);
+        bytes[at] = 0x80;
+        const d = new Datagram();
+        d.addBlob(bytes);
+        expect(() => new DatagramIterator(d).getString()).toThrow(InvalidUtf8Error);
+      }
+    }
+  });
+});
