@@ -1,0 +1,331 @@
+/**
+ * One echo server of the echo benchmark, in its own process (so runs don't share a heap).
+ *
+ * - `baseline`: a plain single-threaded `node:net` server on the main thread. Same framing as
+ *   pandanet (uint16 LE length prefix): each read chunk is parsed frame by frame (the simulated work
+ *   runs once per frame) and the complete frames of the chunk are echoed with one `write` (write
+ *   batching: one write per read chunk). This is the hand-written server pandanet has to beat; it is
+ *   not slowed down on purpose.
+ * - `pandanet`: the manual's server (QueuedConnectionManager, QueuedConnectionListener,
+ *   QueuedConnectionReader, ConnectionWriter, all with `threads` threads) on a `setImmediate` loop:
+ *   accept new connections into the reader, collect resets, take datagrams and send each back on
+ *   the connection it came from. `drain` picks how datagrams are taken:
+ *   - `getData`: the manual's pattern, `dataAvailable()` then `getData(new NetDatagram())`, and
+ *     `writer.send(datagram, datagram.getConnection())`;
+ *   - `getDataReuse`: the same with one NetDatagram reused for every datagram (what the
+ *     allocation of a NetDatagram per datagram costs);
+ *   - `drainData`: the zero-allocation batch drain `reader.drainData(visit)`, copying each payload
+ *     into one reused Datagram for `send`.
+ *   `idle` picks what an iteration that found nothing does: `spin` (setImmediate again) or
+ *   `backoff` (after 64 empty iterations in a row, sleep ~1 ms with setTimeout, as a frame-paced
+ *   game loop would).
+ *
+ * Measures over the window between the orchestrator's `start` and `stop`: main-thread CPU (from
+ * `/proc/thread-self/schedstat`, ns; `stat` ticks where absent) and the main thread's time spent
+ * waiting for a CPU, process CPU (`process.cpuUsage()`, all threads, I/O
+ * workers included), every thread's CPU, the datagrams echoed, the loop's own wall time on the
+ * main thread excluding the simulated work, and pandanet's per-I/O-thread stats.
+ *
+ * Usage (by the orchestrator only): `fork(echo-server.js, [JSON ServerParams])`, IPC per `protocol.ts`.
+ *
+ * Thread: main thread of the server process.
+ * @module
+ */
+import net from 'node:net';
+import { performance } from 'node:perf_hooks';
+import {
+  ConnectionWriter,
+  Datagram,
+  NetAddress,
+  NetDatagram,
+  PointerToConnection,
+  QueuedConnectionListener,
+  QueuedConnectionManager,
+  QueuedConnectionReader,
+  type Connection,
+  type ThreadStats,
+} from '../../src/index.js';
+import { allThreadsCpuUs, cpuSource, threadCpuDeltas, threadCpuUs, threadRunDelayUs } from '../lib/thread-cpu.js';
+import { paramsFromArgv, type IoThreadReport, type ServerCommand, type ServerMessage, type ServerParams } from './protocol.js';
+
+/** Datagrams taken per loop iteration at most (keeps accepts and IPC served under full load). */
+const BUDGET = 8192;
+/** Empty iterations in a row before the backoff loop sleeps. */
+const SPINS_BEFORE_SLEEP = 64;
+
+const p = paramsFromArgv<ServerParams>();
+const workNs = BigInt(Math.round(p.workUs * 1000));
+
+let datagrams = 0;
+let accepted = 0;
+/** pandanet: connections accepted per I/O thread index. */
+const perThread: number[] = [];
+let resets = 0;
+let overflow = false;
+/** Wall time of the simulated work, ns (so it can be taken out of the loop's own time). */
+let workSpentNs = 0n;
+let loopNs = 0;
+let loopIdleNs = 0;
+let iterations = 0;
+let busyIterations = 0;
+
+function send(m: ServerMessage): void {
+  process.send?.(m);
+}
+
+/** Busy-waits `p.workUs` µs of simulated game work. */
+function work(): void {
+  if (workNs === 0n) return;
+  const start = process.hrtime.bigint();
+  const end = start + workNs;
+  let now = start;
+  while (now < end) now = process.hrtime.bigint();
+  workSpentNs += now - start;
+}
+
+// ---- baseline --------------------------------------------------------------------------------
+
+function startBaseline(): Promise<number> {
+  const server = net.createServer((sock) => {
+    accepted++;
+    let pending: Buffer | null = null;
+    sock.on('data', (chunk: Buffer) => {
+      const t0 = performance.now();
+      const w0 = workSpentNs;
+      let buf = chunk;
+      if (pending !== null) {
+        buf = Buffer.concat([pending, chunk]);
+        pending = null;
+      }
+      const n = buf.length;
+      let off = 0;
+      while (n - off >= 2) {
+        const len = buf[off]! | (buf[off + 1]! << 8);
+        if (n - off - 2 < len) break;
+        work();
+        off += 2 + len;
+        datagrams++;
+      }
+      if (off > 0) sock.write(off === n ? buf : buf.subarray(0, off));
+      if (off < n) pending = Buffer.from(buf.subarray(off));
+      loopNs += (performance.now() - t0) * 1e6 - Number(workSpentNs - w0);
+      iterations++;
+      busyIterations++;
+    });
+    sock.on('error', () => sock.destroy());
+  });
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ host: '127.0.0.1', port: 0, backlog: 1024 }, () => resolve((server.address() as net.AddressInfo).port));
+  });
+}
+
+// ---- pandanet --------------------------------------------------------------------------------
+
+let manager: QueuedConnectionManager | null = null;
+
+function startPandanet(): number {
+  const n = p.threads;
+  const mgr = new QueuedConnectionManager();
+  manager = mgr;
+  const listener = new QueuedConnectionListener(mgr, n);
+  const reader = new QueuedConnectionReader(mgr, n);
+  const writer = new ConnectionWriter(mgr, n);
+  const rendezvous = mgr.openTCPServerRendezvous('127.0.0.1', 0, 1024);
+  if (rendezvous === null) throw new Error(`openTCPServerRendezvous failed: ${mgr.getLastError()?.message ?? 'unknown'}`);
+  listener.addConnection(rendezvous);
+
+  const rvPtr = new PointerToConnection();
+  const address = new NetAddress();
+  const newPtr = new PointerToConnection();
+  const resetPtr = new PointerToConnection();
+  const out = new Datagram();
+  let sendFailures = 0;
+
+  const visit = (conn: Connection, data: Uint8Array, offset: number, length: number): void => {
+    work();
+    out.clear();
+    out.appendData(data.subarray(offset, offset + length));
+    if (!writer.send(out, conn)) sendFailures++;
+  };
+
+  const takeGetData = (): number => {
+    let k = 0;
+    while (k < BUDGET && reader.dataAvailable()) {
+      const datagram = new NetDatagram();
+      if (!reader.getData(datagram)) break;
+      work();
+      if (!writer.send(datagram, datagram.getConnection()!)) sendFailures++;
+      k++;
+    }
+    return k;
+  };
+
+  const reused = new NetDatagram();
+  const takeGetDataReuse = (): number => {
+    let k = 0;
+    while (k < BUDGET && reader.dataAvailable()) {
+      if (!reader.getData(reused)) break;
+      work();
+      if (!writer.send(reused, reused.getConnection()!)) sendFailures++;
+      k++;
+    }
+    return k;
+  };
+
+  const takeDrainData = (): number => {
+    reader.poll(); // polled mode (0 threads): move what arrived into the queue; a no-op when threaded
+    return reader.drainData(visit, BUDGET);
+  };
+  const take = p.drain === 'getData' ? takeGetData : p.drain === 'getDataReuse' ? takeGetDataReuse : takeDrainData;
+
+  let idle = 0;
+  const iterate = (): void => {
+    const t0 = performance.now();
+    const w0 = workSpentNs;
+    if (listener.newConnectionAvailable()) {
+      while (listener.getNewConnection(rvPtr, address, newPtr)) {
+        const c = newPtr.p();
+        if (c !== null && reader.addConnection(c)) {
+          accepted++;
+          const t = c.getThreadIndex();
+          perThread[t] = (perThread[t] ?? 0) + 1;
+        }
+      }
+    }
+    if (mgr.resetConnectionAvailable()) {
+      while (mgr.getResetConnection(resetPtr)) resets++;
+    }
+    const k = take();
+    datagrams += k;
+    if (reader.getOverflowFlag()) overflow = true;
+    if (sendFailures > 0) throw new Error(`writer.send returned false ${sendFailures} times`);
+    iterations++;
+    if (k > 0) {
+      busyIterations++;
+      loopNs += (performance.now() - t0) * 1e6 - Number(workSpentNs - w0);
+      idle = 0;
+      setImmediate(iterate);
+      return;
+    }
+    loopIdleNs += (performance.now() - t0) * 1e6;
+    if (p.idle === 'backoff' && ++idle >= SPINS_BEFORE_SLEEP) {
+      idle = 0;
+      setTimeout(iterate, 1);
+    } else setImmediate(iterate);
+  };
+  setImmediate(iterate);
+  return rendezvous.getLocalAddress().getPort();
+}
+
+// ---- measurement window -------------------------------------------------------------------------
+
+interface Snapshot {
+  main: number;
+  mainDelay: number;
+  process: NodeJS.CpuUsage;
+  threads: Map<number, number>;
+  t: number;
+  datagrams: number;
+  workNs: bigint;
+  loopNs: number;
+  loopIdleNs: number;
+  iterations: number;
+  busyIterations: number;
+  io: ThreadStats[];
+}
+
+function snapshot(): Snapshot {
+  return {
+    main: threadCpuUs(),
+    mainDelay: threadRunDelayUs(),
+    process: process.cpuUsage(),
+    threads: allThreadsCpuUs(),
+    t: performance.now(),
+    datagrams,
+    workNs: workSpentNs,
+    loopNs,
+    loopIdleNs,
+    iterations,
+    busyIterations,
+    io: manager?.getThreadStats() ?? [],
+  };
+}
+
+let startSnap: Snapshot | null = null;
+
+function report(): void {
+  const a = startSnap!;
+  const b = snapshot();
+  const cpu = process.cpuUsage(a.process);
+  const io: IoThreadReport[] = b.io.map((s) => {
+    const s0 = a.io.find((x) => x.index === s.index);
+    return {
+      index: s.index,
+      connections: perThread[s.index] ?? 0,
+      datagramsIn: s.datagramsIn - (s0?.datagramsIn ?? 0),
+      datagramsOut: s.datagramsOut - (s0?.datagramsOut ?? 0),
+      backpressurePauses: s.backpressurePauses - (s0?.backpressurePauses ?? 0),
+      utilization: s.utilization,
+    };
+  });
+  send({
+    kind: 'report',
+    mainCpuUs: b.main - a.main,
+    mainRunDelayUs: b.mainDelay - a.mainDelay,
+    cpuSource: cpuSource(),
+    processCpuUs: cpu.user + cpu.system,
+    threadsCpuUs: threadCpuDeltas(a.threads, b.threads)
+      .map((x) => x.cpuUs)
+      .filter((x) => x > 0),
+    windowMs: b.t - a.t,
+    datagrams: b.datagrams - a.datagrams,
+    workSpentUs: Number(b.workNs - a.workNs) / 1000,
+    loopBusyUs: (b.loopNs - a.loopNs) / 1000,
+    loopIdleUs: (b.loopIdleNs - a.loopIdleNs) / 1000,
+    iterations: b.iterations - a.iterations,
+    busyIterations: b.busyIterations - a.busyIterations,
+    ioThreads: io,
+    overflow,
+    resets,
+  });
+}
+
+process.on('message', (m: ServerCommand) => {
+  switch (m.kind) {
+    case 'start': {
+      const until = performance.now() + 5000;
+      const begin = (): void => {
+        if (accepted < m.connections && performance.now() < until) {
+          setTimeout(begin, 1);
+          return;
+        }
+        startSnap = snapshot();
+        send({ kind: 'started', accepted });
+      };
+      begin();
+      return;
+    }
+    case 'stop':
+      report();
+      manager?.shutdown();
+      process.disconnect?.();
+      setTimeout(() => process.exit(0), 200);
+      return;
+    default:
+      send({ kind: 'error', message: `unknown command ${JSON.stringify(m)}` });
+  }
+});
+
+process.on('uncaughtException', (err) => {
+  send({ kind: 'error', message: err.stack ?? err.message });
+  setTimeout(() => process.exit(1), 100);
+});
+
+try {
+  const port = p.server === 'baseline' ? await startBaseline() : startPandanet();
+  send({ kind: 'listening', port });
+} catch (err) {
+  send({ kind: 'error', message: err instanceof Error ? (err.stack ?? err.message) : String(err) });
+  setTimeout(() => process.exit(1), 100);
+}

@@ -1,0 +1,542 @@
+/**
+ * The end-to-end echo workload: a load client in another process against a plain `node:net`
+ * server (the baseline) and against pandanet's server with 0, 1 and 2 threads, without and with
+ * simulated per-datagram work on the server's main thread. Every configuration is measured in every
+ * round, in a rotating order, so each pandanet run has a baseline run from the same round to be
+ * compared with (ratio = pandanet / baseline, same round, same work).
+ *
+ * One run = fresh server process + fresh load-client process, bounded by a hard timeout (both are
+ * SIGKILLed and the run is recorded as failed). Reports datagrams/s (echoes completed / elapsed, the
+ * clock running from "go" to the last echo), the server's main-thread CPU per datagram
+ * (`/proc/thread-self/schedstat`, read on the server's main thread) and how long that thread waited
+ * for a CPU, process CPU per datagram, pandanet's I/O thread utilisation, and the ratios; prints a
+ * Markdown table and writes JSON to `bench/results/`. Because the machine may be shared, each run
+ * first waits (bounded) for other processes' load to drop, and records the load other processes put
+ * on the machine during the run: read the ratios against that column.
+ *
+ * What it does not do: tune either server, retry failed runs, or hide them (a failed run is listed
+ * and left out of the medians).
+ *
+ * Thread: main thread of the orchestrating process.
+ * @module
+ */
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { Child } from '../lib/child.js';
+import { machineInfo, type MachineInfo } from '../lib/machine.js';
+import { machineBusyUs } from '../lib/thread-cpu.js';
+import { round, spread, type Spread } from '../lib/stats.js';
+import type { ClientCommand, ClientMessage, ClientParams, DrainMode, IdleMode, IoThreadReport, ServerCommand, ServerMessage, ServerParams } from './protocol.js';
+
+/** Options of the echo workload. */
+export interface EchoOptions {
+  runs: number;
+  connections: number;
+  perConnection: number;
+  inFlight: number;
+  payloadBytes: number;
+  clientThreads: number;
+  /** pandanet thread counts to measure. */
+  threads: number[];
+  /** Simulated work per datagram, µs; each value is a separate set of configurations. */
+  workUs: number[];
+  drains: DrainMode[];
+  idle: IdleMode;
+  /** Hard limit per run (server + client, start to finish), ms. */
+  timeoutMs: number;
+  quick: boolean;
+  /** Write the JSON file (default true). */
+  save: boolean;
+  /** Where to write it (default bench/results/echo-<date>[-quick][-N].json next to this build). */
+  outPath?: string;
+  /**
+   * Before each run, wait (at most this long, ms) until other processes use less than
+   * {@link quietCores} of CPU over a 300 ms sample; 0 disables the wait. The load seen is recorded.
+   */
+  quietWaitMs: number;
+  quietCores: number;
+  /** Total quiet-waiting allowed over the whole workload, ms (keeps the invocation bounded). */
+  quietBudgetMs: number;
+  /** Diagnostics: write a V8 CPU profile of every server process (all its threads) into this folder. */
+  profileDir?: string;
+}
+
+/** Defaults: the issue's workload. */
+export const ECHO_DEFAULTS: EchoOptions = {
+  runs: 5,
+  connections: 100,
+  perConnection: 2000,
+  inFlight: 32,
+  payloadBytes: 64,
+  clientThreads: 2,
+  threads: [0, 1, 2],
+  workUs: [0, 2],
+  drains: ['drainData', 'getData'],
+  idle: 'backoff',
+  timeoutMs: 60_000,
+  quietWaitMs: 10_000,
+  quietCores: 0.25,
+  quietBudgetMs: 60_000,
+  quick: false,
+  save: true,
+};
+
+/** `--quick`: 2 runs of 20 connections × 500 datagrams. */
+export const ECHO_QUICK: Partial<EchoOptions> = { runs: 2, connections: 20, perConnection: 500, quietWaitMs: 3000, quietBudgetMs: 20_000, quick: true };
+
+/** One server configuration. */
+export interface EchoConfig {
+  id: string;
+  params: ServerParams;
+}
+
+/** One measured run. */
+export interface EchoRun {
+  round: number;
+  ok: boolean;
+  error?: string;
+  echoes: number;
+  expected: number;
+  elapsedMs: number;
+  /** From "go" until half of the connections were done, ms (vs elapsedMs: how long the tail is). */
+  medianConnectionDoneMs: number;
+  datagramsPerSec: number;
+  /** Load-client process CPU per datagram (both piscina threads and its main thread), µs. */
+  clientCpuUsPerDatagram: number;
+  /** CPU of each load task's thread over the run, ms. */
+  clientThreadsCpuMs: number[];
+  /**
+   * Cores' worth of CPU that processes other than this run's server and client used during the run
+   * (machine busy time from /proc/stat minus theirs, over the elapsed time). Another workload on a
+   * 2-core box shows up here; runs with a high value are noisy.
+   */
+  otherLoadCores: number;
+  /** Other processes' load just before the run (cores), and how long the run waited for quiet, ms. */
+  preRunLoadCores: number;
+  quietWaitedMs: number;
+  mainCpuUs: number;
+  /** Share of the window the server's main thread spent runnable but waiting for a CPU (schedstat). */
+  mainRunDelayShare: number;
+  cpuSource: string;
+  mainCpuUsPerDatagram: number;
+  /**
+   * Main-thread CPU minus the nominal simulated work (workUs × datagrams), per datagram; what the
+   * server's own receive/send code costs the main thread. Includes the busy-waits' overshoot
+   * (~0.05–0.1 µs each: one more hrtime read).
+   */
+  mainCpuUsPerDatagramExclWork: number;
+  processCpuUsPerDatagram: number;
+  /** Loop wall time on the main thread outside the simulated work, per datagram (hrtime). */
+  loopUsPerDatagram: number;
+  /**
+   * pandanet: wall time of one loop iteration that found nothing (accept check, reset check, poll,
+   * empty drain), µs, and all of them together per datagram: what polling costs a main thread that
+   * has no way to sleep until data arrives.
+   */
+  emptyIterationUs: number;
+  emptyIterationsUsPerDatagram: number;
+  /** Every server thread's CPU over the window, largest first, ms. */
+  threadsCpuMs: number[];
+  serverDatagrams: number;
+  /** Connections the server saw reset in the window (the client closes them all at its end). */
+  serverResets: number;
+  iterations: number;
+  busyIterations: number;
+  ioThreads: IoThreadReport[];
+  /** This run's datagrams/s over the same round's baseline run with the same work. */
+  ratioToBaseline?: number;
+  wallMs: number;
+}
+
+/** Summary of one configuration over its successful runs. */
+export interface EchoSummary {
+  datagramsPerSec: Spread;
+  ratioToBaseline: Spread | null;
+  mainCpuUsPerDatagram: Spread;
+  mainCpuUsPerDatagramExclWork: Spread;
+  processCpuUsPerDatagram: Spread;
+  loopUsPerDatagram: Spread;
+  /** Median utilisation of each I/O thread. */
+  ioUtilization: number[];
+  /** Median share of accepted connections per I/O thread (pandanet). */
+  ioConnections: number[];
+  /** Load from other processes during the runs, cores (see {@link EchoRun.otherLoadCores}). */
+  otherLoadCores: Spread;
+  mainRunDelayShare: Spread;
+  clientCpuUsPerDatagram: Spread;
+  okRuns: number;
+  failedRuns: number;
+}
+
+/** The JSON written to bench/results. */
+export interface EchoResult {
+  workload: 'echo';
+  date: string;
+  git: string;
+  /** sha256 (first 16 hex) over the compiled pandanet sources this run used (build/src/**\/*.js). */
+  buildFingerprint: string;
+  machine: MachineInfo;
+  options: EchoOptions;
+  configs: Array<EchoConfig & { runs: EchoRun[]; summary: EchoSummary }>;
+  targets: TargetCheck[];
+  totalWallMs: number;
+  /** Time spent waiting for other load to drop before runs, ms. */
+  quietWaitedTotalMs: number;
+}
+
+/** One target of the issue, checked. */
+export interface TargetCheck {
+  config: string;
+  target: string;
+  value: number;
+  pass: boolean;
+}
+
+const SERVER = new URL('./echo-server.js', import.meta.url);
+const CLIENT = new URL('./load-client.js', import.meta.url);
+const RESULTS_DIR = new URL('../../../bench/results/', import.meta.url);
+
+function configsFor(o: EchoOptions): EchoConfig[] {
+  const out: EchoConfig[] = [];
+  for (const workUs of o.workUs) {
+    const w = workUs === 0 ? '' : ` +${workUs}µs work`;
+    out.push({ id: `baseline${w}`, params: { server: 'baseline', threads: 0, drain: 'getData', idle: o.idle, workUs } });
+    for (const threads of o.threads) {
+      for (const drain of o.drains) {
+        out.push({ id: `pandanet t${threads} ${drain}${w}`, params: { server: 'pandanet', threads, drain, idle: o.idle, workUs } });
+      }
+    }
+  }
+  return out;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Machine load (cores) over `ms`, while this process idles (so it is other processes' load). */
+async function sampleLoad(ms: number): Promise<number> {
+  const b0 = machineBusyUs();
+  const t0 = performance.now();
+  await sleep(ms);
+  return (machineBusyUs() - b0) / ((performance.now() - t0) * 1000);
+}
+
+let quietSpentMs = 0;
+
+/**
+ * Waits (within the per-run and the whole-workload budgets) for the machine to be quiet; returns
+ * the last load seen and the time waited.
+ */
+async function waitForQuiet(o: EchoOptions): Promise<{ load: number; waitedMs: number }> {
+  const t0 = performance.now();
+  const limit = Math.min(o.quietWaitMs, Math.max(0, o.quietBudgetMs - quietSpentMs));
+  let load = await sampleLoad(300);
+  while (load > o.quietCores && performance.now() - t0 < limit) {
+    await sleep(700);
+    load = await sampleLoad(300);
+  }
+  const waitedMs = performance.now() - t0;
+  quietSpentMs += waitedMs;
+  return { load, waitedMs };
+}
+
+/** Runs one server configuration once; never throws, never outlives `timeoutMs`. */
+async function runOnce(cfg: EchoConfig, o: EchoOptions, roundNo: number): Promise<EchoRun> {
+  const quiet = o.quietWaitMs > 0 ? await waitForQuiet(o) : { load: Number.NaN, waitedMs: 0 };
+  const t0 = performance.now();
+  const deadline = t0 + o.timeoutMs;
+  const left = (): number => Math.max(1, deadline - performance.now());
+  const expected = o.connections * o.perConnection;
+  const failed = (error: string): EchoRun => ({
+    round: roundNo,
+    ok: false,
+    error,
+    echoes: 0,
+    expected,
+    elapsedMs: Number.NaN,
+    medianConnectionDoneMs: Number.NaN,
+    datagramsPerSec: Number.NaN,
+    clientCpuUsPerDatagram: Number.NaN,
+    clientThreadsCpuMs: [],
+    otherLoadCores: Number.NaN,
+    mainCpuUs: Number.NaN,
+    mainRunDelayShare: Number.NaN,
+    cpuSource: 'none',
+    mainCpuUsPerDatagram: Number.NaN,
+    mainCpuUsPerDatagramExclWork: Number.NaN,
+    processCpuUsPerDatagram: Number.NaN,
+    loopUsPerDatagram: Number.NaN,
+    emptyIterationUs: Number.NaN,
+    emptyIterationsUsPerDatagram: Number.NaN,
+    threadsCpuMs: [],
+    serverDatagrams: 0,
+    serverResets: 0,
+    iterations: 0,
+    busyIterations: 0,
+    ioThreads: [],
+    preRunLoadCores: quiet.load,
+    quietWaitedMs: quiet.waitedMs,
+    wallMs: performance.now() - t0,
+  });
+
+  const execArgv = o.profileDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${o.profileDir}/${cfg.id.replace(/[^A-Za-z0-9]+/g, '-')}-r${roundNo}`];
+  const server = new Child<ServerMessage, ServerCommand>(SERVER, [JSON.stringify(cfg.params)], `server ${cfg.id}`, execArgv);
+  let client: Child<ClientMessage, ClientCommand> | null = null;
+  let hardTimer: NodeJS.Timeout | undefined;
+  const hard = new Promise<never>((_, reject) => {
+    hardTimer = setTimeout(() => reject(new Error(`run exceeded the ${o.timeoutMs} ms hard timeout; server and client killed`)), o.timeoutMs);
+  });
+  try {
+    const body = async (): Promise<EchoRun> => {
+      const { port } = await server.next('listening', left());
+      const params: ClientParams = {
+        host: '127.0.0.1',
+        port,
+        connections: o.connections,
+        perConnection: o.perConnection,
+        inFlight: o.inFlight,
+        payloadBytes: o.payloadBytes,
+        clientThreads: o.clientThreads,
+        taskDeadlineMs: Math.max(1000, o.timeoutMs - 5000),
+      };
+      client = new Child<ClientMessage, ClientCommand>(CLIENT, [JSON.stringify(params)], `client ${cfg.id}`);
+      await client.next('ready', left());
+      server.send({ kind: 'start', connections: o.connections });
+      const started = await server.next('started', left());
+      if (started.accepted < o.connections) throw new Error(`server accepted only ${started.accepted} of ${o.connections} connections within 5 s`);
+      const busy0 = machineBusyUs();
+      client.send({ kind: 'go' });
+      const res = await client.next('result', left());
+      server.send({ kind: 'stop' });
+      const rep = await server.next('report', left());
+      const busy = machineBusyUs() - busy0;
+      await Promise.all([server.exit(Math.min(3000, left())), client.exit(Math.min(3000, left()))]);
+
+      const n = res.echoes;
+      const problems: string[] = [...res.errors];
+      if (n !== res.expected) problems.push(`${n} of ${res.expected} echoes arrived`);
+      if (res.mismatches > 0) problems.push(`${res.mismatches} echoes out of order or corrupt`);
+      if (rep.overflow) problems.push('reader overflow flag set');
+      // Nominal work: the busy-wait's wall time overstates its CPU when the thread is preempted in it.
+      const workTotalUs = cfg.params.workUs * rep.datagrams;
+      return {
+        round: roundNo,
+        ok: problems.length === 0,
+        ...(problems.length > 0 ? { error: problems.join('; ') } : {}),
+        echoes: n,
+        expected: res.expected,
+        elapsedMs: res.elapsedMs,
+        medianConnectionDoneMs: res.medianConnectionDoneMs,
+        datagramsPerSec: (n / res.elapsedMs) * 1000,
+        clientCpuUsPerDatagram: res.clientCpuUs / n,
+        clientThreadsCpuMs: res.tasks.map((t) => round(t.threadCpuUs / 1000, 1)),
+        otherLoadCores: Math.max(0, busy - rep.processCpuUs - res.clientCpuUs) / (rep.windowMs * 1000),
+        mainCpuUs: rep.mainCpuUs,
+        mainRunDelayShare: rep.mainRunDelayUs / (rep.windowMs * 1000),
+        cpuSource: rep.cpuSource,
+        mainCpuUsPerDatagram: rep.mainCpuUs / n,
+        mainCpuUsPerDatagramExclWork: (rep.mainCpuUs - workTotalUs) / n,
+        processCpuUsPerDatagram: rep.processCpuUs / n,
+        loopUsPerDatagram: rep.loopBusyUs / n,
+        emptyIterationUs: rep.iterations > rep.busyIterations ? rep.loopIdleUs / (rep.iterations - rep.busyIterations) : Number.NaN,
+        emptyIterationsUsPerDatagram: rep.loopIdleUs / n,
+        threadsCpuMs: rep.threadsCpuUs.slice(0, 8).map((x) => round(x / 1000, 1)),
+        serverDatagrams: rep.datagrams,
+        serverResets: rep.resets,
+        iterations: rep.iterations,
+        busyIterations: rep.busyIterations,
+        ioThreads: rep.ioThreads,
+        preRunLoadCores: quiet.load,
+        quietWaitedMs: quiet.waitedMs,
+        wallMs: performance.now() - t0,
+      };
+    };
+    return await Promise.race([body(), hard]);
+  } catch (err) {
+    return failed(err instanceof Error ? err.message : String(err));
+  } finally {
+    clearTimeout(hardTimer);
+    server.kill();
+    (client as Child<ClientMessage, ClientCommand> | null)?.kill();
+  }
+}
+
+function summarize(runs: EchoRun[]): EchoSummary {
+  const ok = runs.filter((r) => r.ok);
+  const ratios = ok.map((r) => r.ratioToBaseline).filter((x): x is number => x !== undefined);
+  const nIo = Math.max(0, ...ok.map((r) => r.ioThreads.length));
+  const ioUtilization: number[] = [];
+  const ioConnections: number[] = [];
+  for (let i = 0; i < nIo; i++) {
+    ioUtilization.push(round(spread(ok.map((r) => r.ioThreads[i]?.utilization ?? Number.NaN)).median, 2));
+    ioConnections.push(spread(ok.map((r) => r.ioThreads[i]?.connections ?? Number.NaN)).median);
+  }
+  return {
+    datagramsPerSec: spread(ok.map((r) => r.datagramsPerSec)),
+    ratioToBaseline: ratios.length > 0 ? spread(ratios) : null,
+    mainCpuUsPerDatagram: spread(ok.map((r) => r.mainCpuUsPerDatagram)),
+    mainCpuUsPerDatagramExclWork: spread(ok.map((r) => r.mainCpuUsPerDatagramExclWork)),
+    processCpuUsPerDatagram: spread(ok.map((r) => r.processCpuUsPerDatagram)),
+    loopUsPerDatagram: spread(ok.map((r) => r.loopUsPerDatagram)),
+    ioUtilization,
+    ioConnections,
+    otherLoadCores: spread(ok.map((r) => r.otherLoadCores)),
+    mainRunDelayShare: spread(ok.map((r) => r.mainRunDelayShare)),
+    clientCpuUsPerDatagram: spread(ok.map((r) => r.clientCpuUsPerDatagram)),
+    okRuns: ok.length,
+    failedRuns: runs.length - ok.length,
+  };
+}
+
+const k = (x: number): string => (Number.isFinite(x) ? `${Math.round(x / 1000)}k` : '—');
+const f2 = (x: number): string => (Number.isFinite(x) ? x.toFixed(2) : '—');
+const pct = (x: number): string => (Number.isFinite(x) ? `${Math.round(x * 100)}%` : '—');
+const range = (s: Spread | null, fmt: (x: number) => string): string => (s === null || s.n === 0 ? '—' : s.n === 1 ? fmt(s.median) : `${fmt(s.median)} (${fmt(s.min)}–${fmt(s.max)})`);
+
+/** The Markdown table of a result. */
+export function echoTable(r: EchoResult): string {
+  const lines = [
+    '| server | work µs/dg | datagrams/s median (min–max) | × baseline, same round: median (min–max) | main-thread CPU µs/dg | main CPU excl. work µs/dg | process CPU µs/dg | I/O thread utilisation | conns per I/O thread | server main thread waiting for a CPU | other load, cores | ok/runs |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+  ];
+  for (const c of r.configs) {
+    const s = c.summary;
+    const isBase = c.params.server === 'baseline';
+    const name = isBase ? 'baseline `node:net`' : `pandanet t${c.params.threads} ${c.params.drain}`;
+    lines.push(
+      `| ${name} | ${c.params.workUs} | ${range(s.datagramsPerSec, k)} | ${isBase ? '1' : range(s.ratioToBaseline, f2)} | ${range(s.mainCpuUsPerDatagram, f2)} | ${range(s.mainCpuUsPerDatagramExclWork, f2)} | ${range(s.processCpuUsPerDatagram, f2)} | ${isBase ? '—' : s.ioUtilization.map(f2).join(' / ')} | ${isBase ? '—' : s.ioConnections.join(' / ')} | ${range(s.mainRunDelayShare, pct)} | ${range(s.otherLoadCores, f2)} | ${s.okRuns}/${s.okRuns + s.failedRuns} |`,
+    );
+  }
+  return lines.join('\n');
+}
+
+function checkTargets(r: EchoResult): TargetCheck[] {
+  const out: TargetCheck[] = [];
+  for (const c of r.configs) {
+    if (c.params.server !== 'pandanet' || c.params.threads === 0) continue;
+    const s = c.summary;
+    if (s.ratioToBaseline !== null) {
+      if (c.params.workUs === 0) out.push({ config: c.id, target: '≥ 0.9× baseline (no work)', value: round(s.ratioToBaseline.median), pass: s.ratioToBaseline.median >= 0.9 });
+      else out.push({ config: c.id, target: `≥ 1.3× baseline (${c.params.workUs} µs work)`, value: round(s.ratioToBaseline.median), pass: s.ratioToBaseline.median >= 1.3 });
+    }
+    const cpu = c.params.workUs === 0 ? s.mainCpuUsPerDatagram : s.mainCpuUsPerDatagramExclWork;
+    if (cpu.n > 0) out.push({ config: c.id, target: `main thread ≤ 0.5 µs CPU/dg${c.params.workUs === 0 ? '' : ' (excl. work)'}`, value: round(cpu.median), pass: cpu.median <= 0.5 });
+  }
+  return out;
+}
+
+/** `git describe --always --dirty` of the checkout this build came from ('unknown' outside git). */
+function gitDescribe(): string {
+  const cwd = fileURLToPath(new URL('../../../', import.meta.url));
+  try {
+    return execFileSync('git', ['describe', '--always', '--dirty'], { cwd, encoding: 'utf8', timeout: 5000, stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  } catch {
+    return 'unknown';
+  }
+}
+
+/** Fingerprint of the compiled pandanet that the servers load (the tree may be dirty/untracked). */
+function buildFingerprint(): string {
+  const root = new URL('../../src/', import.meta.url);
+  const h = createHash('sha256');
+  const walk = (dir: URL): void => {
+    for (const e of readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
+      if (e.isDirectory()) walk(new URL(`${e.name}/`, dir));
+      else if (e.name.endsWith('.js')) {
+        h.update(fileURLToPath(new URL(e.name, dir)).slice(fileURLToPath(root).length));
+        h.update(readFileSync(new URL(e.name, dir)));
+      }
+    }
+  };
+  try {
+    walk(root);
+    return h.digest('hex').slice(0, 16);
+  } catch {
+    return 'unknown';
+  }
+}
+
+function resultPath(date: string, quick: boolean): URL {
+  mkdirSync(RESULTS_DIR, { recursive: true });
+  const base = `echo-${date.slice(0, 10)}${quick ? '-quick' : ''}`;
+  let url = new URL(`${base}.json`, RESULTS_DIR);
+  for (let i = 2; existsSync(url); i++) url = new URL(`${base}-${i}.json`, RESULTS_DIR);
+  return url;
+}
+
+/** Runs the echo workload; prints progress to stderr, the table to stdout; returns the result. */
+export async function runEcho(options: Partial<EchoOptions> = {}): Promise<EchoResult> {
+  const o: EchoOptions = { ...ECHO_DEFAULTS, ...(options.quick === true ? ECHO_QUICK : {}), ...options };
+  const started = performance.now();
+  const fingerprint = buildFingerprint();
+  const git = gitDescribe(); // now: the checkout may move while the workload runs
+  quietSpentMs = 0;
+  const configs = configsFor(o);
+  const runsOf = new Map<string, EchoRun[]>(configs.map((c) => [c.id, []]));
+  const date = new Date().toISOString();
+  console.log(
+    `echo: ${o.connections} connections × ${o.perConnection} datagrams of ${o.payloadBytes} B (header 2), ${o.inFlight} in flight each; load client: separate process, ${o.clientThreads} piscina threads; ${o.runs} rounds × ${configs.length} configs; pandanet loop idle=${o.idle}; ${o.timeoutMs / 1000} s hard timeout per run; before each run, up to ${o.quietWaitMs / 1000} s wait for other load < ${o.quietCores} cores (${o.quietBudgetMs / 1000} s in all)`,
+  );
+
+  for (let roundNo = 1; roundNo <= o.runs; roundNo++) {
+    // Rotate the order each round so drift (thermal, neighbours) doesn't always hit the same config.
+    const shift = (roundNo - 1) % configs.length;
+    const order = [...configs.slice(shift), ...configs.slice(0, shift)];
+    const thisRound = new Map<string, EchoRun>();
+    for (const cfg of order) {
+      const run = await runOnce(cfg, o, roundNo);
+      thisRound.set(cfg.id, run);
+      runsOf.get(cfg.id)!.push(run);
+      const status = run.ok
+        ? `${Math.round(run.datagramsPerSec).toLocaleString('en-US')} dg/s in ${Math.round(run.elapsedMs)} ms (half the conns done at ${Math.round(run.medianConnectionDoneMs)}), server main ${f2(run.mainCpuUsPerDatagram)} (waited for CPU ${Math.round(run.mainRunDelayShare * 100)}% of the run) / process ${f2(run.processCpuUsPerDatagram)} / client ${f2(run.clientCpuUsPerDatagram)} µs/dg, other load ${f2(run.otherLoadCores)} cores${run.quietWaitedMs > 1000 ? ` (waited ${(run.quietWaitedMs / 1000).toFixed(0)} s for quiet, load then ${f2(run.preRunLoadCores)})` : ''}`
+        : `FAILED: ${run.error}`;
+      process.stderr.write(`[echo ${roundNo}/${o.runs}] ${cfg.id.padEnd(34)} ${status} (${(run.wallMs / 1000).toFixed(1)} s)\n`);
+    }
+    for (const cfg of configs) {
+      if (cfg.params.server !== 'pandanet') continue;
+      const run = thisRound.get(cfg.id)!;
+      const base = thisRound.get(configs.find((c) => c.params.server === 'baseline' && c.params.workUs === cfg.params.workUs)!.id)!;
+      if (run.ok && base.ok) run.ratioToBaseline = run.datagramsPerSec / base.datagramsPerSec;
+    }
+  }
+
+  const result: EchoResult = {
+    workload: 'echo',
+    date,
+    git,
+    buildFingerprint: fingerprint,
+    machine: machineInfo(),
+    options: o,
+    configs: configs.map((c) => {
+      const runs = runsOf.get(c.id)!;
+      return { ...c, runs, summary: summarize(runs) };
+    }),
+    targets: [],
+    totalWallMs: 0,
+    quietWaitedTotalMs: Math.round(quietSpentMs),
+  };
+  result.targets = checkTargets(result);
+  result.totalWallMs = Math.round(performance.now() - started);
+
+  console.log('');
+  console.log(echoTable(result));
+  console.log('');
+  console.log('Targets (issue 4), threaded configs:');
+  for (const t of result.targets) console.log(`- ${t.pass ? 'PASS' : 'MISS'} ${t.config}: ${t.target}: ${t.value}`);
+  const failures = result.configs.flatMap((c) => c.runs.filter((r) => !r.ok).map((r) => `- ${c.id} round ${r.round}: ${r.error}`));
+  if (failures.length > 0) {
+    console.log('');
+    console.log('Failed runs (left out of the medians):');
+    for (const f of failures) console.log(f);
+  }
+  if (o.save) {
+    const url = o.outPath !== undefined ? pathToFileURL(resolve(o.outPath)) : resultPath(date, o.quick);
+    writeFileSync(url, `${JSON.stringify(result, null, 2)}\n`);
+    console.log('');
+    console.log(`JSON: ${fileURLToPath(url)}`);
+  }
+  console.log(`echo workload took ${(result.totalWallMs / 1000).toFixed(0)} s (${(result.quietWaitedTotalMs / 1000).toFixed(0)} s of it waiting for other load to drop)`);
+  return result;
+}
