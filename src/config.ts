@@ -27,6 +27,16 @@ export interface NetConfig {
   netMaxPollCycle: number;
   /** `net-max-block`: seconds of each wait slice in `waitForReaders`. Default 0.01. */
   netMaxBlock: number;
+  /**
+   * Close a monitored TCP stream that has received nothing for this long (ms), reporting it as a
+   * reset. 0 = off (the default, as in Panda). Protects against peers that connect and stall.
+   */
+  idleTimeoutMs: number;
+  /**
+   * Per-connection outbound high-water mark (bytes sent but not yet taken by the kernel). Past it,
+   * `writer.send` returns false for that connection until it drains. Default 4 MiB.
+   */
+  maxPendingSendBytes: number;
   /** Largest datagram a reader accepts from a length header (bytes). Default 1 MiB. */
   maxDatagramSize: number;
   /** How long a synchronous call (open, connect) may wait for its I/O thread, beyond its own timeout (ms). Default 10,000. */
@@ -44,6 +54,8 @@ const defaults: NetConfig = {
   collectTcpInterval: 0.2,
   netMaxPollCycle: 0.2,
   netMaxBlock: 0.01,
+  idleTimeoutMs: 0,
+  maxPendingSendBytes: 4 << 20,
   maxDatagramSize: 1 << 20,
   syncCallSlackMs: 10_000,
   ringBytes: { event: 1 << 20, outbound: 8 << 20, reader: 4 << 20 },
@@ -67,7 +79,7 @@ export function setNetConfig(patch: NetConfigPatch): void {
     if (!Number.isInteger(v) || v < 4096 || (v & (v - 1)) !== 0) throw new ValueRangeError(`ringBytes.${name} must be a power of two ≥ 4096, got ${v}`);
   }
   if (!Number.isFinite(next.collectTcpInterval) || next.collectTcpInterval < 0) throw new ValueRangeError(`collectTcpInterval must be a non-negative number of seconds, got ${next.collectTcpInterval}`);
-  for (const k of ['netMaxWriteQueue', 'netMaxResponseQueue', 'maxDatagramSize', 'syncCallSlackMs'] as const) {
+  for (const k of ['netMaxWriteQueue', 'netMaxResponseQueue', 'maxDatagramSize', 'syncCallSlackMs', 'idleTimeoutMs', 'maxPendingSendBytes'] as const) {
     const v = next[k];
     if (!Number.isInteger(v) || v < 0) throw new ValueRangeError(`${k} must be a non-negative integer, got ${v}`);
   }

@@ -286,13 +286,53 @@ export class ReaderCore implements ReaderHooks {
 
   /** Batch drain (hot loops): up to `max` datagrams, no object per datagram. Returns the count. */
   drain(visit: DatagramVisitor, max: number): number {
+    if (this.polled) {
+      let count = 0;
+      const take: Take = (conn, data, offset, length, address) => {
+        if (conn.facade !== null) visit(conn.facade, data, offset, length, address);
+      };
+      while (count < max && this.takeOne(take)) count++;
+      return count;
+    }
+    // Threaded: the ring's own batched drain (tail published every few records), one counter update
+    // per ring, rings served round-robin from where the last call stopped.
+    const rings = this.rings;
+    const n = rings.length;
+    let visitor = this.ringVisitor;
+    if (visitor === null) {
+      visitor = this.ringVisitor = (id, meta, data, offset, length) => {
+        const conn = this.rt.lookup(id);
+        if (conn === undefined || conn.facade === null) return;
+        conn.stats.datagramsIn++;
+        conn.stats.bytesIn += length;
+        if (meta === InMeta.UDP) {
+          const { address, start } = udpSender(data, offset);
+          this.visit!(conn.facade, data, start, offset + length - start, address);
+        } else this.visit!(conn.facade, data, offset, length, null);
+      };
+    }
+    this.visit = visit;
     let count = 0;
-    const take: Take = (conn, data, offset, length, address) => {
-      if (conn.facade !== null) visit(conn.facade, data, offset, length, address);
-    };
-    while (count < max && this.takeOne(take)) count++;
+    try {
+      for (let k = 0; k < n && count < max; k++) {
+        const i = (this.cursor + k) % n;
+        const ring = rings[i];
+        if (ring === undefined) continue;
+        const got = ring.drain(max - count, visitor);
+        if (got > 0) {
+          Atomics.sub(this.control, ReaderWord.QUEUED, got);
+          count += got;
+        }
+      }
+      this.cursor = (this.cursor + 1) % Math.max(1, n);
+    } finally {
+      this.visit = null;
+    }
     return count;
   }
+
+  private visit: DatagramVisitor | null = null;
+  private ringVisitor: ((id: number, meta: number, data: Uint8Array, offset: number, length: number) => void) | null = null;
 
   queueSize(): number {
     return this.polled ? this.pending.size : Math.max(0, Atomics.load(this.control, ReaderWord.QUEUED));

@@ -21,7 +21,7 @@ import { maxFramePayload, validateHeaderSize, type TcpHeaderSize } from '../prot
 import { MAX_UDP_PAYLOAD, UDP_HEADER_SIZE, udpChecksum } from '../protocol/udp-header.js';
 import { addressRecordLength, writeAddressRecord } from '../protocol/address-record.js';
 import { log } from '../log.js';
-import { coreOf, type Connection, type ConnectionCore } from './connection.js';
+import { coreOf, pendingSendBytes, type Connection, type ConnectionCore } from './connection.js';
 import { NetAddress } from './net-address.js';
 import { collectSend } from './collect-tcp.js';
 import { runtimeOf, type ConnectionManager } from './connection-manager.js';
@@ -79,20 +79,24 @@ export class ConnectionWriter {
     if (a instanceof NetAddress) return this.#sendUdp(datagram, core, a, Boolean(b));
     const block = Boolean(a);
     if (core.kind !== 'tcp') throw new PandaNetError(ErrorCode.WRONG_CONNECTION_KIND, `send(datagram, connection) needs a connected TCP stream, not a ${core.kind}${core.kind === 'udp' ? ' (pass the destination address)' : ''}`);
-    const bytes = datagram.getMessageView();
+    const length = datagram._length;
     const header = this.#raw ? 0 : this.#headerSize;
-    if (!this.#raw && bytes.length > maxFramePayload(header)) {
-      throw new TooLongError(`datagram of ${bytes.length} bytes is too long for a ${header}-byte TCP header; nothing sent`);
+    if (!this.#raw && length > maxFramePayload(header)) {
+      throw new TooLongError(`datagram of ${length} bytes is too long for a ${header}-byte TCP header; nothing sent`);
     }
     const rt = this.#rt;
     if (!core.open || !core.thread.alive) {
       runtimeOf(core.manager).reset(core, 'send on a closed connection'); // reported to its own manager
       return false;
     }
+    // Per-connection high-water mark: a peer that stops reading gets false, not unbounded memory.
+    if (core.slot >= 0 && pendingSendBytes(core) >= rt.config.maxPendingSendBytes) return false;
+    core.framedSent = (core.framedSent + length + header) | 0;
     core.stats.datagramsOut++;
-    core.stats.bytesOut += bytes.length;
-    if (core.collect.enabled || core.collect.len > 0) return collectSend(rt, core, bytes, header, this.#raw);
-    return this.#enqueue(core, packOutMeta(OutOp.SEND_TCP, header, this.#raw, this.#slotFor(core)), bytes, block);
+    core.stats.bytesOut += length;
+    if (core.collect.enabled || core.collect.len > 0) return collectSend(rt, core, datagram.getMessageView(), header, this.#raw);
+    // Straight from the datagram's storage: no view object per send.
+    return this.#enqueue(core, packOutMeta(OutOp.SEND_TCP, header, this.#raw, this.#slotFor(core)), datagram._bytes, length, block);
   }
 
   #sendUdp(datagram: Datagram, core: ConnectionCore, address: NetAddress, block: boolean): boolean {
@@ -116,7 +120,7 @@ export class ConnectionWriter {
       record[at + 1] = sum >>> 8;
     }
     record.set(payload, at + headerBytes);
-    return this.#enqueue(core, packOutMeta(OutOp.SEND_UDP, 0, this.#raw, this.#slotFor(core)), record, block);
+    return this.#enqueue(core, packOutMeta(OutOp.SEND_UDP, 0, this.#raw, this.#slotFor(core)), record, record.length, block);
   }
 
   /**
@@ -129,15 +133,15 @@ export class ConnectionWriter {
   }
 
   /** Hands one record to the connection's thread, honouring a threaded writer's queue cap. */
-  #enqueue(core: ConnectionCore, meta: number, record: Uint8Array, block: boolean): boolean {
+  #enqueue(core: ConnectionCore, meta: number, record: Uint8Array, length: number, block: boolean): boolean {
     const rt = this.#rt;
     const words = rt.writerWords;
     const slot = outMetaWriter(meta);
     if (slot !== 0 && Atomics.load(words, slot) >= this.#maxQueue && !(block && this.#waitForQueueRoom())) return false;
     if (slot !== 0) Atomics.add(words, slot, 1);
-    if (rt.pushOut(core.thread, core.id, meta, record, SEND_WAIT_MS)) return true;
+    if (rt.pushOut(core.thread, core.id, meta, record, SEND_WAIT_MS, length)) return true;
     if (slot !== 0) Atomics.sub(words, slot, 1);
-    if (record.length > core.thread.outRing.maxPayload) throw new TooLongError(`datagram of ${record.length} bytes exceeds the outbound ring's ${core.thread.outRing.maxPayload}-byte limit`);
+    if (length > core.thread.outRing.maxPayload) throw new TooLongError(`datagram of ${length} bytes exceeds the outbound ring's ${core.thread.outRing.maxPayload}-byte limit`);
     return false;
   }
 

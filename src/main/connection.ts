@@ -20,6 +20,10 @@ export type ConnectionKind = 'tcp' | 'rendezvous' | 'udp';
 /** Internal state of a connection (never returned to users). */
 export interface ConnectionCore {
   readonly id: number;
+  /** Slot in the thread's pending-send table (TCP streams), or -1. */
+  readonly slot: number;
+  /** Framed bytes handed to the thread for this stream, cumulative (mod 2^32). */
+  framedSent: number;
   readonly kind: ConnectionKind;
   readonly thread: IoThread;
   readonly manager: ConnectionManager;
@@ -149,6 +153,14 @@ export class Connection {
     this.#option('setMaxSegment', 'maxSegment', [checkInt('size', size)], true);
   }
 
+  /**
+   * Bytes sent on this connection that the kernel has not taken yet (approximate: updated by its I/O
+   * thread after each write and when the socket drains). Not in Panda.
+   */
+  getPendingSendBytes(): number {
+    return pendingSendBytes(this.#core);
+  }
+
   /** Datagrams and bytes in and out on this connection, counted on the main thread (not in Panda). */
   getStats(): ConnectionStats {
     return { ...this.#core.stats };
@@ -210,6 +222,11 @@ export class Connection {
   isUdp(): boolean {
     return this.#core.kind === 'udp';
   }
+}
+
+/** Framed bytes handed to the thread that the kernel has not taken yet (0 without a slot). */
+export function pendingSendBytes(c: ConnectionCore): number {
+  return c.slot < 0 ? 0 : (c.framedSent - Atomics.load(c.thread.pending, c.slot)) | 0;
 }
 
 /** @internal The state behind a connection. Thread: main thread only. */

@@ -15,6 +15,7 @@ import {
   CALL_SLOT_BYTES,
   CALL_SLOT_HEADER_BYTES,
   CallWord,
+  PENDING_SLOTS,
   STAT_WORDS,
   type ControlMessage,
   type IoWorkerApi,
@@ -64,12 +65,17 @@ export class IoThread {
   alive = true;
   exitError: string | null = null;
 
-  constructor(index: number, init: Omit<WorkerInit, 'kind' | 'index' | 'eventRing' | 'outRing' | 'callSlot' | 'statsSab' | 'comlinkPort'>, sizes: RingSizes, onExit: (t: IoThread) => void) {
+  /** Bytes waiting to be written, per stream slot (written by the worker). */
+  readonly pending: Int32Array;
+
+  constructor(index: number, init: Omit<WorkerInit, 'kind' | 'index' | 'eventRing' | 'outRing' | 'callSlot' | 'statsSab' | 'comlinkPort' | 'pendingSab'>, sizes: RingSizes, onExit: (t: IoThread) => void) {
     this.index = index;
     const eventSab = SpscRing.allocate(sizes.event);
     const outSab = SpscRing.allocate(sizes.outbound);
     const callSab = new SharedArrayBuffer(CALL_SLOT_BYTES);
     const statsSab = new SharedArrayBuffer(STAT_WORDS * 8);
+    const pendingSab = new SharedArrayBuffer(PENDING_SLOTS * 4);
+    this.pending = new Int32Array(pendingSab);
     this.eventRing = new SpscRing(eventSab);
     this.outRing = new SpscRing(outSab);
     this.stats = new Float64Array(statsSab);
@@ -97,6 +103,7 @@ export class IoThread {
       outRing: outSab,
       callSlot: callSab,
       statsSab,
+      pendingSab,
       comlinkPort: channel.port2,
     };
     this.worker.postMessage(msg, [channel.port2, ...init.peers.map((p) => p.port)]);

@@ -27,6 +27,10 @@ interface Accepted {
  */
 export class QueuedConnectionListener extends ConnectionReader {
   private readonly queue: BoundedFifo<Accepted>;
+  private maxConnections = 0;
+  private refused = 0;
+  /** Connections this listener accepted that are still open (tracked only with a limit set). */
+  private readonly live = new Set<Connection>();
 
   /** `numThreads` 0: polled; N > 0: threaded. Accepted connections are spread over the manager's I/O threads. */
   constructor(manager: ConnectionManager, numThreads: number) {
@@ -34,7 +38,18 @@ export class QueuedConnectionListener extends ConnectionReader {
     const core = coreOfReader(this);
     this.queue = new BoundedFifo<Accepted>(core.rt.config.netMaxResponseQueue);
     core.accept = (rendezvous, address, connection) => {
-      if (this.queue.push({ rendezvous, address, connection })) return true;
+      if (this.maxConnections > 0) {
+        for (const c of this.live) if (!c.isOpen()) this.live.delete(c);
+        if (this.live.size >= this.maxConnections) {
+          this.refused++;
+          log('warning', `connection limit ${this.maxConnections} reached: refused ${address.toString()}`);
+          return false; // the runtime closes it: the client sees EOF
+        }
+      }
+      if (this.queue.push({ rendezvous, address, connection })) {
+        if (this.maxConnections > 0) this.live.add(connection);
+        return true;
+      }
       log('error', 'queue full: accepted connection closed');
       return false;
     };
@@ -68,6 +83,24 @@ export class QueuedConnectionListener extends ConnectionReader {
       if (b instanceof NetAddress) b.assign(item.address);
     }
     return true;
+  }
+
+  /**
+   * At most `n` connections accepted by this listener may be open at once (0 = no limit, the
+   * default, as in Panda). Past it, new connections are closed at once and counted
+   * ({@link getRefusedCount}). Not in Panda.
+   */
+  setMaxConnections(n: number): void {
+    if (!Number.isInteger(n) || n < 0) throw new ValueRangeError(`max connections must be a non-negative integer, got ${n}`);
+    this.maxConnections = n;
+  }
+  /** The connection limit (0 = none). */
+  getMaxConnections(): number {
+    return this.maxConnections;
+  }
+  /** Connections refused for the limit since this listener was made. */
+  getRefusedCount(): number {
+    return this.refused;
   }
 
   /** Cap on queued accepts (default 50,000); past it, new connections are closed and the flag set. */

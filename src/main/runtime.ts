@@ -156,16 +156,16 @@ export class Runtime {
         other.post({ kind: 'addPeer', index, port: ch.port1 }, [ch.port1]);
         peers.push({ index: other.index, port: ch.port2 });
       }
-      const t = new IoThread(
-        index,
-        { poolSab: this.poolSab, writerSab: this.writerSab, peers, supportIpv6: this.config.supportIpv6 },
-        this.config.ringBytes,
-        (dead) => this.onThreadExit(dead),
-      );
+      const t = this.spawn(index, peers);
       this.threads.push(t);
       Atomics.store(this.pool, PoolWord.POOL_SIZE, this.threads.length);
       for (const r of this.readers.values()) r.addThread(t);
     }
+  }
+
+  private spawn(index: number, peers: Array<{ index: number; port: MessagePort }>): IoThread {
+    const init = { poolSab: this.poolSab, writerSab: this.writerSab, peers, supportIpv6: this.config.supportIpv6, idleTimeoutMs: this.config.idleTimeoutMs };
+    return new IoThread(index, init, this.config.ringBytes, (dead) => this.onThreadExit(dead));
   }
 
   /** A live thread for a new connection, round-robin. */
@@ -211,8 +211,10 @@ export class Runtime {
   }
 
   /** Creates the main-thread object for a connection that now exists on `thread`. */
-  adoptConnection(id: number, kind: ConnectionKind, thread: IoThread, peer: NetAddress, local: NetAddress): Connection {
+  adoptConnection(id: number, kind: ConnectionKind, thread: IoThread, peer: NetAddress, local: NetAddress, slot = -1): Connection {
     const core: ConnectionCore = {
+      slot,
+      framedSent: 0,
       id,
       kind,
       thread,
@@ -252,7 +254,7 @@ export class Runtime {
       return null;
     }
     log('info', `${kind === 'rendezvous' ? 'listening' : kind === 'udp' ? 'opened UDP connection' : 'opened TCP connection'}: ${what}`);
-    return this.adoptConnection(id, kind, thread, toNetAddress(r.peer), toNetAddress(r.local));
+    return this.adoptConnection(id, kind, thread, toNetAddress(r.peer), toNetAddress(r.local), r.slot ?? -1);
   }
 
   /** Resets reported since the manager was made. */
@@ -267,14 +269,14 @@ export class Runtime {
    * Pushes one record into `thread`'s outbound ring, waiting (bounded) for room. False when the
    * thread is gone or stays full past `timeoutMs`.
    */
-  pushOut(thread: IoThread, connId: number, meta: number, payload: Uint8Array, timeoutMs: number): boolean {
+  pushOut(thread: IoThread, connId: number, meta: number, payload: Uint8Array, timeoutMs: number, length = payload.length): boolean {
     const ring = thread.outRing;
-    if (ring.tryWrite(connId, meta, payload)) return true;
-    if (payload.length > ring.maxPayload) return false;
+    if (ring.tryWriteRange(connId, meta, payload, 0, length)) return true;
+    if (length > ring.maxPayload) return false;
     const deadline = performance.now() + timeoutMs;
     while (thread.alive && performance.now() < deadline) {
       pauseMs(0.1);
-      if (ring.tryWrite(connId, meta, payload)) return true;
+      if (ring.tryWriteRange(connId, meta, payload, 0, length)) return true;
     }
     return false;
   }
@@ -356,7 +358,7 @@ export class Runtime {
     switch (kind) {
       case EventKind.ACCEPTED: {
         const ev = body as AcceptedEvent;
-        const conn = this.adoptConnection(id, 'tcp', thread, toNetAddress(ev.peer), toNetAddress(ev.local));
+        const conn = this.adoptConnection(id, 'tcp', thread, toNetAddress(ev.peer), toNetAddress(ev.local), ev.slot);
         const rv = this.connections.get(ev.rendezvousId);
         const listener = rv?.reader === null || rv === undefined ? undefined : this.readers.get(rv.reader.id);
         log('info', `received TCP connection from client ${toNetAddress(ev.peer).toString()}`);
@@ -396,12 +398,7 @@ export class Runtime {
       other.post({ kind: 'addPeer', index: dead.index, port: ch.port1 }, [ch.port1]);
       peers.push({ index: other.index, port: ch.port2 });
     }
-    const t = new IoThread(
-      dead.index,
-      { poolSab: this.poolSab, writerSab: this.writerSab, peers, supportIpv6: this.config.supportIpv6 },
-      this.config.ringBytes,
-      (d) => this.onThreadExit(d),
-    );
+    const t = this.spawn(dead.index, peers);
     this.threads[dead.index] = t;
     for (const r of this.readers.values()) r.addThread(t);
   }

@@ -48,7 +48,20 @@ export interface WorkerInit {
   comlinkPort: MessagePort;
   peers: Array<{ index: number; port: MessagePort }>;
   supportIpv6: boolean;
+  /** Per-stream bytes waiting to be written (see {@link PENDING_SLOTS}). */
+  pendingSab: SharedArrayBuffer;
+  /** 0 = off. */
+  idleTimeoutMs: number;
 }
+
+/**
+ * Each TCP stream on a thread has a slot in that thread's `pendingSab` (Int32Array of PENDING_SLOTS):
+ * the framed bytes of that stream the kernel has taken so far, cumulative, modulo 2^32. The thread
+ * writes it after each flush and on 'drain'; the main thread subtracts it from the framed bytes it
+ * handed over, which gives the bytes still waiting (in the ring, the batch, or Node's buffer), and
+ * applies the per-connection high-water mark in `send`. Slot -1: none (over the table's size).
+ */
+export const PENDING_SLOTS = 65536;
 
 /** Main → worker control messages. */
 export type ControlMessage =
@@ -95,7 +108,7 @@ export type SyncCall =
 
 /** Result of a {@link SyncCall}. */
 export type SyncResult =
-  | { ok: true; local: WireAddress; peer: WireAddress; value?: number[] | null }
+  | { ok: true; local: WireAddress; peer: WireAddress; value?: number[] | null; slot?: number }
   | { ok: false; error: ErrorRecord };
 
 /** The comlink-exposed API of a worker (async twins of the blocking calls). */
@@ -118,6 +131,8 @@ export type EventKind = (typeof EventKind)[keyof typeof EventKind];
 
 export interface AcceptedEvent {
   rendezvousId: number;
+  /** The stream's slot in its thread's pending-send table. */
+  slot: number;
   peer: WireAddress;
   local: WireAddress;
 }

@@ -171,6 +171,9 @@ export type TcpFrameDecoderState = 'boundary' | 'header' | 'body' | 'failed';
  *
  * Thread: any (one instance per connection, used by one thread).
  */
+/** Receives one complete datagram as a range of `buf` (valid only during the call). */
+export type FrameRangeVisitor = (buf: Uint8Array, offset: number, length: number) => void;
+
 export class TcpFrameDecoder {
   #headerSize: TcpHeaderSize;
   #rawMode: boolean;
@@ -293,6 +296,14 @@ export class TcpFrameDecoder {
    *   every call once the decoder has failed.
    */
   push(chunk: Uint8Array, onFrame: (payload: Uint8Array) => void): void {
+    this.pushRange(chunk, (buf, offset, length) => onFrame(buf.subarray(offset, offset + length)));
+  }
+
+  /**
+   * {@link push} without making a view per datagram: `onFrame(buf, offset, length)` names the bytes
+   * (valid only during the call). The I/O threads use this form on their hot path.
+   */
+  pushRange(chunk: Uint8Array, onFrame: FrameRangeVisitor): void {
     if (this.#failure !== null) {
       throw new FrameTooLargeError(this.#failure.announced, this.#failure.maximum);
     }
@@ -302,9 +313,9 @@ export class TcpFrameDecoder {
       if (this.#raw) {
         while (pos < end) {
           const stop = Math.min(pos + MAX_RAW_CHUNK, end);
-          const view = chunk.subarray(pos, stop);
+          const from = pos;
           pos = stop;
-          onFrame(view);
+          onFrame(chunk, from, stop - from);
           // A pending setting cannot exist in raw mode (every byte is a boundary), so nothing to apply.
           if (!this.#raw) break;
         }
@@ -334,10 +345,10 @@ export class TcpFrameDecoder {
       let body = this.#body;
       if (body === null) {
         if (end - pos >= frameLen) {
-          const view = chunk.subarray(pos, pos + frameLen);
+          const from = pos;
           pos += frameLen;
           this.#endFrame();
-          onFrame(view);
+          onFrame(chunk, from, frameLen);
           continue;
         }
         if (pos === end) return; // Header ended the chunk: allocate only when body bytes arrive.
@@ -349,7 +360,7 @@ export class TcpFrameDecoder {
       pos += take;
       if (this.#bodyFilled < frameLen) return;
       this.#endFrame();
-      onFrame(body);
+      onFrame(body, 0, frameLen);
     }
   }
 

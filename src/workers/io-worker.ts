@@ -33,6 +33,8 @@ import {
   outMetaOp,
   outMetaRaw,
   outMetaWriter,
+  PENDING_SLOTS,
+  type AcceptedEvent,
   type AdoptMessage,
   type ConnectionOption,
   type SocketOptionName,
@@ -74,6 +76,10 @@ class IoWorker implements EndpointHost {
   private readonly peers = new Map<number, MessagePort>();
   private readonly supportIpv6: boolean;
   private readonly dirty = new Set<TcpStream>();
+  readonly pending: Int32Array;
+  private readonly freeSlots: number[] = [];
+  private nextSlot = 0;
+  private readonly idleTimeoutMs: number;
   private callsDone = 0;
   private lastReportedHandles = -1;
   private shuttingDown = false;
@@ -88,11 +94,30 @@ class IoWorker implements EndpointHost {
     this.stats = new WorkerStats(init.statsSab);
     this.writerWords = new Int32Array(init.writerSab);
     this.supportIpv6 = init.supportIpv6;
+    this.pending = new Int32Array(init.pendingSab);
+    this.idleTimeoutMs = init.idleTimeoutMs;
     for (const p of init.peers) this.addPeer(p.index, p.port);
     const api: IoWorkerApi = { call: (c) => this.run(c) };
     Comlink.expose(api, comlinkEndpoint(init.comlinkPort));
     this.drainLoop();
     this.sampleLoop();
+    if (this.idleTimeoutMs > 0) this.idleLoop();
+  }
+
+  /** A slot in the pending-send table, or -1 when the table is full (no high-water mark then). */
+  private allocSlot(): number {
+    const reused = this.freeSlots.pop();
+    if (reused !== undefined) return reused;
+    return this.nextSlot < PENDING_SLOTS ? this.nextSlot++ : -1;
+  }
+
+  private idleLoop(): void {
+    const limit = this.idleTimeoutMs;
+    const timer = setInterval(() => {
+      const now = performance.now();
+      for (const s of [...this.streams.values()]) s.checkIdle(now, limit);
+    }, Math.max(20, Math.min(1000, limit / 4)));
+    timer.unref();
   }
 
   // ---- control ----
@@ -237,11 +262,13 @@ class IoWorker implements EndpointHost {
       socket.once('connect', () => {
         clearTimeout(timer);
         socket.removeAllListeners('error');
-        this.streams.set(connId, new TcpStream(connId, socket, this));
+        const slot = this.allocSlot();
+        this.streams.set(connId, new TcpStream(connId, socket, this, slot));
         resolve({
           ok: true,
           local: wireAddress(socket.localAddress, socket.localFamily, socket.localPort),
           peer: wireAddress(socket.remoteAddress, socket.remoteFamily, socket.remotePort),
+          slot,
         });
       });
     });
@@ -327,13 +354,17 @@ class IoWorker implements EndpointHost {
   }
 
   private register(connId: number, socket: net.Socket, rendezvousId: number, peer: ReturnType<typeof wireAddress>, local: ReturnType<typeof wireAddress>): void {
-    this.streams.set(connId, new TcpStream(connId, socket, this));
-    this.events.publish(connId, EventKind.ACCEPTED, { rendezvousId, peer, local });
+    const slot = this.allocSlot();
+    this.streams.set(connId, new TcpStream(connId, socket, this, slot));
+    const ev: AcceptedEvent = { rendezvousId, slot, peer, local };
+    this.events.publish(connId, EventKind.ACCEPTED, ev);
     this.reportLive(false);
   }
 
   /** {@link EndpointHost}: forget an endpoint. */
   release(id: number): void {
+    const stream = this.streams.get(id);
+    if (stream !== undefined && stream.slot >= 0) this.freeSlots.push(stream.slot);
     this.streams.delete(id);
     this.rendezvous.delete(id);
     this.udp.delete(id);

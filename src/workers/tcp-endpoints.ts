@@ -21,6 +21,8 @@ import type { EventPublisher, ReaderSlot, RingWaiter, WorkerStats } from './work
 export interface EndpointHost {
   readonly events: EventPublisher;
   readonly stats: WorkerStats;
+  /** Pending-send bytes per stream slot, read by the main thread. */
+  readonly pending: Int32Array;
   /** Forget an endpoint whose socket is gone. */
   release(id: number): void;
   /** A rendezvous accepted a socket (still paused). */
@@ -33,7 +35,8 @@ export function wireAddress(address: string | undefined, family: string | undefi
   return { family: family === 'IPv6' ? 6 : 4, address, port };
 }
 
-const INITIAL_OUT = 4096;
+/** Below 4 KiB, Buffer.allocUnsafe takes from Node's pool: cheap per flush. */
+const INITIAL_OUT = 2048;
 
 /** A connected TCP socket. */
 export class TcpStream implements RingWaiter {
@@ -45,16 +48,25 @@ export class TcpStream implements RingWaiter {
   /** Datagrams decoded while the reader's ring was full (copies), oldest first. */
   private backlog: Uint8Array[] = [];
   private pendingReset: ResetReason | null = null;
-  private out = new Uint8Array(INITIAL_OUT);
+  private out: Buffer = Buffer.allocUnsafe(INITIAL_OUT);
   private outLen = 0;
   private state: 'open' | 'closing' | 'gone' = 'open';
-  private readonly onFrame = (payload: Uint8Array): void => this.deliver(payload);
+  /** Framed bytes queued for writing, cumulative (mod 2^32). */
+  private framedTotal = 0;
+  /** When bytes last arrived (or reading last (re)started), for the idle timeout. */
+  private lastRx = performance.now();
+  private readonly onFrame = (buf: Uint8Array, offset: number, length: number): void => this.deliver(buf, offset, length);
 
-  constructor(id: number, socket: net.Socket, host: EndpointHost) {
+  /** Slot in the pending-send table, or -1. */
+  readonly slot: number;
+
+  constructor(id: number, socket: net.Socket, host: EndpointHost, slot: number) {
     this.id = id;
     this.socket = socket;
     this.host = host;
+    this.slot = slot;
     socket.pause();
+    socket.on('drain', () => this.publishPending());
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('end', () => this.fail({ reason: 'closed by peer' }));
     socket.on('error', (err: Error) => this.fail({ reason: `socket error: ${err.message}`, error: toErrorRecord(err) }));
@@ -73,6 +85,7 @@ export class TcpStream implements RingWaiter {
     if (this.state !== 'open') return;
     const { headerSize, rawMode, maxDatagramSize } = reader.config;
     this.reader = reader;
+    this.lastRx = performance.now();
     if (this.decoder === null) this.decoder = new TcpFrameDecoder({ headerSize, rawMode, maxDatagramSize });
     else this.reconfigure(reader);
     if (this.backlog.length > 0) {
@@ -104,8 +117,9 @@ export class TcpStream implements RingWaiter {
   private onData(chunk: Buffer): void {
     const decoder = this.decoder;
     if (decoder === null || this.state !== 'open') return; // closing: discard until the peer's FIN
+    this.lastRx = performance.now();
     try {
-      decoder.push(chunk, this.onFrame);
+      decoder.pushRange(chunk, this.onFrame);
     } catch (err) {
       const reason = err instanceof FrameTooLargeError ? `invalid TCP datagram: ${err.message}` : `framing error: ${String(err)}`;
       log('warning', `connection ${this.id}: ${reason}; closing it`);
@@ -113,22 +127,22 @@ export class TcpStream implements RingWaiter {
     }
   }
 
-  private deliver(payload: Uint8Array): void {
+  private deliver(buf: Uint8Array, offset: number, length: number): void {
     const reader = this.reader;
-    this.host.stats.inDatagram(payload.length);
+    this.host.stats.inDatagram(length);
     if (reader === null) {
       // Read after a detach (the rest of a chunk): keep it, uncounted, for the next attach.
-      this.backlog.push(payload.slice());
+      this.backlog.push(buf.slice(offset, offset + length));
       return;
     }
     if (this.backlog.length > 0) {
-      if (reader.admit()) this.backlog.push(payload.slice());
+      if (reader.admit()) this.backlog.push(buf.slice(offset, offset + length));
       return;
     }
     if (!reader.admit()) return;
-    if (reader.ring.tryWrite(this.id, 0, payload)) return;
+    if (reader.ring.tryWriteRange(this.id, 0, buf, offset, length)) return;
     // Ring full: keep this datagram and everything after it, stop reading, wait for room.
-    this.backlog.push(payload.slice());
+    this.backlog.push(buf.slice(offset, offset + length));
     this.socket.pause();
     this.host.stats.add(StatWord.BACKPRESSURE_PAUSES, 1);
     reader.block(this);
@@ -143,8 +157,22 @@ export class TcpStream implements RingWaiter {
     if (i > 0) this.backlog.splice(0, i);
     if (this.backlog.length > 0) return false;
     if (this.pendingReset !== null) this.reportReset(this.pendingReset);
-    else if (this.state === 'open') this.socket.resume();
+    else if (this.state === 'open') {
+      this.lastRx = performance.now(); // waiting for ring room is not the peer's idleness
+      this.socket.resume();
+    }
     return true;
+  }
+
+  /** Idle timeout: a monitored stream that received nothing for `limitMs` is reset. */
+  checkIdle(now: number, limitMs: number): void {
+    if (this.state !== 'open' || this.reader === null || this.backlog.length > 0 || this.pendingReset !== null) return;
+    if (now - this.lastRx >= limitMs) this.fail({ reason: `idle timeout: nothing received for ${limitMs} ms` });
+  }
+
+  /** Tells the main thread how many framed bytes the kernel has taken (its high-water mark). */
+  private publishPending(): void {
+    if (this.slot >= 0) Atomics.store(this.host.pending, this.slot, (this.framedTotal - this.socket.writableLength - this.outLen) | 0);
   }
 
   /** Appends one framed datagram to this drain's outgoing batch. */
@@ -154,13 +182,21 @@ export class TcpStream implements RingWaiter {
     if (need > this.out.length) {
       let cap = this.out.length * 2;
       while (cap < need) cap *= 2;
-      const next = new Uint8Array(cap);
-      next.set(this.out.subarray(0, this.outLen));
+      const next = Buffer.allocUnsafe(cap);
+      this.out.copy(next, 0, 0, this.outLen);
       this.out = next;
     }
+    const before = this.outLen;
     if (!raw) this.outLen += frameHeader(length, headerSize, this.out, this.outLen);
-    this.out.set(data.subarray(offset, offset + length), this.outLen);
-    this.outLen += length;
+    this.framedTotal = (this.framedTotal + (this.outLen - before) + length) | 0;
+    const out = this.out;
+    let at = this.outLen;
+    if (length <= 128) for (let i = 0; i < length; i++) out[at++] = data[offset + i]!;
+    else {
+      out.set(data.subarray(offset, offset + length), at);
+      at += length;
+    }
+    this.outLen = at;
     this.host.stats.outDatagram(length);
     return true;
   }
@@ -170,14 +206,21 @@ export class TcpStream implements RingWaiter {
     return this.outLen > 0;
   }
 
-  /** Writes the batch with one `write` (Node copies it into its own buffer). */
+  /**
+   * Writes the batch with one `write`. The socket keeps the buffer until the kernel has it, so the
+   * batch buffer is handed over and a fresh one started (cheaper than copying the batch).
+   */
   flushOutput(): void {
     if (this.outLen === 0 || this.state !== 'open') return;
-    const chunk = Buffer.from(this.out.subarray(0, this.outLen));
+    const chunk = this.out.subarray(0, this.outLen);
+    this.out = Buffer.allocUnsafe(Math.min(Math.max(INITIAL_OUT, this.outLen), 1 << 20));
     this.outLen = 0;
-    if (this.out.length > 1 << 20) this.out = new Uint8Array(INITIAL_OUT);
-    this.socket.write(chunk);
+    this.socket.write(chunk, this.onWritten);
+    this.publishPending();
   }
+
+  /** A write reached the kernel: the pending figure went down. */
+  private readonly onWritten = (): void => this.publishPending();
 
   /** Forgets the reader and what waits for it (closing): queue counts are given back. */
   private dropReader(): void {
@@ -238,6 +281,7 @@ export class TcpStream implements RingWaiter {
   private gone(): void {
     if (this.state === 'gone') return;
     this.state = 'gone';
+    if (this.slot >= 0) Atomics.store(this.host.pending, this.slot, 0); // reset for the slot's next user
     this.host.stats.add(StatWord.CONNECTIONS, -1);
     this.host.release(this.id);
   }

@@ -766,3 +766,36 @@ import(workerData.ringUrl)
     expect(slept.got).toEqual([]);
   });
 });
+
+describe('tryWriteRange', () => {
+  it('writes exactly src[offset, offset+length), small (byte loop) and large (set), across the wrap', () => {
+    fc.assert(
+      fc.property(fc.array(fc.tuple(fc.integer({ min: 0, max: 600 }), fc.integer({ min: 0, max: 50 })), { minLength: 1, maxLength: 60 }), (ops) => {
+        const ring = new SpscRing(SpscRing.allocate(4096));
+        const view = createRecordView();
+        const src = new Uint8Array(700);
+        for (let i = 0; i < src.length; i++) src[i] = (i * 31 + 7) & 0xff;
+        ops.forEach(([length, offset], k) => {
+          expect(ring.tryWriteRange(k, k * 3, src, offset, length)).toBe(true);
+          expect(ring.peek(view)).toBe(true);
+          expect([view.id, view.meta, view.length]).toEqual([k, k * 3, length]);
+          expect(ring.data.slice(view.offset, view.offset + view.length)).toEqual(src.slice(offset, offset + length));
+          ring.advance();
+        });
+        expect(ring.size).toBe(0);
+      }),
+      { numRuns: 100 },
+    );
+  });
+
+  it('refuses (writes nothing) when the record does not fit', () => {
+    const ring = new SpscRing(SpscRing.allocate(4096));
+    const src = new Uint8Array(100);
+    let n = 0;
+    while (ring.tryWriteRange(n, 0, src, 0, 100)) n++;
+    const before = ring.written;
+    expect(ring.tryWriteRange(999, 0, src, 0, 100)).toBe(false);
+    expect(ring.written).toBe(before);
+    expect(ring.tryWriteRange(1, 0, src, 0, ring.maxPayload + 4)).toBe(false);
+  });
+});
