@@ -3,13 +3,13 @@
  *
  * Errors never cross a thread as `Error` objects: a worker sends an {@link ErrorRecord} and the main
  * thread rebuilds the typed error with {@link errorFromRecord}. Codes are documented in
- * `docs/errors.md`; they never change meaning once released.
+ * `docs/porting-from-panda3d.md` (errors section); they never change meaning once released.
  *
  * Thread: any.
  * @module
  */
 
-/** Stable error codes. Each one names one kind of failure; see `docs/errors.md`. */
+/** Stable error codes. Each one names one kind of failure; see `docs/porting-from-panda3d.md`. */
 export const ErrorCode = {
   /** A DatagramIterator read ran past the end of its datagram (Panda's `nassert` on `_current_index`). */
   READ_OVERRUN: 'ERR_PANDANET_READ_OVERRUN',

@@ -13,6 +13,9 @@ export {
   SubatomicType,
   CONTROL_CHANNEL,
   pythonRound,
+  type PutArgValue,
+  type GetArgValue,
+  type Uint32Uint8Pair,
 } from './datagram/index.js';
 export * from './datagram/subatomic-type.js';
 
@@ -41,6 +44,8 @@ export {
   DEFAULT_MAX_DATAGRAM_SIZE,
   type TcpHeaderSize,
   type TcpFrameDecoderOptions,
+  type TcpFrameDecoderState,
+  type FrameRangeVisitor,
 } from './protocol/tcp-framing.js';
 export { udpChecksum, encodeUdpPacket, decodeUdpPacket, checkUdpPacket, MAX_UDP_PAYLOAD, UDP_RECEIVE_BUFFER } from './protocol/udp-header.js';
 

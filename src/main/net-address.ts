@@ -142,7 +142,7 @@ export class NetAddress {
    * - numeric IPv4 / IPv6 literals (no brackets, no port; IPv6 may carry `%scope`) are parsed at once and
    *   stored in canonical form (IPv6 lower-case and compressed, IPv4-mapped as `::ffff:a.b.c.d`);
    * - `"localhost"` (any case) → IPv4 `127.0.0.1` without a lookup (divergence: Panda may pick `::1`);
-   * - any other name is resolved synchronously with {@link resolveHostSync} (first answer, any family),
+   * - any other name is resolved synchronously with `resolveHostSync` (first answer, any family),
    *   which blocks for a worker start-up plus the DNS time (tens of ms at least, 5 s at most).
    *
    * @returns true on success; false if the name does not resolve, leaving this address unchanged.
