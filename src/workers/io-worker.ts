@@ -80,6 +80,22 @@ class IoWorker implements EndpointHost {
   private readonly freeSlots: number[] = [];
   private nextSlot = 0;
   private readonly idleTimeoutMs: number;
+  /**
+   * One read buffer for every stream of this thread (Node's `onread`): reads allocate nothing, and
+   * the decoder copies what it keeps. Saves a Buffer per read and the GC work behind it.
+   */
+  private readonly readBuffer = Buffer.allocUnsafe(64 * 1024);
+
+  /** `onread` options routing reads to the stream `get()` returns. */
+  private onread(get: () => TcpStream | undefined): { buffer: Buffer; callback: (n: number, buf: Buffer) => boolean } {
+    return {
+      buffer: this.readBuffer,
+      callback: (n, buf) => {
+        get()?.onRead(n, buf);
+        return true;
+      },
+    };
+  }
   private callsDone = 0;
   private lastReportedHandles = -1;
   private shuttingDown = false;
@@ -250,7 +266,8 @@ class IoWorker implements EndpointHost {
 
   private connect(connId: number, host: string, port: number, timeoutMs: number): Promise<SyncResult> {
     return new Promise((resolve) => {
-      const socket = net.connect({ host, port, allowHalfOpen: false });
+      let stream: TcpStream | undefined;
+      const socket = net.connect({ host, port, allowHalfOpen: false, onread: this.onread(() => stream) });
       const timer = setTimeout(() => {
         socket.destroy();
         resolve({ ok: false, error: toErrorRecord(new SocketError(`connect to ${host}:${port} timed out after ${timeoutMs} ms`, { syscall: 'connect', errno: 'ETIMEDOUT', address: host, port })) });
@@ -263,7 +280,8 @@ class IoWorker implements EndpointHost {
         clearTimeout(timer);
         socket.removeAllListeners('error');
         const slot = this.allocSlot();
-        this.streams.set(connId, new TcpStream(connId, socket, this, slot));
+        stream = new TcpStream(connId, socket, this, slot);
+        this.streams.set(connId, stream);
         resolve({
           ok: true,
           local: wireAddress(socket.localAddress, socket.localFamily, socket.localPort),
@@ -335,30 +353,35 @@ class IoWorker implements EndpointHost {
     const size = Math.max(1, Atomics.load(this.pool, PoolWord.POOL_SIZE));
     const target = Atomics.add(this.pool, PoolWord.NEXT_TARGET, 1) % size;
     const port = target === this.index ? undefined : this.peers.get(target);
-    if (port !== undefined && canTransferFds()) {
-      const fd = socketFd(socket);
-      const copy = fd >= 0 ? dupFd(fd) : -1;
-      if (copy >= 0) {
-        const msg: AdoptMessage = { kind: 'adopt', connId, fd: copy, rendezvousId: rv.id, peer, local };
-        port.postMessage(msg);
-        socket.destroy();
-        return;
-      }
+    // Hand the socket over by descriptor — to the target thread, or to this one (which re-adopts it
+    // so it can read with `onread`, which an accepted socket cannot). Without dup(), keep it as is.
+    const fd = canTransferFds() ? socketFd(socket) : -1;
+    const copy = fd >= 0 ? dupFd(fd) : -1;
+    if (copy >= 0) {
+      const msg: AdoptMessage = { kind: 'adopt', connId, fd: copy, rendezvousId: rv.id, peer, local };
+      if (port !== undefined) port.postMessage(msg);
+      else this.adopt(msg);
+      socket.destroy();
+      return;
     }
     this.register(connId, socket, rv.id, peer, local);
   }
 
   private adopt(m: AdoptMessage): void {
-    const socket = new net.Socket({ fd: m.fd, readable: true, writable: true, allowHalfOpen: false, pauseOnCreate: true } as net.SocketConstructorOpts);
-    this.register(m.connId, socket, m.rendezvousId, m.peer, m.local);
+    let stream: TcpStream | undefined;
+    const opts = { fd: m.fd, readable: true, writable: true, allowHalfOpen: false, pauseOnCreate: true, onread: this.onread(() => stream) };
+    const socket = new net.Socket(opts as net.SocketConstructorOpts);
+    stream = this.register(m.connId, socket, m.rendezvousId, m.peer, m.local);
   }
 
-  private register(connId: number, socket: net.Socket, rendezvousId: number, peer: ReturnType<typeof wireAddress>, local: ReturnType<typeof wireAddress>): void {
+  private register(connId: number, socket: net.Socket, rendezvousId: number, peer: ReturnType<typeof wireAddress>, local: ReturnType<typeof wireAddress>): TcpStream {
     const slot = this.allocSlot();
-    this.streams.set(connId, new TcpStream(connId, socket, this, slot));
+    const stream = new TcpStream(connId, socket, this, slot);
+    this.streams.set(connId, stream);
     const ev: AcceptedEvent = { rendezvousId, slot, peer, local };
     this.events.publish(connId, EventKind.ACCEPTED, ev);
     this.reportLive(false);
+    return stream;
   }
 
   /** {@link EndpointHost}: forget an endpoint. */

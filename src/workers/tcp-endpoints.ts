@@ -51,6 +51,8 @@ export class TcpStream implements RingWaiter {
   private out: Buffer = Buffer.allocUnsafe(INITIAL_OUT);
   private outLen = 0;
   private state: 'open' | 'closing' | 'gone' = 'open';
+  /** Bytes read before any reader attached (normally none). */
+  private early: Buffer[] = [];
   /** Framed bytes queued for writing, cumulative (mod 2^32). */
   private framedTotal = 0;
   /** When bytes last arrived (or reading last (re)started), for the idle timeout. */
@@ -88,6 +90,7 @@ export class TcpStream implements RingWaiter {
     this.lastRx = performance.now();
     if (this.decoder === null) this.decoder = new TcpFrameDecoder({ headerSize, rawMode, maxDatagramSize });
     else this.reconfigure(reader);
+    if (this.early.length > 0) for (const chunk of this.early.splice(0)) this.onData(chunk);
     if (this.backlog.length > 0) {
       reader.readmit(this.backlog.length);
       reader.block(this);
@@ -114,9 +117,24 @@ export class TcpStream implements RingWaiter {
     }
   }
 
+  /**
+   * `onread` form of {@link onData}: `buf` is the thread's shared read buffer, valid only during the
+   * call (everything kept from it is copied by the decoder or the backlog).
+   */
+  onRead(nread: number, buf: Buffer): void {
+    this.onData(buf.subarray(0, nread));
+  }
+
   private onData(chunk: Buffer): void {
     const decoder = this.decoder;
-    if (decoder === null || this.state !== 'open') return; // closing: discard until the peer's FIN
+    if (this.state !== 'open') return; // closing: discard until the peer's FIN
+    if (decoder === null) {
+      // Bytes before the first attach (the socket is paused until then, so this is a safety net):
+      // keep a copy and replay it when a reader attaches.
+      this.early.push(Buffer.from(chunk));
+      this.socket.pause();
+      return;
+    }
     this.lastRx = performance.now();
     try {
       decoder.pushRange(chunk, this.onFrame);
