@@ -55,7 +55,8 @@ describe.each(MODES)('queues ($name)', ({ threads }) => {
       await waitFor(() => server.manager.getThreadStats()[0]!.datagramsIn >= 1, { what: 'the I/O thread to receive the datagram' });
       await pumpFor(20, () => {});
       expect(server.reader.getCurrentQueueSize()).toBe(0);
-      expect(server.reader.dataAvailable()).toBe(true); // polls
+      // dataAvailable() polls (the thread counts a datagram a moment before publishing it, so poll until it shows).
+      await waitFor(() => server.reader.dataAvailable(), { what: 'a poll to queue the datagram' });
       expect(server.reader.getCurrentQueueSize()).toBe(1);
     } else {
       // dataAvailable() does not poll a threaded reader: it only looks at the shared rings.
@@ -136,22 +137,25 @@ describe.each(MODES)('queues ($name)', ({ threads }) => {
     // The application gives up on that connection; what is already queued stays retrievable.
     expect(server.manager.closeConnection(a!)).toBe(true);
     let fromA = 0;
-    await pumpFor(20, () => {
-      while (server.reader.dataAvailable()) server.reader.drainData(() => fromA++);
-    });
+    // Drain until the count settles at 0: until the thread processes the close it may still move
+    // held datagrams into the ring; after it, what it still held is dropped and un-counted.
+    await waitFor(
+      () => {
+        while (server.reader.dataAvailable()) server.reader.drainData(() => fromA++);
+        return server.reader.getCurrentQueueSize() === 0 && !server.reader.dataAvailable();
+      },
+      { what: () => `the queue to settle at 0 (is ${server.reader.getCurrentQueueSize()}, drained ${fromA})` },
+    );
     if (threads === 0) {
       // Polled: nothing was queued before the close (nothing is queued until polled), and a closed
       // connection's unread data goes with its socket, as in Panda.
       expect(fromA).toBe(0);
     } else {
-      // Threaded: what was queued on arrival stays retrievable; what the thread still held is gone.
+      // Threaded: what was queued on arrival stays retrievable (what the thread still held when it
+      // processed the close is gone: how much that is depends on scheduling).
       expect(fromA).toBeGreaterThan(0);
-      expect(fromA).toBeLessThan(200);
+      expect(fromA).toBeLessThanOrEqual(200);
     }
-    // The queue is empty now, and says so.
-    expect(server.reader.dataAvailable()).toBe(false);
-    // Datagrams the thread still held count until it has processed the close; then the count settles at 0.
-    await waitFor(() => server.reader.getCurrentQueueSize() === 0, { what: () => `getCurrentQueueSize() to settle at 0 (is ${server.reader.getCurrentQueueSize()})` });
     // And the cap counts only what is really queued: 3 datagrams fit under a cap of 5.
     server.reader.setMaxQueueSize(5);
     for (let i = 0; i < 3; i++) expect(client.writer.send(textDatagram('b', i), toB)).toBe(true);
