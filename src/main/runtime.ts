@@ -273,9 +273,12 @@ export class Runtime {
     const ring = thread.outRing;
     if (ring.tryWriteRange(connId, meta, payload, 0, length)) return true;
     if (length > ring.maxPayload) return false;
+    // Full: block (bounded) until the thread frees room — it notifies a waiting producer.
     const deadline = performance.now() + timeoutMs;
-    while (thread.alive && performance.now() < deadline) {
-      pauseMs(0.1);
+    while (thread.alive) {
+      const left = deadline - performance.now();
+      if (left <= 0) return false;
+      ring.waitForSpace(length, Math.min(left, 50)); // slices: notice a thread that died meanwhile
       if (ring.tryWriteRange(connId, meta, payload, 0, length)) return true;
     }
     return false;
