@@ -22,7 +22,7 @@
  */
 
 import { DatagramOverrunError, InvalidArgumentError, ValueRangeError } from '../errors.js';
-import { checkSize, Datagram, decodeUtf8, describeValue } from './datagram.js';
+import { checkIndent, checkSize, Datagram, decodeUtf8, describeValue } from './datagram.js';
 
 function overrun(it: DatagramIterator, method: string, size: number): DatagramOverrunError {
   const dg = it._datagram;
@@ -473,7 +473,7 @@ export class DatagramIterator {
    * Without a datagram the second line ends ` (_datagram is null)`. Thread: any.
    */
   write(indent = 0): string {
-    checkSize('write', indent);
+    checkIndent('write', indent);
     const dg = this._datagram;
     let out = `${' '.repeat(indent)}DatagramIterator:\n${' '.repeat(indent + 2)}_current_index ${this._index}`;
     if (dg === null) return `${out} (_datagram is null)\n`;

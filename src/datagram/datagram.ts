@@ -130,6 +130,16 @@ export function checkSize(method: string, n: unknown): number {
   return checkSizeSlow(method, n);
 }
 
+/** Largest indent the text dumps accept (a larger one is a mistake, not a layout). */
+export const MAX_INDENT = 1024;
+
+/** @internal Validates an indent: a non-negative integer up to {@link MAX_INDENT}. */
+export function checkIndent(method: string, indent: unknown): number {
+  const n = checkSize(method, indent);
+  if (n > MAX_INDENT) throw new ValueRangeError(`${method}: indent ${n} is over ${MAX_INDENT}`);
+  return n;
+}
+
 function checkSizeSlow(method: string, n: unknown): number {
   if (typeof n !== 'number') throw notNumber(method, n);
   if (!Number.isSafeInteger(n) || n < 0) {
@@ -816,7 +826,7 @@ export class Datagram {
    * datagram gives `""`. Thread: any.
    */
   dumpHex(indent = 0): string {
-    checkSize('dumpHex', indent);
+    checkIndent('dumpHex', indent);
     const pad = ' '.repeat(indent);
     const b = this._bytes;
     const n = this._length;
@@ -843,7 +853,7 @@ export class Datagram {
    * {@link Datagram.dumpHex} with the same indent. Thread: any.
    */
   write(indent = 0): string {
-    checkSize('write', indent);
+    checkIndent('write', indent);
     return `${' '.repeat(indent)}Datagram:\n${this.dumpHex(indent)}`;
   }
 

@@ -118,6 +118,30 @@ export class ReaderCore implements ReaderHooks {
     thread.post({ kind: 'addReader', readerId: this.id, ring: sab, control: this.controlSab, config: this.config() });
   }
 
+  /**
+   * {@link ReaderHooks}: `thread` died. Polled: move what it delivered into the queue now. Threaded:
+   * keep its ring readable (appended after the live threads' rings) until drained, since its
+   * replacement gets a fresh ring at the same index.
+   */
+  retireThread(thread: IoThread): void {
+    if (this.polled) {
+      this.drainThread(thread);
+      return;
+    }
+    const ring = this.rings[thread.index];
+    if (ring !== undefined && ring.size > 0) this.rings.push(ring);
+    this.rings[thread.index] = undefined;
+  }
+
+  /** Drops drained rings of dead threads (those past the pool's size). */
+  private pruneRetired(): void {
+    const live = this.rt.threads.length;
+    for (let i = this.rings.length - 1; i >= live; i--) {
+      const r = this.rings[i];
+      if (r === undefined || r.size === 0) this.rings.splice(i, 1);
+    }
+  }
+
   broadcastConfig(): void {
     for (const t of this.rt.threads) t.post({ kind: 'configReader', readerId: this.id, config: this.config() });
   }
@@ -236,6 +260,7 @@ export class ReaderCore implements ReaderHooks {
   /** True if a datagram can be taken now. */
   available(): boolean {
     if (this.polled) return this.pending.size > 0;
+    if (this.rings.length > this.rt.threads.length) this.pruneRetired();
     // peek, not size: a record is counted a moment before it can be read, and dataAvailable() must
     // not promise what getData() cannot deliver yet.
     for (const r of this.rings) if (r !== undefined && r.peek(this.view)) return true;
@@ -255,6 +280,7 @@ export class ReaderCore implements ReaderHooks {
       take(item.conn, item.bytes, 0, item.bytes.length, item.address);
       return true;
     }
+    if (this.rings.length > this.rt.threads.length) this.pruneRetired();
     const rings = this.rings;
     const n = rings.length;
     const view = this.view;
@@ -296,6 +322,7 @@ export class ReaderCore implements ReaderHooks {
     }
     // Threaded: the ring's own batched drain (tail published every few records), one counter update
     // per ring, rings served round-robin from where the last call stopped.
+    if (this.rings.length > this.rt.threads.length) this.pruneRetired();
     const rings = this.rings;
     const n = rings.length;
     let visitor = this.ringVisitor;

@@ -215,7 +215,7 @@ export class Connection {
   /** Human-readable form, e.g. `Connection#3(tcp [::ffff:127.0.0.1]:5000)`. */
   toString(): string {
     const c = this.#core;
-    return `Connection#${c.id}(${c.kind} ${c.kind === 'tcp' ? c.peer.toString() : c.local.toString()})`;
+    return `Connection#${c.id}(${c.kind} ${c.kind === 'tcp' ? c.peer.describe() : c.local.describe()})`;
   }
 
   /** True for a UDP connection (not in Panda; handy for routing sends). */

@@ -289,6 +289,17 @@ export class NetAddress {
     return this.#family === 6 ? `[${this.getIpString()}]:${this.#port}` : `${this.#ip}:${this.#port}`;
   }
 
+  /**
+   * Like {@link toString} but never throws: an address of unspecified family (a peer that vanished
+   * before its address was read, or a UDP/rendezvous connection's `getAddress()`) reads
+   * `(no address)`. For logs. Not in Panda.
+   *
+   * Thread: any.
+   */
+  describe(): string {
+    return this.#family === 0 ? '(no address)' : this.toString();
+  }
+
   /** Literal / broadcast / localhost handling shared by setHost and setHostAsync; null = needs a lookup. */
   #setHostWithoutLookup(hostname: string, port: number): boolean | null {
     if (typeof hostname !== 'string') {

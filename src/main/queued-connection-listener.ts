@@ -29,8 +29,9 @@ export class QueuedConnectionListener extends ConnectionReader {
   private readonly queue: BoundedFifo<Accepted>;
   private maxConnections = 0;
   private refused = 0;
-  /** Connections this listener accepted that are still open (tracked only with a limit set). */
+  /** Connections this listener accepted, pruned of closed ones now and then (so a limit set later counts them). */
   private readonly live = new Set<Connection>();
+  private pruneAt = 64;
 
   /** `numThreads` 0: polled; N > 0: threaded. Accepted connections are spread over the manager's I/O threads. */
   constructor(manager: ConnectionManager, numThreads: number) {
@@ -38,21 +39,26 @@ export class QueuedConnectionListener extends ConnectionReader {
     const core = coreOfReader(this);
     this.queue = new BoundedFifo<Accepted>(core.rt.config.netMaxResponseQueue);
     core.accept = (rendezvous, address, connection) => {
-      if (this.maxConnections > 0) {
-        for (const c of this.live) if (!c.isOpen()) this.live.delete(c);
-        if (this.live.size >= this.maxConnections) {
-          this.refused++;
-          log('warning', `connection limit ${this.maxConnections} reached: refused ${address.toString()}`);
-          return false; // the runtime closes it: the client sees EOF
-        }
+      if (this.maxConnections > 0 && this.openAccepted() >= this.maxConnections) {
+        this.refused++;
+        log('warning', `connection limit ${this.maxConnections} reached: refused ${address.describe()}`);
+        return false; // the runtime closes it: the client sees EOF
       }
       if (this.queue.push({ rendezvous, address, connection })) {
-        if (this.maxConnections > 0) this.live.add(connection);
+        this.live.add(connection);
+        if (this.live.size >= this.pruneAt) this.openAccepted(); // amortised: memory stays bounded
         return true;
       }
       log('error', 'queue full: accepted connection closed');
       return false;
     };
+  }
+
+  /** Connections this listener accepted that are still open (prunes the closed ones). */
+  private openAccepted(): number {
+    for (const c of this.live) if (!c.isOpen()) this.live.delete(c);
+    this.pruneAt = Math.max(64, this.live.size * 2);
+    return this.live.size;
   }
 
   /** Collects accepts from the I/O threads, then says whether one is waiting. */

@@ -20,6 +20,7 @@ import {
   PoolWord,
   StatWord,
   WRITER_WORDS,
+  outMetaWriter,
   packOutMeta,
   type AcceptedEvent,
   type ResetEvent,
@@ -28,6 +29,7 @@ import {
 } from '../protocol/control.js';
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { IoThread } from './io-thread.js';
+import { SpscRing } from '../shared-memory/spsc-ring.js';
 import { Connection, type ConnectionCore, type ConnectionKind } from './connection.js';
 import type { ConnectionManager } from './connection-manager.js';
 import { NetAddress } from './net-address.js';
@@ -50,6 +52,8 @@ export interface ReaderHooks {
   drainThread(thread: IoThread): void;
   /** A monitored connection was reset or closed: forget it. */
   forget(conn: ConnectionCore): void;
+  /** `thread` died: keep what it delivered readable until drained, before its replacement's ring. */
+  retireThread(thread: IoThread): void;
   /** Listener role: a rendezvous it monitors accepted `conn`. False if it could not take it. */
   accept?(rendezvous: Connection, address: NetAddress, conn: Connection): boolean;
 }
@@ -361,11 +365,13 @@ export class Runtime {
     switch (kind) {
       case EventKind.ACCEPTED: {
         const ev = body as AcceptedEvent;
-        const conn = this.adoptConnection(id, 'tcp', thread, toNetAddress(ev.peer), toNetAddress(ev.local), ev.slot);
+        const peer = toNetAddress(ev.peer);
+        const conn = this.adoptConnection(id, 'tcp', thread, peer, toNetAddress(ev.local), ev.slot);
         const rv = this.connections.get(ev.rendezvousId);
         const listener = rv?.reader === null || rv === undefined ? undefined : this.readers.get(rv.reader.id);
-        log('info', `received TCP connection from client ${toNetAddress(ev.peer).toString()}`);
-        if (rv?.facade == null || listener?.accept === undefined || !listener.accept(rv.facade, toNetAddress(ev.peer), conn)) {
+        // A peer that reset before its address was read has none: describe() never throws.
+        log('info', `received TCP connection from client ${peer.describe()}`);
+        if (rv?.facade == null || listener?.accept === undefined || !listener.accept(rv.facade, peer, conn)) {
           // Panda leaks such a connection (Q10); we close it.
           this.close(this.connections.get(id)!);
         }
@@ -388,9 +394,17 @@ export class Runtime {
     if (this.shutDown) return;
     log('error', `I/O thread ${dead.index} exited (${dead.exitError ?? 'no reason'}); its connections are reset`);
     this.pump();
+    // Sends it never took: nobody will write them, but their writers' queue counts must come back.
+    // (a fresh view: the consumer's cursor is the dead thread's, read from the shared header)
+    new SpscRing(dead.outRing.sab).drain(1 << 30, (_id, meta) => {
+      const slot = outMetaWriter(meta);
+      if (slot !== 0) Atomics.sub(this.writerWords, slot, 1);
+    });
+    // Datagrams it already delivered stay readable: readers keep its rings until they are drained.
+    for (const r of this.readers.values()) r.retireThread(dead);
     for (const core of [...this.connections.values()]) if (core.thread === dead) this.reset(core, `I/O thread ${dead.index} died`);
     // Replace it so new connections are served (the dead one keeps its index, marked dead).
-    if (!this.shutDown) this.replaceThread(dead);
+    this.replaceThread(dead);
   }
 
   private replaceThread(dead: IoThread): void {

@@ -172,6 +172,9 @@ export type TcpFrameDecoderState = 'boundary' | 'header' | 'body' | 'failed';
  * Thread: any (one instance per connection, used by one thread).
  */
 /** Receives one complete datagram as a range of `buf` (valid only during the call). */
+/** First allocation for a frame that spans chunks; it grows by doubling up to the frame's length. */
+const INITIAL_BODY = 4096;
+
 export type FrameRangeVisitor = (buf: Uint8Array, offset: number, length: number) => void;
 
 export class TcpFrameDecoder {
@@ -352,9 +355,18 @@ export class TcpFrameDecoder {
           continue;
         }
         if (pos === end) return; // Header ended the chunk: allocate only when body bytes arrive.
-        body = this.#body = new Uint8Array(frameLen);
+        // Start small and grow with what actually arrives: a peer that announces 1 MiB and sends
+        // 5 bytes costs 4 KiB, not 1 MiB (never more than the frame itself).
+        body = this.#body = new Uint8Array(Math.min(frameLen, Math.max(INITIAL_BODY, 2 * (end - pos))));
       }
       const take = Math.min(frameLen - this.#bodyFilled, end - pos);
+      if (this.#bodyFilled + take > body.length) {
+        let cap = body.length * 2;
+        while (cap < this.#bodyFilled + take) cap *= 2;
+        const grown = new Uint8Array(Math.min(frameLen, cap));
+        grown.set(body.subarray(0, this.#bodyFilled));
+        body = this.#body = grown;
+      }
       body.set(chunk.subarray(pos, pos + take), this.#bodyFilled);
       this.#bodyFilled += take;
       pos += take;

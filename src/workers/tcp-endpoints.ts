@@ -190,7 +190,8 @@ export class TcpStream implements RingWaiter {
 
   /** Tells the main thread how many framed bytes the kernel has taken (its high-water mark). */
   private publishPending(): void {
-    if (this.slot >= 0) Atomics.store(this.host.pending, this.slot, (this.framedTotal - this.socket.writableLength - this.outLen) | 0);
+    // A late write callback of a gone stream must not touch a slot that may already be reused.
+    if (this.slot >= 0 && this.state !== 'gone') Atomics.store(this.host.pending, this.slot, (this.framedTotal - this.socket.writableLength - this.outLen) | 0);
   }
 
   /** Appends one framed datagram to this drain's outgoing batch. */
