@@ -1,18 +1,20 @@
 /**
  * Benchmark dispatcher: `node build/bench/run.js [workload…] [options]` (what `npm run bench` runs
- * after compiling with `tsconfig.bench.json`). With no workload named, runs them all in order.
+ * after compiling with `tsconfig.bench.json`). With no workload named, runs the whole suite in order.
  *
- * Workloads:
- * - `echo`  end-to-end echo over loopback, load from another process, baseline in the same run
- *           (bench/e2e/echo.ts);
- * - `micro` the in-memory micro benchmarks compiled into build/bench/micro (bench/lib/micro.ts).
+ * Workloads (each beside its `node:net` / `node:dgram` baseline in the same run, load generators in
+ * separate processes, every run bounded and self-stopping):
+ * - `echo`      echo throughput, pandanet 0/1/2/4 threads, 0/2/10 µs of work (bench/e2e/echo.ts);
+ * - `latency`   fixed-rate round trips at 25/50/90 % of each server's max, no coordinated omission;
+ * - `broadcast` 60 Hz game tick to 1,000 clients with 20 Hz input, delivery delay and drops;
+ * - `scale`     10,000 idle connections: memory per connection, idle CPU;
+ * - `budget`    main-thread CPU per datagram and I/O thread utilisation, per mode;
+ * - `udp`       UDP echo with Panda's checksum, pandanet polled/threaded vs node:dgram;
+ * - `micro`     in-memory micro benchmarks (bench/micro; only when named).
  *
- * Options: `--runs N`, `--quick`, and for echo `--connections N`, `--per-connection N`,
- * `--in-flight N`, `--client-threads N`, `--threads 0,1,2`, `--work 0,2`,
- * `--drain drainData,getData`, `--idle backoff|spin`, `--timeout-s S`, `--quiet-wait-s S`, `--no-save`, `--out FILE`, `--profile DIR`;
- * for micro `--micro-timeout-s S`, `--only ring,datagram`. `--help` lists them.
- *
- * Prints the machine first. Exit code 1 if a workload failed outright or any run failed.
+ * Prints the machine first; a progress bar per workload on stderr; results (JSON, Markdown, SVG) in
+ * bench/results/. `--quick` shrinks every workload to a smoke test (the whole suite in under a
+ * minute). Exit code 1 if a workload failed outright or any run failed.
  *
  * Thread: main thread.
  * @module
@@ -20,35 +22,61 @@
 import { intFlag, listFlag, parseArgs, type ParsedArgs } from './lib/args.js';
 import { describeMachine, machineInfo } from './lib/machine.js';
 import { runMicro } from './lib/micro.js';
-import { runEcho, type EchoOptions } from './e2e/echo.js';
+import { Progress } from './lib/progress.js';
+import { echoSteps, runEcho, type EchoOptions } from './e2e/echo.js';
+import { LATENCY_DEFAULTS, LATENCY_QUICK, latencySteps, runLatency, type LatencyOptions } from './e2e/latency.js';
+import { BROADCAST_DEFAULTS, BROADCAST_QUICK, broadcastSteps, runBroadcast, type BroadcastOptions } from './e2e/broadcast.js';
+import { SCALE_DEFAULTS, SCALE_QUICK, runScale, scaleSteps, type ScaleOptions } from './e2e/scale.js';
+import { BUDGET_DEFAULTS, BUDGET_QUICK, budgetSteps, runBudget, type BudgetOptions } from './e2e/budget.js';
+import { UDP_DEFAULTS, UDP_QUICK, runUdp, udpSteps, type UdpOptions } from './e2e/udp.js';
 import type { DrainMode, IdleMode } from './e2e/protocol.js';
 
 interface Workload {
   describe: string;
+  /** Part of the suite run when no workload is named. */
+  inSuite: boolean;
   run(args: ParsedArgs): Promise<boolean>;
 }
 
-const VALUED = new Set(['runs', 'connections', 'per-connection', 'in-flight', 'client-threads', 'threads', 'work', 'drain', 'idle', 'timeout-s', 'micro-timeout-s', 'only', 'profile', 'quiet-wait-s', 'out']);
+const VALUED = new Set([
+  'runs', 'connections', 'per-connection', 'in-flight', 'client-threads', 'threads', 'work', 'drain', 'idle', 'timeout-s', 'micro-timeout-s', 'only', 'profile', 'quiet-wait-s', 'out',
+  'loads', 'measure-ms', 'duration-s', 'idle-s', 'rate',
+]);
 const KNOWN = new Set([...VALUED, 'quick', 'no-save', 'help']);
 
-function echoOptions(f: ParsedArgs['flags']): Partial<EchoOptions> {
-  const o: Partial<EchoOptions> = {};
+type Flags = ParsedArgs['flags'];
+
+function threadsFlag(f: Flags): number[] | undefined {
+  const threads = listFlag(f, 'threads')?.map(Number);
+  if (threads !== undefined && threads.some((t) => !Number.isInteger(t) || t < 0 || t > 64)) throw new Error('--threads needs integers 0..64');
+  return threads;
+}
+
+/** Flags every workload understands: --runs, --threads, --quick, --no-save, --quiet-wait-s, --timeout-s. */
+function common(f: Flags): { runs?: number; threads?: number[]; quick?: boolean; save?: boolean; quietWaitMs?: number; timeoutMs?: number } {
+  const o: { runs?: number; threads?: number[]; quick?: boolean; save?: boolean; quietWaitMs?: number; timeoutMs?: number } = {};
   if (f.has('quick')) o.quick = true;
-  const set = <K extends keyof EchoOptions>(key: K, v: EchoOptions[K] | undefined): void => {
-    if (v !== undefined) o[key] = v;
-  };
-  set('runs', intFlag(f, 'runs'));
-  set('connections', intFlag(f, 'connections'));
-  set('perConnection', intFlag(f, 'per-connection'));
-  set('inFlight', intFlag(f, 'in-flight'));
-  set('clientThreads', intFlag(f, 'client-threads'));
+  if (f.has('no-save')) o.save = false;
+  const runs = intFlag(f, 'runs');
+  if (runs !== undefined) o.runs = runs;
+  const threads = threadsFlag(f);
+  if (threads !== undefined) o.threads = threads;
   const quiet = intFlag(f, 'quiet-wait-s', 0);
   if (quiet !== undefined) o.quietWaitMs = quiet * 1000;
   const timeout = intFlag(f, 'timeout-s');
   if (timeout !== undefined) o.timeoutMs = timeout * 1000;
-  const threads = listFlag(f, 'threads')?.map(Number);
-  if (threads !== undefined && threads.some((t) => !Number.isInteger(t) || t < 0)) throw new Error('--threads needs integers ≥ 0');
-  set('threads', threads);
+  return o;
+}
+
+function echoOptions(f: Flags): Partial<EchoOptions> {
+  const o: Partial<EchoOptions> = { ...common(f) };
+  const set = <K extends keyof EchoOptions>(key: K, v: EchoOptions[K] | undefined): void => {
+    if (v !== undefined) o[key] = v;
+  };
+  set('connections', intFlag(f, 'connections'));
+  set('perConnection', intFlag(f, 'per-connection'));
+  set('inFlight', intFlag(f, 'in-flight'));
+  set('clientThreads', intFlag(f, 'client-threads'));
   const work = listFlag(f, 'work')?.map(Number);
   if (work !== undefined && work.some((w) => !Number.isFinite(w) || w < 0)) throw new Error('--work needs numbers ≥ 0 (µs)');
   set('workUs', work);
@@ -58,7 +86,6 @@ function echoOptions(f: ParsedArgs['flags']): Partial<EchoOptions> {
   const idle = f.get('idle');
   if (idle !== undefined && idle !== 'spin' && idle !== 'backoff') throw new Error('--idle takes spin or backoff');
   set('idle', idle as IdleMode | undefined);
-  if (f.has('no-save')) o.save = false;
   const out = f.get('out');
   if (out !== undefined) {
     if (out === true) throw new Error('--out needs a file path');
@@ -72,16 +99,125 @@ function echoOptions(f: ParsedArgs['flags']): Partial<EchoOptions> {
   return o;
 }
 
+function latencyOptions(f: Flags): Partial<LatencyOptions> {
+  const o: Partial<LatencyOptions> = { ...common(f) };
+  const loads = listFlag(f, 'loads')?.map(Number);
+  if (loads !== undefined && loads.some((l) => !(l > 0 && l <= 1.5))) throw new Error('--loads takes fractions of the max, e.g. 0.25,0.5,0.9');
+  if (loads !== undefined) o.loads = loads;
+  const c = intFlag(f, 'connections');
+  if (c !== undefined) o.connections = c;
+  const m = intFlag(f, 'measure-ms');
+  if (m !== undefined) o.measureMs = m;
+  return o;
+}
+
+function broadcastOptions(f: Flags): Partial<BroadcastOptions> {
+  const o: Partial<BroadcastOptions> = { ...common(f) };
+  const c = intFlag(f, 'connections');
+  if (c !== undefined) o.connections = c;
+  const d = intFlag(f, 'duration-s');
+  if (d !== undefined) o.durationMs = d * 1000;
+  return o;
+}
+
+function scaleOptions(f: Flags): Partial<ScaleOptions> {
+  const o: Partial<ScaleOptions> = { ...common(f) };
+  const c = intFlag(f, 'connections');
+  if (c !== undefined) o.connections = c;
+  const i = intFlag(f, 'idle-s');
+  if (i !== undefined) o.idleMs = i * 1000;
+  return o;
+}
+
+function budgetOptions(f: Flags): Partial<BudgetOptions> {
+  const o: Partial<BudgetOptions> = { ...common(f) };
+  const r = intFlag(f, 'rate');
+  if (r !== undefined) o.ratePerSec = r;
+  const m = intFlag(f, 'measure-ms');
+  if (m !== undefined) o.measureMs = m;
+  return o;
+}
+
+function udpOptions(f: Flags): Partial<UdpOptions> {
+  const o: Partial<UdpOptions> = { ...common(f) };
+  const m = intFlag(f, 'measure-ms');
+  if (m !== undefined) o.measureMs = m;
+  return o;
+}
+
+/** Runs `fn` under a progress bar of `steps` steps. */
+async function withProgress<T>(label: string, steps: number, fn: (p: Progress) => Promise<T>): Promise<T> {
+  const p = new Progress(label, steps);
+  try {
+    return await fn(p);
+  } finally {
+    p.finish();
+  }
+}
+
 const WORKLOADS: Record<string, Workload> = {
   echo: {
-    describe: 'end-to-end echo: baseline node:net vs pandanet t0/t1/t2, without and with 2 µs of work',
+    describe: 'echo throughput: node:net vs pandanet t0/t1/t2/t4, with 0, 2 and 10 µs of work per datagram',
+    inSuite: true,
     async run(args) {
-      const r = await runEcho(echoOptions(args.flags));
+      const o = echoOptions(args.flags);
+      const r = await withProgress('echo', echoSteps(o), (p) => runEcho(o, p));
       return r.configs.every((c) => c.summary.failedRuns === 0);
     },
   },
+  latency: {
+    describe: 'fixed-rate round trips at 25/50/90 % of each server\'s max (no coordinated omission): p50/p99/p99.9',
+    inSuite: true,
+    async run(args) {
+      const o = latencyOptions(args.flags);
+      const full = { ...LATENCY_DEFAULTS, ...(o.quick === true ? LATENCY_QUICK : {}), ...o };
+      const r = await withProgress('latency', latencySteps(full), (p) => runLatency(o, p));
+      return r.summary.every((s) => s.failedRuns === 0);
+    },
+  },
+  broadcast: {
+    describe: 'game tick: 1,000 clients, 100 B state at 60 Hz out (60k dg/s), 20 Hz input in; delivery, drops, delay',
+    inSuite: true,
+    async run(args) {
+      const o = broadcastOptions(args.flags);
+      const full = { ...BROADCAST_DEFAULTS, ...(o.quick === true ? BROADCAST_QUICK : {}), ...o };
+      const r = await withProgress('broadcast', broadcastSteps(full), (p) => runBroadcast(o, p));
+      return r.summary.every((s) => s.failedRuns === 0);
+    },
+  },
+  scale: {
+    describe: '10,000 idle TCP connections: JS memory (all isolates) and RSS per connection, idle CPU',
+    inSuite: true,
+    async run(args) {
+      const o = scaleOptions(args.flags);
+      const full = { ...SCALE_DEFAULTS, ...(o.quick === true ? SCALE_QUICK : {}), ...o };
+      const r = await withProgress('scale', scaleSteps(full), (p) => runScale(o, p));
+      return r.summary.every((s) => s.failedRuns === 0);
+    },
+  },
+  budget: {
+    describe: 'main-thread CPU per datagram and I/O thread utilisation per mode (saturated and at a fixed rate)',
+    inSuite: true,
+    async run(args) {
+      const o = budgetOptions(args.flags);
+      const full = { ...BUDGET_DEFAULTS, ...(o.quick === true ? BUDGET_QUICK : {}), ...o };
+      const r = await withProgress('budget', budgetSteps(full), (p) => runBudget(o, p));
+      return r.summary.every((s) => s.failedRuns === 0);
+    },
+  },
+  udp: {
+    describe: 'UDP echo with Panda checksum framing: pandanet polled/threaded vs node:dgram',
+    inSuite: true,
+    async run(args) {
+      const o = udpOptions(args.flags);
+      const full = { ...UDP_DEFAULTS, ...(o.quick === true ? UDP_QUICK : {}), ...o };
+      const r = await withProgress('udp', udpSteps(full), (p) => runUdp(o, p));
+      return r.summary.every((s) => s.failedRuns === 0);
+    },
+  },
   micro: {
-    describe: 'in-memory micro benchmarks from build/bench/micro/*.js',
+    describe: 'in-memory micro benchmarks from build/bench/micro/*.js (only when named)',
+    inSuite: false,
     async run(args) {
       const runs = intFlag(args.flags, 'runs');
       const only = listFlag(args.flags, 'only');
@@ -100,16 +236,26 @@ function usage(): string {
   return [
     'usage: node build/bench/run.js [workload…] [options]   (npm run bench -- [workload…] [options])',
     '',
-    'workloads (all when none is named):',
-    ...Object.entries(WORKLOADS).map(([name, w]) => `  ${name.padEnd(6)} ${w.describe}`),
+    'workloads (the suite = all but micro, when none is named):',
+    ...Object.entries(WORKLOADS).map(([name, w]) => `  ${name.padEnd(9)} ${w.describe}`),
     '',
-    'options: --runs N  --quick (a smoke test: windows too short for CPU figures)  --no-save',
-    '  echo:  --connections N --per-connection N --in-flight N --client-threads N --threads 0,1,2',
-    '         --work 0,2 --drain drainData,getData[,getDataReuse] --idle backoff|spin --timeout-s 60',
-    '         --out FILE (JSON path; default bench/results/echo-<date>.json)',
-    '         --quiet-wait-s 10 (wait before each run for other load to drop; 0: off)',
-    '         --profile DIR (V8 CPU profiles of the server processes, for diagnosis)',
-    '  micro: --micro-timeout-s 300 --only ring,datagram',
+    'options for every workload:',
+    '  --quick            smoke test: the whole suite in under a minute (windows too short for careful figures)',
+    '  --runs N           rounds (each configuration once per round, rotating order)',
+    '  --threads 0,1,2    pandanet thread counts',
+    '  --no-save          no files in bench/results',
+    '  --quiet-wait-s S   before each run, wait up to S s for other load < 0.25 cores (0: off)',
+    '  --timeout-s S      hard limit per run',
+    '  echo:      --connections N --per-connection N --in-flight N --client-threads N --work 0,2,10',
+    '             --drain drainData,getData[,getDataReuse] --idle backoff|spin --out FILE --profile DIR',
+    '  latency:   --loads 0.25,0.5,0.9 --connections N --measure-ms MS',
+    '  broadcast: --connections N --duration-s S',
+    '  scale:     --connections N --idle-s S',
+    '  budget:    --rate N (datagrams/s of the fixed phase) --measure-ms MS',
+    '  udp:       --measure-ms MS',
+    '  micro:     --micro-timeout-s 300 --only ring,datagram',
+    '',
+    'Results: bench/results/<workload>-<date>.{json,md} and <workload>-<date>-<chart>.svg',
   ].join('\n');
 }
 
@@ -121,24 +267,31 @@ async function main(): Promise<number> {
   }
   for (const key of args.flags.keys()) if (!KNOWN.has(key)) throw new Error(`unknown option --${key}\n${usage()}`);
   for (const n of args.names) if (!(n in WORKLOADS)) throw new Error(`unknown workload "${n}"\n${usage()}`);
-  const names = args.names.length > 0 ? args.names : Object.keys(WORKLOADS);
+  const names = args.names.length > 0 ? args.names : Object.keys(WORKLOADS).filter((n) => WORKLOADS[n]!.inSuite);
 
-  console.log(`# pandanet benchmarks: ${names.join(', ')}`);
+  const t0 = performance.now();
+  console.log(`# pandanet benchmarks: ${names.join(', ')}${args.flags.has('quick') ? ' (--quick)' : ''}`);
   console.log('');
   console.log(`Machine: ${describeMachine(machineInfo())}`);
   console.log('');
   let ok = true;
+  const outcome: string[] = [];
   for (const name of names) {
     console.log(`## ${name}`);
     console.log('');
+    const w0 = performance.now();
     try {
-      if (!(await WORKLOADS[name]!.run(args))) ok = false;
+      const good = await WORKLOADS[name]!.run(args);
+      if (!good) ok = false;
+      outcome.push(`${name}: ${good ? 'ok' : 'some runs failed'} (${Math.round((performance.now() - w0) / 1000)} s)`);
     } catch (err) {
       ok = false;
+      outcome.push(`${name}: FAILED (${err instanceof Error ? err.message : String(err)})`);
       console.error(`workload ${name} failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
     }
     console.log('');
   }
+  console.log(`Suite: ${outcome.join('; ')}; ${Math.round((performance.now() - t0) / 1000)} s in all`);
   return ok ? 0 : 1;
 }
 

@@ -45,6 +45,8 @@ import {
   type Connection,
   type ThreadStats,
 } from '../../src/index.js';
+import { guardLog } from '../lib/log-guard.js';
+import { ThreadLabels } from '../lib/server-window.js';
 import { allThreadsCpuUs, cpuSource, threadCpuDeltas, threadCpuUs, threadRunDelayUs } from '../lib/thread-cpu.js';
 import { paramsFromArgv, type IoThreadReport, type ServerCommand, type ServerMessage, type ServerParams } from './protocol.js';
 
@@ -54,10 +56,14 @@ const BUDGET = 8192;
 const SPINS_BEFORE_SLEEP = 64;
 
 const p = paramsFromArgv<ServerParams>();
+guardLog();
 const workNs = BigInt(Math.round(p.workUs * 1000));
 
 let datagrams = 0;
 let accepted = 0;
+/** `accepted` when the previous window ended: a new window waits for its own client's connections. */
+let acceptedBase = 0;
+const labels = new ThreadLabels();
 /** pandanet: connections accepted per I/O thread index. */
 const perThread: number[] = [];
 let resets = 0;
@@ -88,6 +94,7 @@ function work(): void {
 function startBaseline(): Promise<number> {
   const server = net.createServer((sock) => {
     accepted++;
+    if (p.noDelay === true) sock.setNoDelay(true);
     let pending: Buffer | null = null;
     sock.on('data', (chunk: Buffer) => {
       const t0 = performance.now();
@@ -123,17 +130,25 @@ function startBaseline(): Promise<number> {
 // ---- pandanet --------------------------------------------------------------------------------
 
 let manager: QueuedConnectionManager | null = null;
+/** Datagrams the pandanet reader dropped for its queue cap so far (0 for the baseline). */
+let droppedCount = (): number => 0;
 
 function startPandanet(): number {
   const n = p.threads;
+  labels.markBefore();
   const mgr = new QueuedConnectionManager();
   manager = mgr;
   const listener = new QueuedConnectionListener(mgr, n);
   const reader = new QueuedConnectionReader(mgr, n);
+  droppedCount = () => reader.getDroppedCount();
   const writer = new ConnectionWriter(mgr, n);
+  // The baseline's socket.write buffers without limit; give the threaded writer room too, so an
+  // open-loop client (latency, budget) that outruns the I/O thread queues instead of failing sends.
+  writer.setMaxQueueSize(Math.max(writer.getMaxQueueSize(), 1_000_000));
   const rendezvous = mgr.openTCPServerRendezvous('127.0.0.1', 0, 1024);
   if (rendezvous === null) throw new Error(`openTCPServerRendezvous failed: ${mgr.getLastError()?.message ?? 'unknown'}`);
   listener.addConnection(rendezvous);
+  labels.markAfter(Math.max(1, n));
 
   const rvPtr = new PointerToConnection();
   const address = new NetAddress();
@@ -188,6 +203,7 @@ function startPandanet(): number {
         const c = newPtr.p();
         if (c !== null && reader.addConnection(c)) {
           accepted++;
+          if (p.noDelay === true) c.setNoDelay(true);
           const t = c.getThreadIndex();
           perThread[t] = (perThread[t] ?? 0) + 1;
         }
@@ -278,6 +294,9 @@ function report(): void {
     threadsCpuUs: threadCpuDeltas(a.threads, b.threads)
       .map((x) => x.cpuUs)
       .filter((x) => x > 0),
+    threads: threadCpuDeltas(a.threads, b.threads)
+      .filter((x) => x.cpuUs > 0)
+      .map((x) => ({ tid: x.tid, label: labels.label(x.tid), cpuUs: Math.round(x.cpuUs) })),
     windowMs: b.t - a.t,
     datagrams: b.datagrams - a.datagrams,
     workSpentUs: Number(b.workNs - a.workNs) / 1000,
@@ -287,6 +306,7 @@ function report(): void {
     busyIterations: b.busyIterations - a.busyIterations,
     ioThreads: io,
     overflow,
+    droppedTotal: droppedCount(),
     resets,
   });
 }
@@ -296,18 +316,20 @@ process.on('message', (m: ServerCommand) => {
     case 'start': {
       const until = performance.now() + 5000;
       const begin = (): void => {
-        if (accepted < m.connections && performance.now() < until) {
+        if (accepted - acceptedBase < m.connections && performance.now() < until) {
           setTimeout(begin, 1);
           return;
         }
         startSnap = snapshot();
-        send({ kind: 'started', accepted });
+        send({ kind: 'started', accepted: accepted - acceptedBase });
       };
       begin();
       return;
     }
     case 'stop':
       report();
+      acceptedBase = accepted;
+      if (m.exit === false) return; // another window follows (a new client)
       manager?.shutdown();
       process.disconnect?.();
       setTimeout(() => process.exit(0), 200);

@@ -1,7 +1,7 @@
 /**
  * The end-to-end echo workload: a load client in another process against a plain `node:net`
- * server (the baseline) and against pandanet's server with 0, 1 and 2 threads, without and with
- * simulated per-datagram work on the server's main thread. Every configuration is measured in every
+ * server (the baseline) and against pandanet's server with 0, 1, 2 and 4 threads, without and with
+ * simulated per-datagram work (2 and 10 µs, a busy-wait) on the server's main thread. Every configuration is measured in every
  * round, in a rotating order, so each pandanet run has a baseline run from the same round to be
  * compared with (ratio = pandanet / baseline, same round, same work).
  *
@@ -10,7 +10,8 @@
  * clock running from "go" to the last echo), the server's main-thread CPU per datagram
  * (`/proc/thread-self/schedstat`, read on the server's main thread) and how long that thread waited
  * for a CPU, process CPU per datagram, pandanet's I/O thread utilisation, and the ratios; prints a
- * Markdown table and writes JSON to `bench/results/`. Because the machine may be shared, each run
+ * Markdown table and writes JSON, Markdown and two SVG charts (throughput by thread count; ratio to
+ * the baseline) to `bench/results/`. Because the machine may be shared, each run
  * first waits (bounded) for other processes' load to drop, and records the load other processes put
  * on the machine during the run: read the ratios against that column.
  *
@@ -20,15 +21,15 @@
  * Thread: main thread of the orchestrating process.
  * @module
  */
-import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Child } from '../lib/child.js';
-import { machineInfo, type MachineInfo } from '../lib/machine.js';
+import { type MachineInfo } from '../lib/machine.js';
+import type { Progress } from '../lib/progress.js';
+import { markdownHeader, resultBase, resultHeader, saveResult } from '../lib/report.js';
 import { machineBusyUs } from '../lib/thread-cpu.js';
 import { round, spread, type Spread } from '../lib/stats.js';
+import { barChartSvg } from '../lib/svg.js';
 import type { ClientCommand, ClientMessage, ClientParams, DrainMode, IdleMode, IoThreadReport, ServerCommand, ServerMessage, ServerParams } from './protocol.js';
 
 /** Options of the echo workload. */
@@ -66,26 +67,26 @@ export interface EchoOptions {
 
 /** Defaults: the issue's workload. */
 export const ECHO_DEFAULTS: EchoOptions = {
-  runs: 5,
+  runs: 3,
   connections: 100,
   perConnection: 2000,
   inFlight: 32,
   payloadBytes: 64,
   clientThreads: 2,
-  threads: [0, 1, 2],
-  workUs: [0, 2],
-  drains: ['drainData', 'getData'],
+  threads: [0, 1, 2, 4],
+  workUs: [0, 2, 10],
+  drains: ['drainData'],
   idle: 'backoff',
   timeoutMs: 60_000,
-  quietWaitMs: 10_000,
+  quietWaitMs: 3000,
   quietCores: 0.25,
-  quietBudgetMs: 60_000,
+  quietBudgetMs: 30_000,
   quick: false,
   save: true,
 };
 
-/** `--quick`: 2 runs of 20 connections × 500 datagrams. */
-export const ECHO_QUICK: Partial<EchoOptions> = { runs: 2, connections: 20, perConnection: 500, quietWaitMs: 3000, quietBudgetMs: 20_000, quick: true };
+/** `--quick`: 1 run of 20 connections × 500 datagrams, baseline and pandanet t1, 0 and 2 µs of work. */
+export const ECHO_QUICK: Partial<EchoOptions> = { runs: 1, connections: 20, perConnection: 500, threads: [1], workUs: [0, 2], quietWaitMs: 0, quick: true };
 
 /** One server configuration. */
 export interface EchoConfig {
@@ -197,7 +198,6 @@ export interface TargetCheck {
 
 const SERVER = new URL('./echo-server.js', import.meta.url);
 const CLIENT = new URL('./load-client.js', import.meta.url);
-const RESULTS_DIR = new URL('../../../bench/results/', import.meta.url);
 
 function configsFor(o: EchoOptions): EchoConfig[] {
   const out: EchoConfig[] = [];
@@ -427,55 +427,63 @@ function checkTargets(r: EchoResult): TargetCheck[] {
   return out;
 }
 
-/** `git describe --always --dirty` of the checkout this build came from ('unknown' outside git). */
-function gitDescribe(): string {
-  const cwd = fileURLToPath(new URL('../../../', import.meta.url));
-  try {
-    return execFileSync('git', ['describe', '--always', '--dirty'], { cwd, encoding: 'utf8', timeout: 5000, stdio: ['ignore', 'pipe', 'ignore'] }).trim();
-  } catch {
-    return 'unknown';
-  }
+/** Planned progress steps. */
+export function echoSteps(options: Partial<EchoOptions> = {}): number {
+  const o: EchoOptions = { ...ECHO_DEFAULTS, ...(options.quick === true ? ECHO_QUICK : {}), ...options };
+  return o.runs * configsFor(o).length;
 }
 
-/** Fingerprint of the compiled pandanet that the servers load (the tree may be dirty/untracked). */
-function buildFingerprint(): string {
-  const root = new URL('../../src/', import.meta.url);
-  const h = createHash('sha256');
-  const walk = (dir: URL): void => {
-    for (const e of readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
-      if (e.isDirectory()) walk(new URL(`${e.name}/`, dir));
-      else if (e.name.endsWith('.js')) {
-        h.update(fileURLToPath(new URL(e.name, dir)).slice(fileURLToPath(root).length));
-        h.update(readFileSync(new URL(e.name, dir)));
-      }
-    }
-  };
-  try {
-    walk(root);
-    return h.digest('hex').slice(0, 16);
-  } catch {
-    return 'unknown';
-  }
+/** Throughput by thread count, one bar per work level. */
+function throughputChart(r: EchoResult): string {
+  const servers = ['baseline', ...r.options.threads.map((t) => `t${t}`)];
+  const drain = r.options.drains[0]!;
+  const find = (srv: string, w: number): EchoResult['configs'][number] | undefined =>
+    r.configs.find((c) => c.params.workUs === w && (srv === 'baseline' ? c.params.server === 'baseline' : c.params.server === 'pandanet' && `t${c.params.threads}` === srv && c.params.drain === drain));
+  return barChartSvg({
+    title: 'Echo throughput by pandanet thread count',
+    subtitle: `${r.options.connections} connections × 64 B, ${r.options.inFlight} in flight; pandanet ${drain} loop; median of ${r.options.runs} runs; ${r.machine.cores} cores shared with the load client`,
+    yLabel: 'datagrams/s',
+    groups: servers.map((x) => (x === 'baseline' ? 'node:net' : `pandanet ${x}`)),
+    series: r.options.workUs.map((w) => ({
+      name: w === 0 ? 'no work' : `${w} µs work/dg`,
+      values: servers.map((x) => find(x, w)?.summary.datagramsPerSec.median ?? null),
+      low: servers.map((x) => find(x, w)?.summary.datagramsPerSec.min ?? null),
+      high: servers.map((x) => find(x, w)?.summary.datagramsPerSec.max ?? null),
+    })),
+  });
 }
 
-function resultPath(date: string, quick: boolean): URL {
-  mkdirSync(RESULTS_DIR, { recursive: true });
-  const base = `echo-${date.slice(0, 10)}${quick ? '-quick' : ''}`;
-  let url = new URL(`${base}.json`, RESULTS_DIR);
-  for (let i = 2; existsSync(url); i++) url = new URL(`${base}-${i}.json`, RESULTS_DIR);
-  return url;
+/** Ratio to the same round's baseline, by thread count and work. */
+function ratioChart(r: EchoResult): string {
+  const drain = r.options.drains[0]!;
+  return barChartSvg({
+    title: 'Echo throughput relative to node:net (same round, same work)',
+    subtitle: `pandanet ${drain}; median of ${r.options.runs} runs, whiskers min–max; targets: ≥ 0.9× without work, ≥ 1.3× with 2 µs`,
+    yLabel: '× baseline',
+    groups: r.options.threads.map((t) => `t${t}`),
+    series: r.options.workUs.map((w) => {
+      const cs = r.options.threads.map((t) => r.configs.find((c) => c.params.server === 'pandanet' && c.params.threads === t && c.params.workUs === w && c.params.drain === drain)?.summary.ratioToBaseline ?? null);
+      return { name: w === 0 ? 'no work' : `${w} µs work/dg`, values: cs.map((x) => x?.median ?? null), low: cs.map((x) => x?.min ?? null), high: cs.map((x) => x?.max ?? null) };
+    }),
+    refLines: [
+      { value: 0.9, label: '0.9× (no work)' },
+      { value: 1.3, label: '1.3× (2 µs)' },
+    ],
+    format: (v) => (Number.isFinite(v) ? v.toFixed(2) : ''),
+  });
 }
 
 /** Runs the echo workload; prints progress to stderr, the table to stdout; returns the result. */
-export async function runEcho(options: Partial<EchoOptions> = {}): Promise<EchoResult> {
+export async function runEcho(options: Partial<EchoOptions>, progress: Progress): Promise<EchoResult> {
   const o: EchoOptions = { ...ECHO_DEFAULTS, ...(options.quick === true ? ECHO_QUICK : {}), ...options };
   const started = performance.now();
-  const fingerprint = buildFingerprint();
-  const git = gitDescribe(); // now: the checkout may move while the workload runs
+  const header = resultHeader('echo'); // now: the checkout may move while the workload runs
+  const fingerprint = header.buildFingerprint;
+  const git = header.git;
   quietSpentMs = 0;
   const configs = configsFor(o);
   const runsOf = new Map<string, EchoRun[]>(configs.map((c) => [c.id, []]));
-  const date = new Date().toISOString();
+  const date = header.date;
   console.log(
     `echo: ${o.connections} connections × ${o.perConnection} datagrams of ${o.payloadBytes} B (header 2), ${o.inFlight} in flight each; load client: separate process, ${o.clientThreads} piscina threads; ${o.runs} rounds × ${configs.length} configs; pandanet loop idle=${o.idle}; ${o.timeoutMs / 1000} s hard timeout per run; before each run, up to ${o.quietWaitMs / 1000} s wait for other load < ${o.quietCores} cores (${o.quietBudgetMs / 1000} s in all)`,
   );
@@ -486,13 +494,15 @@ export async function runEcho(options: Partial<EchoOptions> = {}): Promise<EchoR
     const order = [...configs.slice(shift), ...configs.slice(0, shift)];
     const thisRound = new Map<string, EchoRun>();
     for (const cfg of order) {
+      progress.setNote(`echo ${cfg.id} round ${roundNo}`);
       const run = await runOnce(cfg, o, roundNo);
+      progress.step();
       thisRound.set(cfg.id, run);
       runsOf.get(cfg.id)!.push(run);
       const status = run.ok
         ? `${Math.round(run.datagramsPerSec).toLocaleString('en-US')} dg/s in ${Math.round(run.elapsedMs)} ms (half the conns done at ${Math.round(run.medianConnectionDoneMs)}), server main ${f2(run.mainCpuUsPerDatagram)} (waited for CPU ${Math.round(run.mainRunDelayShare * 100)}% of the run) / process ${f2(run.processCpuUsPerDatagram)} / client ${f2(run.clientCpuUsPerDatagram)} µs/dg, other load ${f2(run.otherLoadCores)} cores${run.quietWaitedMs > 1000 ? ` (waited ${(run.quietWaitedMs / 1000).toFixed(0)} s for quiet, load then ${f2(run.preRunLoadCores)})` : ''}`
         : `FAILED: ${run.error}`;
-      process.stderr.write(`[echo ${roundNo}/${o.runs}] ${cfg.id.padEnd(34)} ${status} (${(run.wallMs / 1000).toFixed(1)} s)\n`);
+      progress.log(`echo r${roundNo} ${cfg.id.padEnd(30)} ${status} (${(run.wallMs / 1000).toFixed(1)} s)`);
     }
     for (const cfg of configs) {
       if (cfg.params.server !== 'pandanet') continue;
@@ -507,7 +517,7 @@ export async function runEcho(options: Partial<EchoOptions> = {}): Promise<EchoR
     date,
     git,
     buildFingerprint: fingerprint,
-    machine: machineInfo(),
+    machine: header.machine,
     options: o,
     configs: configs.map((c) => {
       const runs = runsOf.get(c.id)!;
@@ -523,8 +533,8 @@ export async function runEcho(options: Partial<EchoOptions> = {}): Promise<EchoR
   console.log('');
   console.log(echoTable(result));
   console.log('');
-  console.log('Targets (issue 4), threaded configs:');
-  for (const t of result.targets) console.log(`- ${t.pass ? 'PASS' : 'MISS'} ${t.config}: ${t.target}: ${t.value}`);
+  console.log('Targets (issue 6), threaded configs:');
+  for (const t of result.targets) console.log(`- ${t.pass ? 'MET' : 'MISSED'} ${t.config}: ${t.target}: ${t.value}`);
   const failures = result.configs.flatMap((c) => c.runs.filter((r) => !r.ok).map((r) => `- ${c.id} round ${r.round}: ${r.error}`));
   if (failures.length > 0) {
     console.log('');
@@ -532,10 +542,14 @@ export async function runEcho(options: Partial<EchoOptions> = {}): Promise<EchoR
     for (const f of failures) console.log(f);
   }
   if (o.save) {
-    const url = o.outPath !== undefined ? pathToFileURL(resolve(o.outPath)) : resultPath(date, o.quick);
-    writeFileSync(url, `${JSON.stringify(result, null, 2)}\n`);
-    console.log('');
-    console.log(`JSON: ${fileURLToPath(url)}`);
+    if (o.outPath !== undefined) {
+      writeFileSync(resolve(o.outPath), `${JSON.stringify(result, null, 2)}\n`);
+      console.log(`\nJSON: ${resolve(o.outPath)}`);
+    } else {
+      const base = resultBase('echo', date, o.quick);
+      const md = `${markdownHeader('Echo throughput', header, [`${o.connections} connections × ${o.perConnection} datagrams of ${o.payloadBytes} B, ${o.inFlight} in flight; ${o.runs} rounds; load client in a separate process (${o.clientThreads} piscina threads); pandanet loop idle=${o.idle}`])}\n${echoTable(result)}\n\nTargets (threaded configs):\n\n${result.targets.map((t) => `- ${t.pass ? 'MET' : 'MISSED'} ${t.config}: ${t.target}: ${t.value}`).join('\n')}\n`;
+      console.log(`\nfiles: ${saveResult(base, result, md, { throughput: throughputChart(result), ratio: ratioChart(result) }).join(', ')}`);
+    }
   }
   console.log(`echo workload took ${(result.totalWallMs / 1000).toFixed(0)} s (${(result.quietWaitedTotalMs / 1000).toFixed(0)} s of it waiting for other load to drop)`);
   return result;

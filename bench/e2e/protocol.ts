@@ -33,6 +33,8 @@ export interface ServerParams {
   idle: IdleMode;
   /** Simulated application work per datagram on the main thread, µs (busy-wait). */
   workUs: number;
+  /** TCP_NODELAY on every accepted connection (both servers alike); default false (Nagle on, the OS default). */
+  noDelay?: boolean;
 }
 
 /** Load client parameters (passed as one JSON argv). */
@@ -79,6 +81,8 @@ export type ServerMessage =
       processCpuUs: number;
       /** Every thread's CPU over the window, largest first, µs (main thread included). */
       threadsCpuUs: number[];
+      /** The same, labelled: `main`, `io-K` (pandanet's I/O thread K), `other` (V8/libuv helpers). */
+      threads: Array<{ tid: number; label: string; cpuUs: number }>;
       /** Wall time of the window, ms. */
       windowMs: number;
       /** Datagrams the server echoed in the window. */
@@ -95,15 +99,18 @@ export type ServerMessage =
       ioThreads: IoThreadReport[];
       /** Queue overflows or resets seen (should be 0). */
       overflow: boolean;
+      /** Datagrams the reader dropped for its queue cap since the server started (from pandanet's log). */
+      droppedTotal: number;
       resets: number;
     }
   | { kind: 'error'; message: string };
 
 /** parent → server */
 export type ServerCommand =
-  /** Take the start snapshot once `connections` connections are accepted (waits at most 5 s for them). */
+  /** Take the start snapshot once `connections` connections were accepted since the last window (waits at most 5 s for them). */
   | { kind: 'start'; connections: number }
-  | { kind: 'stop' };
+  /** End the window and report; then exit, unless `exit` is false (another window will follow). */
+  | { kind: 'stop'; exit?: boolean };
 
 /** One piscina task's outcome. */
 export interface TaskResult {
