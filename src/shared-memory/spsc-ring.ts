@@ -249,18 +249,12 @@ export class SpscRing {
   }
 
   /**
-   * {@link tryWrite} of `src[offset, offset + length)` without making a view of it (small payloads
-   * are copied byte by byte, which beats `subarray` + `set` below about 128 bytes).
+   * {@link tryWrite} of `src[offset, offset + length)`. (A byte-by-byte copy avoiding the view was
+   * measured 2.4× slower than `set` of a `subarray` into shared memory: 383 vs 162 ns per 64 bytes.)
    * Thread: the producer.
    */
   tryWriteRange(id: number, meta: number, src: Uint8Array, offset: number, length: number): boolean {
-    if (length > 128) return this.tryWrite(id, meta, src.subarray(offset, offset + length));
-    const p = this.#begin(id, meta, length);
-    if (p < 0) return false;
-    const data = this.data;
-    for (let i = 0; i < length; i++) data[p + i] = src[offset + i]!;
-    this.#publish();
-    return true;
+    return this.tryWrite(id, meta, offset === 0 && length === src.length ? src : src.subarray(offset, offset + length));
   }
 
   /** Bytes the record being written takes (set by {@link #begin}, used by {@link #publish}). */

@@ -208,14 +208,8 @@ export class TcpStream implements RingWaiter {
     const before = this.outLen;
     if (!raw) this.outLen += frameHeader(length, headerSize, this.out, this.outLen);
     this.framedTotal = (this.framedTotal + (this.outLen - before) + length) | 0;
-    const out = this.out;
-    let at = this.outLen;
-    if (length <= 128) for (let i = 0; i < length; i++) out[at++] = data[offset + i]!;
-    else {
-      out.set(data.subarray(offset, offset + length), at);
-      at += length;
-    }
-    this.outLen = at;
+    this.out.set(data.subarray(offset, offset + length), this.outLen);
+    this.outLen += length;
     this.host.stats.outDatagram(length);
     return true;
   }
