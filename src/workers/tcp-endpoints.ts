@@ -38,6 +38,16 @@ export function wireAddress(address: string | undefined, family: string | undefi
 /** Below 4 KiB, Buffer.allocUnsafe takes from Node's pool: cheap per flush. */
 const INITIAL_OUT = 2048;
 
+/**
+ * A copy of `buf[offset, offset + length)` that owns its memory. Not `buf.slice()`: on a Node Buffer
+ * (the shared `onread` buffer) `slice` is a view, which the next read would overwrite.
+ */
+function copyOf(buf: Uint8Array, offset: number, length: number): Uint8Array {
+  const out = new Uint8Array(length);
+  out.set(buf.subarray(offset, offset + length));
+  return out;
+}
+
 /** A connected TCP socket. */
 export class TcpStream implements RingWaiter {
   readonly id: number;
@@ -150,17 +160,17 @@ export class TcpStream implements RingWaiter {
     this.host.stats.inDatagram(length);
     if (reader === null) {
       // Read after a detach (the rest of a chunk): keep it, uncounted, for the next attach.
-      this.backlog.push(buf.slice(offset, offset + length));
+      this.backlog.push(copyOf(buf, offset, length));
       return;
     }
     if (this.backlog.length > 0) {
-      if (reader.admit()) this.backlog.push(buf.slice(offset, offset + length));
+      if (reader.admit()) this.backlog.push(copyOf(buf, offset, length));
       return;
     }
     if (!reader.admit()) return;
     if (reader.ring.tryWriteRange(this.id, 0, buf, offset, length)) return;
     // Ring full: keep this datagram and everything after it, stop reading, wait for room.
-    this.backlog.push(buf.slice(offset, offset + length));
+    this.backlog.push(copyOf(buf, offset, length));
     this.socket.pause();
     this.host.stats.add(StatWord.BACKPRESSURE_PAUSES, 1);
     reader.block(this);
