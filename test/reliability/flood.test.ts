@@ -135,7 +135,9 @@ describe.each(MODES)('flood ($name)', ({ threads }) => {
   }, 45_000);
 
   it('a server that consumes the flood slowly pushes back on the flooder through TCP; memory bounded; nothing lost', async () => {
-    const CHUNKS = 20;
+    // 40 MB: twice what the socket buffers and a reader ring can absorb (≈ 7–14 MiB seen), so the
+    // flooder cannot finish before the application has consumed most of it.
+    const CHUNKS = 40;
     const server = makeServer(threads);
     // The flooder goes to its own reader, drained only every 100 ms; the ping-pong clients stay on the main reader.
     const floodReader = new QueuedConnectionReader(server.manager, threads);
@@ -192,13 +194,17 @@ describe.each(MODES)('flood ($name)', ({ threads }) => {
     expect(floodFrames).toBe(CHUNKS * FRAMES_PER_CHUNK);
     expect(pauses, 'the I/O thread paused the flooder (reader ring full)').toBeGreaterThan(0);
     expect(flood.writeFalse).toBeGreaterThan(0);
-    // The flooder spent most of its time blocked: the server, not the flooder, set the pace.
+    // The flooder spent most of its time blocked: the server, not the flooder, set the pace. (No
+    // wall-clock bound: how much the kernel's autotuned socket buffers absorb varies from run to run.)
     const floodMs = flood.endedAt - flood.startedAt;
-    expect(floodMs, 'time to write 20 MB at ≤ 40 MB/s consumption (minus what buffers absorb)').toBeGreaterThan(200);
     expect(flood.blockedMs / floodMs, 'fraction of the flood the flooder spent blocked').toBeGreaterThan(0.5);
     expect(floodReader.getDroppedCount()).toBe(0);
-    // Between the flooder's kernel and the application: socket buffers + one reader ring, not the flood.
-    expect(maxInFlight * (PAYLOAD + 2), 'bytes in flight between the flooder and the application').toBeLessThan(40 * MiB);
+    // Between the flooder's kernel and the application: socket buffers + one reader ring (threaded:
+    // 7–9 MiB of the 40 MB seen), never the flood. Polled, each dataAvailable() also moves what the ring
+    // holds into the reader's queue (Panda's contract; the queue's cap bounds it), so up to 23 MiB are seen.
+    const floodBytes = CHUNKS * FRAMES_PER_CHUNK * (PAYLOAD + 2);
+    const inFlightBound = threads === 0 ? floodBytes * 0.8 : floodBytes / 2;
+    expect(maxInFlight * (PAYLOAD + 2), 'bytes in flight between the flooder and the application').toBeLessThan(inFlightBound);
     expect(mem.growth, `RSS growth ${(mem.growth / MiB).toFixed(1)} MiB`).toBeLessThan(200 * MiB);
     for (const [i, g] of gaps.entries()) expect(g, `ping-pong client ${i} longest gap, ms`).toBeLessThan(2000);
     expect(app.resets).toEqual([]);
