@@ -8,7 +8,10 @@
  *   The cap is enforced by the threads (newest dropped, overflow flag set).
  * - `numThreads = 0` (polled, Panda's contract): nothing is queued until `poll()` /
  *   `dataAvailable()`; the threads hold what arrives (and stop reading when their ring is full, so
- *   TCP pushes back); polling moves it into the queue, applying the cap.
+ *   TCP pushes back); polling moves it into the queue, applying the cap. A poll stops moving once
+ *   the queue holds a ring's worth of bytes (Panda's poll, too, takes only part of what is there):
+ *   the rest waits in the ring, so a slow application pushes back on its peers instead of piling
+ *   up their datagrams, and the queue's memory stays within one ring on top of the ring itself.
  *
  * A connection is monitored by one reader at a time. Its datagrams arrive in the order sent, in
  * every mode.
@@ -28,6 +31,9 @@ import { runtimeOf, type ConnectionManager } from './connection-manager.js';
 import type { IoThread } from './io-thread.js';
 import { NetAddress } from './net-address.js';
 import type { ReaderHooks, Runtime } from './runtime.js';
+
+/** Below this much room in a polled queue's byte budget, a poll moves datagrams one at a time. */
+const NEAR_BUDGET_BYTES = 1 << 20;
 
 /** A datagram held by a polled reader: the bytes were copied out of the ring when polled. */
 export interface PolledItem {
@@ -64,6 +70,8 @@ export class ReaderCore implements ReaderHooks {
   readonly rings: Array<SpscRing | undefined> = [];
   readonly monitored = new Set<ConnectionCore>();
   readonly pending: BoundedFifo<PolledItem>;
+  /** Polled readers: payload bytes in {@link pending}. */
+  private pendingBytes = 0;
   /**
    * Polled readers: datagrams a thread had already read from a connection when it was removed from
    * this reader. A poll reads only monitored connections (Panda), so they wait here, in order, until
@@ -184,7 +192,8 @@ export class ReaderCore implements ReaderHooks {
   }
 
   private enqueuePolled(item: PolledItem): void {
-    if (!this.pending.push(item)) {
+    if (this.pending.push(item)) this.pendingBytes += item.bytes.length;
+    else {
       Atomics.store(this.control, ReaderWord.OVERFLOW, 1);
       Atomics.add(this.control, ReaderWord.DROPPED, 1);
       log('error', 'queue full: datagram dropped');
@@ -216,7 +225,7 @@ export class ReaderCore implements ReaderHooks {
     const budget = this.rt.config.netMaxPollCycle;
     const deadline = budget < 0 ? Number.POSITIVE_INFINITY : performance.now() + budget * 1000;
     for (const t of this.rt.threads) {
-      this.drainThread(t, deadline);
+      this.drainThread(t, deadline, true);
       if (performance.now() >= deadline) return;
     }
   }
@@ -228,10 +237,11 @@ export class ReaderCore implements ReaderHooks {
   }
 
   /**
-   * {@link ReaderHooks}: move what `thread` already delivered into the polled queue (all of it, or
-   * until `deadline`, checked every 256 datagrams).
+   * {@link ReaderHooks}: move what `thread` already delivered into the polled queue: all of it (before
+   * a reset is reported, so the reset follows the data), or, for a poll (`bounded`), until the queue
+   * holds a ring's worth of bytes; either way until `deadline`, checked every 256 datagrams.
    */
-  drainThread(thread: IoThread, deadline = Number.POSITIVE_INFINITY): void {
+  drainThread(thread: IoThread, deadline = Number.POSITIVE_INFINITY, bounded = false): void {
     if (!this.polled) return;
     const ring = this.rings[thread.index];
     if (ring === undefined) return;
@@ -249,8 +259,13 @@ export class ReaderCore implements ReaderHooks {
         else list.push(item);
       }
     };
+    // The queue takes at most a ring's worth of bytes (see the module notes): whole batches while
+    // far from that, single datagrams near it, so one batch of large datagrams cannot overshoot.
+    const budget = bounded ? ring.capacity : Number.POSITIVE_INFINITY;
     for (;;) {
-      const n = ring.drain(256, visit);
+      const room = budget - this.pendingBytes;
+      if (room <= 0) return;
+      const n = ring.drain(room > NEAR_BUDGET_BYTES ? 256 : 1, visit);
       if (n === 0) return;
       Atomics.sub(this.control, ReaderWord.QUEUED, n);
       if (performance.now() >= deadline) return;
@@ -275,6 +290,7 @@ export class ReaderCore implements ReaderHooks {
     if (this.polled) {
       const item = this.pending.shift();
       if (item === undefined) return false;
+      this.pendingBytes -= item.bytes.length;
       item.conn.stats.datagramsIn++;
       item.conn.stats.bytesIn += item.bytes.length;
       take(item.conn, item.bytes, 0, item.bytes.length, item.address);

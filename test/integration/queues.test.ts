@@ -165,6 +165,46 @@ describe.each(MODES)('queues ($name)', ({ threads }) => {
     expect(server.reader.getOverflowFlag()).toBe(false);
   });
 
+  it('a burst 30× the reader ring: the queue never holds more than a ring of bytes, nothing dropped, order kept', async () => {
+    const RING = 16 << 10;
+    const COUNT = 500;
+    const SIZE = 1000;
+    setNetConfig({ ringBytes: { reader: RING } });
+    let server: ReturnType<typeof makeServer>;
+    try {
+      server = makeServer(threads);
+    } finally {
+      resetNetConfig();
+    }
+    const client = makeClient(server.port, threads);
+    await acceptAll(server, 1);
+    client.writer.setMaxQueueSize(COUNT);
+    for (let i = 0; i < COUNT; i++) expect(client.writer.send(textDatagram('y'.repeat(SIZE - 20), i), client.conn)).toBe(true);
+    // A slow consumer: a few datagrams per tick. Threaded, the ring is the queue; polled, each
+    // dataAvailable() moves datagrams from the ring into the queue, but never past a ring's worth.
+    const got: number[] = [];
+    let maxQueued = 0;
+    const dg = new NetDatagram();
+    await waitFor(() => got.length === COUNT, {
+      what: () => `all ${COUNT} datagrams (got ${got.length})`,
+      tick: () => {
+        for (let k = 0; k < 5 && server.reader.dataAvailable(); k++) {
+          maxQueued = Math.max(maxQueued, server.reader.getCurrentQueueSize());
+          if (server.reader.getData(dg)) got.push(readText(dg.getMessage()).n);
+        }
+      },
+    });
+    expect(got).toEqual(Array.from({ length: COUNT }, (_, i) => i));
+    expect(server.reader.getDroppedCount()).toBe(0);
+    expect(server.reader.getOverflowFlag()).toBe(false);
+    const datagramBytes = textDatagram('y'.repeat(SIZE - 20), COUNT).getLength();
+    // Polled: the queue stops taking at a ring's worth of bytes. Threaded: the queue is the ring plus
+    // what the thread read before it paused the socket (at most one 64 KiB socket read per connection).
+    const bound = threads === 0 ? RING + datagramBytes : RING + (64 << 10) + datagramBytes;
+    expect(maxQueued * datagramBytes, `at most ${maxQueued} datagrams of ${datagramBytes} B queued at once`).toBeLessThanOrEqual(bound);
+    expect(maxQueued).toBeGreaterThan(1); // the bound was reached from above, not by a trickle
+  });
+
   it('dataAvailable() true always means getData() returns a datagram (20,000 datagrams, checked one by one)', async () => {
     const CONNS = 4;
     const PER_CONN = 5_000;
