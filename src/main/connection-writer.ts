@@ -146,6 +146,7 @@ export class ConnectionWriter {
   }
 
   #waitForQueueRoom(): boolean {
+    this.#rt.releaseWakes(false); // the threads drain the queue: none may sleep on a held wake
     const deadline = performance.now() + SEND_WAIT_MS;
     while (!this.#shut && performance.now() < deadline) {
       if (Atomics.load(this.#rt.writerWords, this.#slot) < this.#maxQueue) return true;

@@ -121,6 +121,7 @@ export class IoThread {
    */
   callSync(call: SyncCall, timeoutMs: number): SyncResult {
     this.assertAlive();
+    this.outRing.releaseWake(false); // the worker takes earlier sends before it answers
     const callId = this.nextCallId++;
     this.callsIssued++;
     this.updateRef();

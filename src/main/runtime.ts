@@ -70,6 +70,11 @@ export interface ThreadStats {
   accepts: number;
   resets: number;
   backpressurePauses: number;
+  /**
+   * TCP writes the thread issued: each carries everything one connection was sent since the
+   * thread's previous pass over its outbound ring (`datagramsOut / tcpWrites` is the batching).
+   */
+  tcpWrites: number;
   /** UDP packets dropped: bad checksum, too short, no room, or a failed send. */
   udpDropped: number;
   /** Event-loop utilisation of the thread since the previous call, 0..1. */
@@ -273,6 +278,21 @@ export class Runtime {
    * Pushes one record into `thread`'s outbound ring, waiting (bounded) for room. False when the
    * thread is gone or stays full past `timeoutMs`.
    */
+  /**
+   * Holds back the wake-ups of the I/O threads' outbound rings (sends are published as usual) until
+   * {@link releaseWakes}: a batch drain uses it so that the replies to one connection's run of
+   * datagrams reach its thread together and leave in one `write`, instead of one wake-up and one
+   * `write` per reply.
+   */
+  holdWakes(): void {
+    for (const t of this.threads) t.outRing.holdWake();
+  }
+
+  /** Sends the wake-ups {@link holdWakes} held back; with `stop`, stops holding. */
+  releaseWakes(stop: boolean): void {
+    for (const t of this.threads) t.outRing.releaseWake(stop);
+  }
+
   pushOut(thread: IoThread, connId: number, meta: number, payload: Uint8Array, timeoutMs: number, length = payload.length): boolean {
     const ring = thread.outRing;
     if (ring.tryWriteRange(connId, meta, payload, 0, length)) return true;
@@ -468,6 +488,7 @@ export class Runtime {
         accepts: w[StatWord.ACCEPTS] ?? 0,
         resets: w[StatWord.RESETS] ?? 0,
         backpressurePauses: w[StatWord.BACKPRESSURE_PAUSES] ?? 0,
+        tcpWrites: w[StatWord.TCP_WRITES] ?? 0,
         udpDropped: w[StatWord.UDP_DROPPED] ?? 0,
         utilization: dIdle + dActive > 0 ? dActive / (dIdle + dActive) : 0,
       };

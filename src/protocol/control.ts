@@ -232,6 +232,7 @@ export const StatWord = {
   RESETS: 6,
   BACKPRESSURE_PAUSES: 7,
   UDP_DROPPED: 12,
+  TCP_WRITES: 13,
   ELU_IDLE_MS: 8,
   ELU_ACTIVE_MS: 9,
   CPU_USER_US: 10,

@@ -179,6 +179,9 @@ export class SpscRing {
   #head: number;
   #tailCache: number;
   #written: number;
+  /** While set, a wake the consumer is owed is held back until {@link releaseWake}. */
+  #holdWake = false;
+  #wakeOwed = false;
 
   // consumer-local state
   #tail: number;
@@ -299,7 +302,32 @@ export class SpscRing {
     const newHead = (this.#head + this.#pendingNeed) & POSITION_MASK;
     this.#head = newHead;
     // Publish, clear the sleeping bit and learn whether it was set: one atomic step.
-    if ((Atomics.exchange(h, HEAD, newHead) & SLEEPING) !== 0) Atomics.notify(h, HEAD);
+    if ((Atomics.exchange(h, HEAD, newHead) & SLEEPING) !== 0) {
+      if (this.#holdWake) this.#wakeOwed = true;
+      else Atomics.notify(h, HEAD);
+    }
+  }
+
+  /**
+   * Producer: from now on, records are published as usual but a sleeping consumer is not woken until
+   * {@link releaseWake} (lets a producer finish a run of records the consumer should take in one
+   * go). Never hold a wake across a wait for the consumer: release it first.
+   * Thread: the producer.
+   */
+  holdWake(): void {
+    this.#holdWake = true;
+  }
+
+  /**
+   * Producer: wakes the consumer now if a held-back wake is owed; with `stop`, also stops holding.
+   * Thread: the producer.
+   */
+  releaseWake(stop: boolean): void {
+    if (stop) this.#holdWake = false;
+    if (this.#wakeOwed) {
+      this.#wakeOwed = false;
+      Atomics.notify(this.#h, HEAD);
+    }
   }
 
   /**
@@ -329,6 +357,7 @@ export class SpscRing {
   async waitForSpaceAsync(bytesNeeded: number, timeoutMs: number): Promise<WaitResult> {
     const rec = this.#checkSpaceArgs(bytesNeeded, timeoutMs);
     if (this.#fits(rec)) return 'ok';
+    this.releaseWake(false);
     const h = this.#h;
     const deadline = performance.now() + timeoutMs;
     for (;;) {
@@ -354,6 +383,7 @@ export class SpscRing {
   waitForSpace(bytesNeeded: number, timeoutMs: number): WaitResult {
     const rec = this.#checkSpaceArgs(bytesNeeded, timeoutMs);
     if (this.#fits(rec)) return 'ok';
+    this.releaseWake(false); // the consumer frees the space: it must not sleep on a held wake
     const h = this.#h;
     const deadline = performance.now() + timeoutMs;
     for (;;) {

@@ -239,6 +239,7 @@ export class TcpStream implements RingWaiter {
     this.out = Buffer.allocUnsafe(Math.min(Math.max(INITIAL_OUT, this.outLen), 1 << 20));
     this.outLen = 0;
     this.socket.write(chunk, this.onWritten);
+    this.host.stats.add(StatWord.TCP_WRITES, 1);
     this.publishPending();
   }
 

@@ -402,6 +402,46 @@ describe('SpscRing waits, single thread', () => {
     }
   });
 
+  it('holdWake: writes to a sleeping consumer notify only at releaseWake; a wait for space releases first', async () => {
+    const ring = new SpscRing(SpscRing.allocate(CAP));
+    const h = header(ring);
+    const p = ring.waitForDataAsync(10_000);
+    expect(sleeping(h)).toBe(true);
+    const notify = vi.spyOn(Atomics, 'notify');
+    try {
+      ring.holdWake();
+      expect(ring.tryWrite(1, 0, new Uint8Array([1]))).toBe(true);
+      expect(ring.tryWrite(2, 0, new Uint8Array([2]))).toBe(true);
+      expect(notify).not.toHaveBeenCalled(); // the wake is owed, not sent
+      expect(await state(p)).toBe('pending'); // the consumer still sleeps
+      ring.releaseWake(false);
+      expect(notify).toHaveBeenCalledTimes(1);
+      expect(await p).toBe('ok');
+      ring.releaseWake(false);
+      expect(notify).toHaveBeenCalledTimes(1); // nothing owed any more
+      expect(readOne(ring)?.id).toBe(1);
+      expect(readOne(ring)?.id).toBe(2);
+
+      // Still holding: the next sleep is owed a wake again; waitForSpace must pay it before blocking.
+      const q = ring.waitForDataAsync(10_000);
+      expect(ring.tryWrite(3, 0, new Uint8Array(ring.maxPayload))).toBe(true);
+      expect(notify).toHaveBeenCalledTimes(1);
+      expect(ring.waitForSpace(ring.maxPayload, 1)).toBe('timed-out'); // the ring is full: it waits ...
+      expect(notify).toHaveBeenCalledTimes(2); // ... after releasing the wake it held
+      expect(await q).toBe('ok');
+      expect(readOne(ring)?.id).toBe(3);
+
+      // Stopped: writes notify at once again.
+      ring.releaseWake(true);
+      const r = ring.waitForDataAsync(10_000);
+      expect(ring.tryWrite(4, 0, new Uint8Array([4]))).toBe(true);
+      expect(notify).toHaveBeenCalledTimes(3);
+      expect(await r).toBe('ok');
+    } finally {
+      notify.mockRestore();
+    }
+  });
+
   it('waitForDataAsync wakes on a write and times out on an empty ring', async () => {
     const ring = new SpscRing(SpscRing.allocate(CAP));
     const h = header(ring);
