@@ -59,6 +59,12 @@ export class QueuedConnectionReader extends ConnectionReader {
    * Hot-loop drain (not in Panda): calls `visit(connection, data, offset, length)` for up to `max`
    * queued datagrams, oldest first, without making an object per datagram. The bytes are valid only
    * during the call: copy what you keep. Returns how many were visited. Does not poll.
+   *
+   * Sends `visit` makes (through any ConnectionWriter of this manager) are written when the drain
+   * moves on to another connection or returns, so the replies to one connection's run of datagrams
+   * leave in one TCP write instead of one each. Sends made outside `drainData` go out at once.
+   *
+   * Thread: main thread only.
    */
   drainData(visit: DatagramVisitor, max = Number.POSITIVE_INFINITY): number {
     return coreOfReader(this).drain(visit, max);
