@@ -18,12 +18,9 @@ import { onTestFinished } from 'vitest';
 import {
   Datagram,
   getLogLevel,
-  resetNetConfig,
   setLogLevel,
   setLogSink,
-  setNetConfig,
   type Connection,
-  type NetConfigPatch,
 } from '../../src/index.js';
 import { DEFAULT_WAIT_MS, takeResets, waitFor, yieldOnce, type Server } from './net.js';
 
@@ -125,18 +122,7 @@ export class RssWatch {
 // ---------------------------------------------------------------------------------------------
 // configuration and logs
 
-/**
- * Runs `make` with `patch` applied to the net configuration (objects read it when constructed), then
- * restores the defaults, whatever happens.
- */
-export function withNetConfig<T>(patch: NetConfigPatch, make: () => T): T {
-  setNetConfig(patch);
-  try {
-    return make();
-  } finally {
-    resetNetConfig();
-  }
-}
+export { withNetConfig } from './net.js';
 
 /** Captures the main thread's log lines (level `info` and up) until the test finishes. */
 export function captureLog(): string[] {

@@ -21,6 +21,9 @@ import {
   QueuedConnectionListener,
   QueuedConnectionManager,
   QueuedConnectionReader,
+  resetNetConfig,
+  setNetConfig,
+  type NetConfigPatch,
 } from '../../src/index.js';
 
 /** One way to run the runtime: 0 = polled / immediate, N > 0 = N I/O threads. */
@@ -90,6 +93,19 @@ export interface Server {
   port: number;
   /** Connections accepted by {@link acceptAll}, in accept order. */
   accepted: Connection[];
+}
+
+/**
+ * Runs `make` with `patch` applied to the net configuration (objects read it when constructed), then
+ * restores the defaults, whatever happens.
+ */
+export function withNetConfig<T>(patch: NetConfigPatch, make: () => T): T {
+  setNetConfig(patch);
+  try {
+    return make();
+  } finally {
+    resetNetConfig();
+  }
 }
 
 /** Opens a server; its manager is shut down when the test finishes. */

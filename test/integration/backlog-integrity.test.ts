@@ -4,8 +4,8 @@
  * Regression test: the held copies were once views into that buffer.
  */
 import { describe, expect, it } from 'vitest';
-import { Datagram, NetDatagram, resetNetConfig, setNetConfig } from '../../src/index.js';
-import { MODES, acceptAll, makeClient, makeServer, waitFor } from '../helpers/net.js';
+import { Datagram, NetDatagram } from '../../src/index.js';
+import { MODES, acceptAll, makeClient, makeServer, waitFor, withNetConfig } from '../helpers/net.js';
 
 function patterned(tag: number, seq: number, size: number): Datagram {
   const d = new Datagram();
@@ -17,13 +17,8 @@ function patterned(tag: number, seq: number, size: number): Datagram {
 
 describe.each(MODES)('held datagrams keep their bytes ($name)', ({ threads }) => {
   it('while another connection on the thread reads, every held datagram arrives intact and in order', async () => {
-    setNetConfig({ ringBytes: { reader: 16 << 10 } });
-    let server: ReturnType<typeof makeServer>;
-    try {
-      server = makeServer(Math.min(threads, 1)); // one I/O thread: both connections share its read buffer
-    } finally {
-      resetNetConfig();
-    }
+    // One I/O thread: both connections share its read buffer.
+    const server = withNetConfig({ ringBytes: { reader: 16 << 10 } }, () => makeServer(Math.min(threads, 1)));
     const client = makeClient(server.port, threads, 2);
     await acceptAll(server, 2);
     const [a, b] = client.connections;

@@ -9,9 +9,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { NetDatagram, QueuedConnectionManager, QueuedConnectionReader, resetNetConfig, setNetConfig, type Connection } from '../../src/index.js';
+import { NetDatagram, QueuedConnectionManager, QueuedConnectionReader, type Connection } from '../../src/index.js';
 import {
   MODES,
+  withNetConfig,
   acceptAll,
   expectSame,
   frame,
@@ -68,13 +69,7 @@ describe.each(MODES)('lifecycle ($name)', ({ threads }) => {
   });
 
   it('peer close while the reader ring is full → the reset comes only after all 200 datagrams', async () => {
-    setNetConfig({ ringBytes: { reader: 16 << 10 } });
-    let server: ReturnType<typeof makeServer>;
-    try {
-      server = makeServer(threads);
-    } finally {
-      resetNetConfig();
-    }
+    const server = withNetConfig({ ringBytes: { reader: 16 << 10 } }, () => makeServer(threads));
     const client = makeClient(server.port, threads);
     const [accepted] = await acceptAll(server, 1);
     const N = 200;
@@ -221,13 +216,7 @@ describe.each(MODES)('lifecycle ($name)', ({ threads }) => {
 
   it('removeConnection while the reader ring is full, then re-add: every datagram arrives, in order', async () => {
     // Small reader rings so that the thread has to hold datagrams back (backpressure).
-    setNetConfig({ ringBytes: { reader: 16 << 10 } });
-    let server: ReturnType<typeof makeServer>;
-    try {
-      server = makeServer(threads);
-    } finally {
-      resetNetConfig();
-    }
+    const server = withNetConfig({ ringBytes: { reader: 16 << 10 } }, () => makeServer(threads));
     const client = makeClient(server.port, threads);
     const [conn] = await acceptAll(server, 1);
     const N = 200;

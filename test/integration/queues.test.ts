@@ -3,8 +3,8 @@
  * polled vs threaded delivery, and per-connection order over many datagrams. Every test runs in every mode.
  */
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { ConnectionWriter, Datagram, DatagramIterator, NetDatagram, QueuedConnectionManager, resetNetConfig, setNetConfig, type Connection } from '../../src/index.js';
-import { MODES, acceptAll, expectSame, makeClient, makeServer, pumpFor, readText, receive, takeAll, textDatagram, waitFor, type Received } from '../helpers/net.js';
+import { ConnectionWriter, Datagram, DatagramIterator, NetDatagram, QueuedConnectionManager, type Connection } from '../../src/index.js';
+import { MODES, acceptAll, expectSame, makeClient, makeServer, pumpFor, readText, receive, takeAll, textDatagram, waitFor, withNetConfig, type Received } from '../helpers/net.js';
 
 describe.each(MODES)('queues ($name)', ({ threads }) => {
   it('reader cap: setMaxQueueSize(2) and 3 datagrams → 2 queued (the oldest), overflow flag, 1 dropped', async () => {
@@ -121,13 +121,7 @@ describe.each(MODES)('queues ($name)', ({ threads }) => {
 
   it('queue accounting survives closing a connection whose datagrams wait for ring room', async () => {
     // Small reader rings so that the I/O thread has to hold datagrams back (backpressure).
-    setNetConfig({ ringBytes: { reader: 16 << 10 } });
-    let server: ReturnType<typeof makeServer>;
-    try {
-      server = makeServer(threads);
-    } finally {
-      resetNetConfig();
-    }
+    const server = withNetConfig({ ringBytes: { reader: 16 << 10 } }, () => makeServer(threads));
     const client = makeClient(server.port, threads, 2);
     const [a, b] = await acceptAll(server, 2);
     const toA = client.connections.find((c) => c.getLocalAddress().getPort() === a!.getAddress().getPort())!;
@@ -169,13 +163,7 @@ describe.each(MODES)('queues ($name)', ({ threads }) => {
     const RING = 16 << 10;
     const COUNT = 500;
     const SIZE = 1000;
-    setNetConfig({ ringBytes: { reader: RING } });
-    let server: ReturnType<typeof makeServer>;
-    try {
-      server = makeServer(threads);
-    } finally {
-      resetNetConfig();
-    }
+    const server = withNetConfig({ ringBytes: { reader: RING } }, () => makeServer(threads));
     const client = makeClient(server.port, threads);
     await acceptAll(server, 1);
     client.writer.setMaxQueueSize(COUNT);
