@@ -39,6 +39,8 @@ export type BroadcastClientMessage =
       /** Datagrams each connection still missed at the end, summed against the highest tick any connection saw. */
       tailMissing: number;
       delay: Percentiles;
+      /** From the tick's scheduled time to receipt. */
+      tickDelay: Percentiles;
       clientCpuUs: number;
       errors: string[];
     }
@@ -99,6 +101,7 @@ async function main(): Promise<void> {
     inputsSent: sum((r) => r.inputsSent),
     tailMissing: lastTicks.reduce((s, t) => s + (top - t), 0),
     delay: summarizeSample(concatSamples(results.map((r) => r.delaysUs))),
+    tickDelay: summarizeSample(concatSamples(results.map((r) => r.tickDelaysUs))),
     clientCpuUs: cpu.user + cpu.system,
     errors: results.flatMap((r) => r.errors),
   });

@@ -7,7 +7,11 @@
  * `payloadBytes` state datagram to every client. Tick k is scheduled at `t0 + k / hz`; a late tick
  * runs at once (no tick is skipped), and its lateness is recorded. Each datagram carries:
  * tick u32 | connection u32 | send time f64 (`performance.timeOrigin + performance.now()`, read
- * just before the send call: the same machine clock the client reads) | fill.
+ * just before the send call: the same machine clock the client reads) | the tick's scheduled time
+ * f64 (same clock) | fill. The client reports both delays: from the send call (what the transport
+ * adds after the application hands the datagram over) and from the tick's scheduled time (how stale
+ * the state is when it arrives: it also counts a late tick and the time the broadcast loop took to
+ * reach that client, which a server writing on its main thread spends before its send call).
  *
  * - `baseline`: a plain `node:net` server; a datagram is a uint16 LE length + payload, one
  *   `socket.write` per client per tick.
@@ -74,7 +78,7 @@ interface Kind {
   /** Takes input (and accepts); returns inputs taken. */
   takeInput(): number;
   /** Sends tick `tick` to everyone; returns failures. */
-  broadcast(tick: number): number;
+  broadcast(tick: number, scheduledAbs: number): number;
   resets(): number;
 }
 
@@ -118,7 +122,7 @@ function baseline(): Promise<Kind> {
           inputs = 0;
           return n;
         },
-        broadcast: (tick) => {
+        broadcast: (tick, scheduledAbs) => {
           for (let i = 0; i < socks.length; i++) {
             // A fresh buffer per write: socket.write may keep a reference until it is flushed.
             const b = Buffer.allocUnsafe(frame.length);
@@ -126,6 +130,7 @@ function baseline(): Promise<Kind> {
             b.writeUInt32LE(tick, header);
             b.writeUInt32LE(i, header + 4);
             b.writeDoubleLE(absNow(), header + 8);
+            b.writeDoubleLE(scheduledAbs, header + 16);
             socks[i]!.write(b);
           }
           return 0;
@@ -191,8 +196,9 @@ function pandanet(): Kind {
       while (n > 0);
       return inputs;
     },
-    broadcast: (tick) => {
+    broadcast: (tick, scheduledAbs) => {
       let failures = 0;
+      view.setFloat64(16, scheduledAbs, true);
       for (let i = 0; i < conns.length; i++) {
         view.setUint32(0, tick, true);
         view.setUint32(4, i, true);
@@ -226,7 +232,7 @@ function runTicks(durationMs: number): void {
     lastTickAt = now;
     lateness.record((now - (t0 + tick * period)) * 1000);
     inputs += kind.takeInput();
-    failures += kind.broadcast(tick);
+    failures += kind.broadcast(tick, performance.timeOrigin + t0 + tick * period);
     sent += kind.count();
     work.record((performance.now() - now) * 1000);
     tick++;

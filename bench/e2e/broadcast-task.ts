@@ -41,6 +41,8 @@ export interface BroadcastTaskResult {
   /** Highest tick seen per connection (−1: none). */
   lastTick: number[];
   delaysUs: Float64Array;
+  /** Receive time minus the tick's scheduled time, µs. */
+  tickDelaysUs: Float64Array;
   cpuUs: number;
   errors: string[];
 }
@@ -64,6 +66,7 @@ export default async function broadcastTask(t: BroadcastTaskInit): Promise<Broad
   const socks: net.Socket[] = [];
   const expected: number[] = [];
   const delays = new Recorder(1 << 16, 4_000_000);
+  const tickDelays = new Recorder(1 << 16, 4_000_000);
   let received = 0;
   let gaps = 0;
   let mismatches = 0;
@@ -99,7 +102,10 @@ export default async function broadcastTask(t: BroadcastTaskInit): Promise<Broad
         }
         expected[local] = tick + 1;
         received++;
-        if (live) delays.record((now - buf.readDoubleLE(at + 8)) * 1000);
+        if (live) {
+          delays.record((now - buf.readDoubleLE(at + 8)) * 1000);
+          tickDelays.record((now - buf.readDoubleLE(at + 16)) * 1000);
+        }
       }
       if (off < buf.length) pending = Buffer.from(buf.subarray(off));
     });
@@ -127,7 +133,7 @@ export default async function broadcastTask(t: BroadcastTaskInit): Promise<Broad
 
   const done = (): BroadcastTaskResult => {
     for (const s of socks) s.destroy();
-    return { connections: socks.length, received, gaps, mismatches, inputsSent, lastTick: expected.map((e) => e - 1), delaysUs: delays.values().slice(), cpuUs: 0, errors };
+    return { connections: socks.length, received, gaps, mismatches, inputsSent, lastTick: expected.map((e) => e - 1), delaysUs: delays.values().slice(), tickDelaysUs: tickDelays.values().slice(), cpuUs: 0, errors };
   };
   if (errors.length > 0) return done();
   await waitAsync(sync, BcWord.GO, 0, t.deadlineMs);

@@ -8,7 +8,9 @@
  * 60,000 datagrams/s) while every client sends 20 inputs/s (20,000/s in all). Reported: datagrams
  * delivered (and per second), drops (expected − delivered: must be 0), delivery delay percentiles
  * (client receive time − server send time written in the datagram, both
- * `performance.timeOrigin + performance.now()` on the same machine), the server's tick lateness and
+ * `performance.timeOrigin + performance.now()` on the same machine), the delay from the tick's
+ * scheduled time to receipt (which also counts late ticks and the broadcast loop's own time before
+ * each send call: a server writing on its main thread spends it there), the server's tick lateness and
  * main-thread time per tick, its CPU per thread and I/O threads' utilisation, and other processes'
  * load during the run.
  *
@@ -85,6 +87,8 @@ interface BroadcastRun {
   inputsSent: number;
   inputsTaken: number;
   delay: Percentiles | null;
+  /** From the tick's scheduled time to receipt (staleness of the state). */
+  tickDelay: Percentiles | null;
   tickLateness: Percentiles | null;
   tickWork: Percentiles | null;
   mainCore: number;
@@ -104,6 +108,8 @@ interface KindSummary {
   p99: Spread;
   p999: Spread;
   max: Spread;
+  tickDelayP50: Spread;
+  tickDelayP99: Spread;
   tickLatenessP99: Spread;
   tickWorkP50: Spread;
   mainCore: Spread;
@@ -133,7 +139,7 @@ export function broadcastSteps(o: BroadcastOptions): number {
 
 function empty(roundNo: number, kind: string): BroadcastRun {
   const nan = Number.NaN;
-  return { round: roundNo, kind, ok: false, ticks: 0, expected: 0, delivered: 0, drops: nan, sendFailures: 0, gaps: 0, mismatches: 0, deliveredPerSec: nan, inputsSent: 0, inputsTaken: 0, delay: null, tickLateness: null, tickWork: null, mainCore: nan, processCores: nan, ioCore: [], ioUtilization: [], otherLoadCores: nan, connectMs: nan, wallMs: 0 };
+  return { round: roundNo, kind, ok: false, ticks: 0, expected: 0, delivered: 0, drops: nan, sendFailures: 0, gaps: 0, mismatches: 0, deliveredPerSec: nan, inputsSent: 0, inputsTaken: 0, delay: null, tickDelay: null, tickLateness: null, tickWork: null, mainCore: nan, processCores: nan, ioCore: [], ioUtilization: [], otherLoadCores: nan, connectMs: nan, wallMs: 0 };
 }
 
 async function runOnce(o: BroadcastOptions, kind: string, params: BroadcastServerParams, roundNo: number): Promise<BroadcastRun> {
@@ -182,6 +188,7 @@ async function runOnce(o: BroadcastOptions, kind: string, params: BroadcastServe
       run.inputsSent = res.inputsSent;
       run.inputsTaken = done.inputs;
       run.delay = res.delay;
+      run.tickDelay = res.tickDelay;
       run.tickLateness = done.tickLateness;
       run.tickWork = done.tickWork;
       run.mainCore = main / winUs;
@@ -218,6 +225,8 @@ function summarize(o: BroadcastOptions, runs: BroadcastRun[]): KindSummary[] {
       p99: col((r) => r.delay?.p99 ?? Number.NaN),
       p999: col((r) => r.delay?.p999 ?? Number.NaN),
       max: col((r) => r.delay?.max ?? Number.NaN),
+      tickDelayP50: col((r) => r.tickDelay?.p50 ?? Number.NaN),
+      tickDelayP99: col((r) => r.tickDelay?.p99 ?? Number.NaN),
       tickLatenessP99: col((r) => r.tickLateness?.p99 ?? Number.NaN),
       tickWorkP50: col((r) => r.tickWork?.p50 ?? Number.NaN),
       mainCore: col((r) => r.mainCore),
@@ -239,6 +248,8 @@ export function broadcastTable(r: BroadcastResult): string {
     range(s.p99, us),
     range(s.p999, us),
     range(s.max, us),
+    range(s.tickDelayP50, us),
+    range(s.tickDelayP99, us),
     range(s.tickLatenessP99, us),
     range(s.tickWorkP50, us),
     range(s.mainCore, pct),
@@ -248,8 +259,8 @@ export function broadcastTable(r: BroadcastResult): string {
     `${s.okRuns}/${s.okRuns + s.failedRuns}`,
   ]);
   return mdTable(
-    ['server', 'delivered dg/s', 'drops (all runs)', 'delay p50', 'delay p99', 'delay p99.9', 'delay max', 'tick lateness p99', 'main-thread time per tick p50', 'main thread, % of a core', 'server process, % of a core', 'I/O thread utilisation', 'other load, cores', 'runs without drops'],
-    ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
+    ['server', 'delivered dg/s', 'drops (all runs)', 'delay p50', 'delay p99', 'delay p99.9', 'delay max', 'from tick p50', 'from tick p99', 'tick lateness p99', 'main-thread time per tick p50', 'main thread, % of a core', 'server process, % of a core', 'I/O thread utilisation', 'other load, cores', 'runs without drops'],
+    ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
     rows,
   );
 }
@@ -289,7 +300,7 @@ export async function runBroadcast(options: Partial<BroadcastOptions>, progress:
       progress.step();
       progress.log(
         run.delay !== null
-          ? `broadcast r${roundNo} ${kind.padEnd(12)} ${int(run.delivered)}/${int(run.expected)} delivered (${k(run.deliveredPerSec)}/s), drops ${run.drops}, delay p50 ${us(run.delay.p50)} p99 ${us(run.delay.p99)} p99.9 ${us(run.delay.p999)}, tick lateness p99 ${us(run.tickLateness?.p99 ?? Number.NaN)}, main ${pct(run.mainCore)}, other load ${f2(run.otherLoadCores)}${run.ok ? '' : ` — ${run.error}`} (${(run.wallMs / 1000).toFixed(1)} s)`
+          ? `broadcast r${roundNo} ${kind.padEnd(12)} ${int(run.delivered)}/${int(run.expected)} delivered (${k(run.deliveredPerSec)}/s), drops ${run.drops}, delay p50 ${us(run.delay.p50)} p99 ${us(run.delay.p99)} p99.9 ${us(run.delay.p999)}, from tick p50 ${us(run.tickDelay?.p50 ?? Number.NaN)} p99 ${us(run.tickDelay?.p99 ?? Number.NaN)}, tick lateness p99 ${us(run.tickLateness?.p99 ?? Number.NaN)}, main ${pct(run.mainCore)}, other load ${f2(run.otherLoadCores)}${run.ok ? '' : ` — ${run.error}`} (${(run.wallMs / 1000).toFixed(1)} s)`
           : `broadcast r${roundNo} ${kind} FAILED: ${run.error}`,
       );
     }
