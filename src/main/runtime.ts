@@ -275,24 +275,31 @@ export class Runtime {
   lastError: PandaNetError | null = null;
 
   /**
-   * Pushes one record into `thread`'s outbound ring, waiting (bounded) for room. False when the
-   * thread is gone or stays full past `timeoutMs`.
-   */
-  /**
    * Holds back the wake-ups of the I/O threads' outbound rings (sends are published as usual) until
    * {@link releaseWakes}: a batch drain uses it so that the replies to one connection's run of
    * datagrams reach its thread together and leave in one `write`, instead of one wake-up and one
-   * `write` per reply.
+   * `write` per reply. Nests: holding stops at the outermost `releaseWakes(true)`.
    */
   holdWakes(): void {
-    for (const t of this.threads) t.outRing.holdWake();
+    if (this.wakeHolds++ === 0) for (const t of this.threads) t.outRing.holdWake();
   }
 
-  /** Sends the wake-ups {@link holdWakes} held back; with `stop`, stops holding. */
+  /**
+   * Sends the wake-ups {@link holdWakes} held back. With `stop`, ends one {@link holdWakes} (the
+   * last one stops holding).
+   */
   releaseWakes(stop: boolean): void {
-    for (const t of this.threads) t.outRing.releaseWake(stop);
+    const last = stop && --this.wakeHolds === 0;
+    for (const t of this.threads) t.outRing.releaseWake(last);
   }
 
+  /** Open {@link holdWakes} calls. */
+  private wakeHolds = 0;
+
+  /**
+   * Pushes one record into `thread`'s outbound ring, waiting (bounded) for room. False when the
+   * thread is gone or stays full past `timeoutMs`.
+   */
   pushOut(thread: IoThread, connId: number, meta: number, payload: Uint8Array, timeoutMs: number, length = payload.length): boolean {
     const ring = thread.outRing;
     if (ring.tryWriteRange(connId, meta, payload, 0, length)) return true;

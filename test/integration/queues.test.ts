@@ -131,14 +131,16 @@ describe.each(MODES)('queues ($name)', ({ threads }) => {
     // The application gives up on that connection; what is already queued stays retrievable.
     expect(server.manager.closeConnection(a!)).toBe(true);
     let fromA = 0;
-    // Drain until the count settles at 0: until the thread processes the close it may still move
-    // held datagrams into the ring; after it, what it still held is dropped and un-counted.
+    // Drain until the thread has processed the close (its stream for a is gone: until then it may
+    // still read a's data and move it into the ring; a momentarily empty queue proves nothing) and
+    // the count settles at 0 (what the thread still held is dropped and un-counted).
+    const serverStreams = (): number => server.manager.getThreadStats().reduce((n, t) => n + t.connections, 0);
     await waitFor(
       () => {
         while (server.reader.dataAvailable()) server.reader.drainData(() => fromA++);
-        return server.reader.getCurrentQueueSize() === 0 && !server.reader.dataAvailable();
+        return serverStreams() === 1 && server.reader.getCurrentQueueSize() === 0 && !server.reader.dataAvailable();
       },
-      { what: () => `the queue to settle at 0 (is ${server.reader.getCurrentQueueSize()}, drained ${fromA})` },
+      { what: () => `a's stream to go and the queue to settle at 0 (streams ${serverStreams()}, queue ${server.reader.getCurrentQueueSize()}, drained ${fromA})` },
     );
     if (threads === 0) {
       // Polled: nothing was queued before the close (nothing is queued until polled), and a closed
