@@ -90,7 +90,7 @@ export function formatFrame(s: Sample): string[] {
     '',
     ` connections    ${fmtInt(s.connections)} open · ${fmtInt(s.clients)} clients · ${fmtInt(s.accepts)} accepted · ${fmtInt(s.resets)} resets (${s.resetsPerS.toFixed(0)}/s)`,
     ` datagrams in   ${fmtInt(s.datagramsInPerS)}/s · ${fmtBytes(s.bytesInPerS)}/s · total ${fmtInt(s.datagramsIn)} (${fmtBytes(s.bytesIn)})`,
-    ` datagrams out  ${fmtInt(s.datagramsOutPerS)}/s · ${fmtBytes(s.bytesOutPerS)}/s · total ${fmtInt(s.datagramsOut)} (${fmtBytes(s.bytesOut)})`,
+    ` datagrams out  ${fmtInt(s.datagramsOutPerS)}/s · ${fmtBytes(s.bytesOutPerS)}/s · total ${fmtInt(s.datagramsOut)} (${fmtBytes(s.bytesOut)}) in ${fmtInt(s.tcpWrites)} TCP writes`,
     ` queues         readers ${s.readers.map((r) => `#${r.id} ${fmtInt(r.queued)}/${fmtInt(r.maxQueue)}`).join(' ')} · writers ${s.writers.map((w) => `#${w.slot} ${fmtInt(w.queued)}/${fmtInt(w.maxQueue)}`).join(' ')}`,
     ` overflow       ${overflowText(s)} · backpressure pauses ${fmtInt(s.backpressurePauses)}`,
     ` game           ${s.ticksPerS.toFixed(1)} ticks/s · ${fmtMs(s.tickMs)}/tick (longest ${fmtMs(s.tickMaxMs)}) · inputs ${fmtInt(s.inputsPerS)}/s · snapshots ${fmtInt(s.snapshotsPerS)}/s · ignored ${fmtInt(s.game.ignored)}`,

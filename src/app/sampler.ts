@@ -50,6 +50,8 @@ export interface Sample {
   resets: number;
   resetsPerS: number;
   backpressurePauses: number;
+  /** TCP writes the I/O threads issued since start (`datagramsOut / tcpWrites`: datagrams per write). */
+  tcpWrites: number;
   /** Reader queues (the game's reader and the listener), depth and cap. */
   readers: ManagerStats['readers'];
   writers: ManagerStats['writers'];
@@ -126,6 +128,7 @@ export class Sampler {
     let accepts = 0;
     let resets = 0;
     let pauses = 0;
+    let tcpWrites = 0;
     for (const t of m.threads) {
       const p = prev.threads.get(t.index) ?? { dgIn: 0, dgOut: 0, bytesIn: 0, bytesOut: 0 };
       // A replaced thread starts from 0: count what it has as new.
@@ -140,6 +143,7 @@ export class Sampler {
       accepts += t.accepts;
       resets += t.resets;
       pauses += t.backpressurePauses;
+      tcpWrites += t.tcpWrites;
       nextThreads.set(t.index, { dgIn: t.datagramsIn, dgOut: t.datagramsOut, bytesIn: t.bytesIn, bytesOut: t.bytesOut });
       threads.push({ index: t.index, alive: t.alive, connections: t.connections, utilization: t.utilization, datagramsInPerS: tIn / dt, datagramsOutPerS: tOut / dt });
     }
@@ -182,6 +186,7 @@ export class Sampler {
       resets: m.resetsReported,
       resetsPerS: nonNeg(m.resetsReported - prev.totals.resets) / dt,
       backpressurePauses: pauses,
+      tcpWrites,
       readers: m.readers,
       writers: m.writers,
       overflow: m.readers.some((r) => r.overflow),

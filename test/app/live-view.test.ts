@@ -50,6 +50,7 @@ function sample(over: Partial<Sample> = {}): Sample {
     resets: 0,
     resetsPerS: 0,
     backpressurePauses: 0,
+    tcpWrites: 1000,
     readers: [
       { id: 1, polled: false, queued: 0, maxQueue: 50_000, overflow: false, dropped: 0 },
       { id: 2, polled: false, queued: 3, maxQueue: 50_000, overflow: false, dropped: 0 },
@@ -120,6 +121,7 @@ describe('live view', () => {
     fancy.close();
     expect(tty.text.split(ANSI_REDRAW).length).toBe(3);
     expect(tty.text).toContain(' round trip     p50 0.62 ms · p99 1.90 ms');
+    expect(tty.text).toContain('(324 kB) in 1,000 TCP writes');
     expect(tty.text.split('pinned line').length).toBe(4); // written once, then at the bottom of both frames
 
     const forced = new LiveView(new Sink(true), { plain: true });
