@@ -337,7 +337,6 @@ export class ReaderCore implements ReaderHooks {
   drain(visit: DatagramVisitor, max: number): number {
     const rt = this.rt;
     rt.holdWakes();
-    this.lastConn = null;
     try {
       return this.drainHeld(visit, max);
     } finally {

@@ -14,6 +14,11 @@ function work(us: number): void {
   while (performance.now() < end);
 }
 
+/** A counter summed over the server's I/O threads. */
+function threadTotal(server: ReturnType<typeof makeServer>, key: 'tcpWrites' | 'datagramsOut'): number {
+  return server.manager.getThreadStats().reduce((s, t) => s + t[key], 0);
+}
+
 describe.each(MODES)('batching ($name)', ({ threads }) => {
   it('replies to a run of datagrams made inside drainData leave in one write per connection, in order', async () => {
     const CONNS = 4;
@@ -28,7 +33,7 @@ describe.each(MODES)('batching ($name)', ({ threads }) => {
     await waitFor(() => (server.reader.dataAvailable(), server.reader.getCurrentQueueSize() >= CONNS * RUN), {
       what: () => `${CONNS * RUN} datagrams queued (have ${server.reader.getCurrentQueueSize()})`,
     });
-    const before = server.manager.getThreadStats().reduce((s, t) => s + t.tcpWrites, 0);
+    const before = threadTotal(server, 'tcpWrites');
     const out = new Datagram();
     const order: Connection[] = [];
     const handled = server.reader.drainData((conn, data, offset, length) => {
@@ -44,8 +49,8 @@ describe.each(MODES)('batching ($name)', ({ threads }) => {
       const mine = got.filter((r) => r.conn === c).map((r) => readText(r.bytes));
       expect(mine.map((m) => m.n)).toEqual(Array.from({ length: RUN }, (_, k) => k));
     }
-    await waitFor(() => server.manager.getThreadStats().reduce((s, t) => s + t.datagramsOut, 0) >= CONNS * RUN, { what: 'the server threads to count the replies' });
-    const writes = server.manager.getThreadStats().reduce((s, t) => s + t.tcpWrites, 0) - before;
+    await waitFor(() => threadTotal(server, 'datagramsOut') >= CONNS * RUN, { what: 'the server threads to count the replies' });
+    const writes = threadTotal(server, 'tcpWrites') - before;
     // About one write per run of one connection's datagrams in the drain, never one per reply (that
     // is 130–145 writes here). A thread still awake from the previous run may take the first replies
     // of the next one early, so a run can take a few writes on a loaded machine (up to 10 seen for 4).
