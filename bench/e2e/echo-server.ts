@@ -282,6 +282,8 @@ function report(): void {
       datagramsIn: s.datagramsIn - (s0?.datagramsIn ?? 0),
       datagramsOut: s.datagramsOut - (s0?.datagramsOut ?? 0),
       backpressurePauses: s.backpressurePauses - (s0?.backpressurePauses ?? 0),
+      tcpReads: s.tcpReads - (s0?.tcpReads ?? 0),
+      tcpWrites: s.tcpWrites - (s0?.tcpWrites ?? 0),
       utilization: s.utilization,
     };
   });

@@ -453,6 +453,21 @@ function throughputChart(r: EchoResult): string {
   });
 }
 
+/** `, I/O 3.1 dg/read 2.0 dg/write` over all I/O threads of a run, or '' without any. */
+function ioBatching(io: readonly IoThreadReport[]): string {
+  let reads = 0;
+  let writes = 0;
+  let dgIn = 0;
+  let dgOut = 0;
+  for (const t of io) {
+    reads += t.tcpReads;
+    writes += t.tcpWrites;
+    dgIn += t.datagramsIn;
+    dgOut += t.datagramsOut;
+  }
+  return reads > 0 && writes > 0 ? `, I/O ${f2(dgIn / reads)} dg/read ${f2(dgOut / writes)} dg/write` : '';
+}
+
 /** Ratio to the same round's baseline, by thread count and work. */
 function ratioChart(r: EchoResult): string {
   const drain = r.options.drains[0]!;
@@ -500,7 +515,7 @@ export async function runEcho(options: Partial<EchoOptions>, progress: Progress)
       thisRound.set(cfg.id, run);
       runsOf.get(cfg.id)!.push(run);
       const status = run.ok
-        ? `${Math.round(run.datagramsPerSec).toLocaleString('en-US')} dg/s in ${Math.round(run.elapsedMs)} ms (half the conns done at ${Math.round(run.medianConnectionDoneMs)}), server main ${f2(run.mainCpuUsPerDatagram)} (waited for CPU ${Math.round(run.mainRunDelayShare * 100)}% of the run) / process ${f2(run.processCpuUsPerDatagram)} / client ${f2(run.clientCpuUsPerDatagram)} µs/dg, other load ${f2(run.otherLoadCores)} cores${run.quietWaitedMs > 1000 ? ` (waited ${(run.quietWaitedMs / 1000).toFixed(0)} s for quiet, load then ${f2(run.preRunLoadCores)})` : ''}`
+        ? `${Math.round(run.datagramsPerSec).toLocaleString('en-US')} dg/s in ${Math.round(run.elapsedMs)} ms (half the conns done at ${Math.round(run.medianConnectionDoneMs)}), server main ${f2(run.mainCpuUsPerDatagram)} (waited for CPU ${Math.round(run.mainRunDelayShare * 100)}% of the run) / process ${f2(run.processCpuUsPerDatagram)} / client ${f2(run.clientCpuUsPerDatagram)} µs/dg${ioBatching(run.ioThreads)}, other load ${f2(run.otherLoadCores)} cores${run.quietWaitedMs > 1000 ? ` (waited ${(run.quietWaitedMs / 1000).toFixed(0)} s for quiet, load then ${f2(run.preRunLoadCores)})` : ''}`
         : `FAILED: ${run.error}`;
       progress.log(`echo r${roundNo} ${cfg.id.padEnd(30)} ${status} (${(run.wallMs / 1000).toFixed(1)} s)`);
     }

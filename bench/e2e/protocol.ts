@@ -62,6 +62,9 @@ export interface IoThreadReport {
   datagramsIn: number;
   datagramsOut: number;
   backpressurePauses: number;
+  /** Socket reads and TCP writes over the window (datagrams per read / per write show the batching). */
+  tcpReads: number;
+  tcpWrites: number;
   /** Event-loop utilisation over the window (sampled by the thread every 250 ms), 0..1. */
   utilization: number;
 }

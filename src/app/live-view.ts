@@ -89,7 +89,7 @@ export function formatFrame(s: Sample): string[] {
     `pandanet · server ${s.host}:${s.port} · ${s.threadsAsked === 0 ? 'polled mode' : `${s.threadsAsked} I/O thread${s.threadsAsked === 1 ? '' : 's'}`} · ${s.tickRate} Hz · up ${Math.round(s.elapsedS)} s · Ctrl-C stops`,
     '',
     ` connections    ${fmtInt(s.connections)} open · ${fmtInt(s.clients)} clients · ${fmtInt(s.accepts)} accepted · ${fmtInt(s.resets)} resets (${s.resetsPerS.toFixed(0)}/s)`,
-    ` datagrams in   ${fmtInt(s.datagramsInPerS)}/s · ${fmtBytes(s.bytesInPerS)}/s · total ${fmtInt(s.datagramsIn)} (${fmtBytes(s.bytesIn)})`,
+    ` datagrams in   ${fmtInt(s.datagramsInPerS)}/s · ${fmtBytes(s.bytesInPerS)}/s · total ${fmtInt(s.datagramsIn)} (${fmtBytes(s.bytesIn)}) in ${fmtInt(s.tcpReads)} TCP reads`,
     ` datagrams out  ${fmtInt(s.datagramsOutPerS)}/s · ${fmtBytes(s.bytesOutPerS)}/s · total ${fmtInt(s.datagramsOut)} (${fmtBytes(s.bytesOut)}) in ${fmtInt(s.tcpWrites)} TCP writes`,
     ` queues         readers ${s.readers.map((r) => `#${r.id} ${fmtInt(r.queued)}/${fmtInt(r.maxQueue)}`).join(' ')} · writers ${s.writers.map((w) => `#${w.slot} ${fmtInt(w.queued)}/${fmtInt(w.maxQueue)}`).join(' ')}`,
     ` overflow       ${overflowText(s)} · backpressure pauses ${fmtInt(s.backpressurePauses)}`,

@@ -38,6 +38,7 @@ export class PandanetMetrics {
     counter('pandanet_sent_bytes_total', 'Payload bytes sent by the I/O threads.');
     counter('pandanet_resets_total', 'Connections reported reset (peer closed, error, failed send).');
     counter('pandanet_backpressure_pauses_total', 'Times an I/O thread paused reading because a reader ring was full.');
+    counter('pandanet_tcp_reads_total', 'Socket reads the I/O threads took (each may carry many datagrams).');
     counter('pandanet_tcp_writes_total', 'TCP writes the I/O threads issued (each carries one connection\'s batch).');
     gauge('pandanet_reader_queue_depth', 'Datagrams waiting in a reader.', ['reader']);
     gauge('pandanet_reader_queue_capacity', "A reader's queue cap.", ['reader']);
@@ -71,6 +72,7 @@ export class PandanetMetrics {
     this.#inc('pandanet_resets_total', s.resets);
     this.#inc('pandanet_backpressure_pauses_total', s.backpressurePauses);
     this.#inc('pandanet_tcp_writes_total', s.tcpWrites);
+    this.#inc('pandanet_tcp_reads_total', s.tcpReads);
     for (const r of s.readers) {
       const l = { reader: String(r.id) };
       g['pandanet_reader_queue_depth']!.set(l, r.queued);

@@ -52,6 +52,8 @@ export interface Sample {
   backpressurePauses: number;
   /** TCP writes the I/O threads issued since start (`datagramsOut / tcpWrites`: datagrams per write). */
   tcpWrites: number;
+  /** Socket reads the I/O threads took since start (`datagramsIn / tcpReads`: datagrams per read). */
+  tcpReads: number;
   /** Reader queues (the game's reader and the listener), depth and cap. */
   readers: ManagerStats['readers'];
   writers: ManagerStats['writers'];
@@ -129,6 +131,7 @@ export class Sampler {
     let resets = 0;
     let pauses = 0;
     let tcpWrites = 0;
+    let tcpReads = 0;
     for (const t of m.threads) {
       const p = prev.threads.get(t.index) ?? { dgIn: 0, dgOut: 0, bytesIn: 0, bytesOut: 0 };
       // A replaced thread starts from 0: count what it has as new.
@@ -144,6 +147,7 @@ export class Sampler {
       resets += t.resets;
       pauses += t.backpressurePauses;
       tcpWrites += t.tcpWrites;
+      tcpReads += t.tcpReads;
       nextThreads.set(t.index, { dgIn: t.datagramsIn, dgOut: t.datagramsOut, bytesIn: t.bytesIn, bytesOut: t.bytesOut });
       threads.push({ index: t.index, alive: t.alive, connections: t.connections, utilization: t.utilization, datagramsInPerS: tIn / dt, datagramsOutPerS: tOut / dt });
     }
@@ -187,6 +191,7 @@ export class Sampler {
       resetsPerS: nonNeg(m.resetsReported - prev.totals.resets) / dt,
       backpressurePauses: pauses,
       tcpWrites,
+      tcpReads,
       readers: m.readers,
       writers: m.writers,
       overflow: m.readers.some((r) => r.overflow),

@@ -75,6 +75,8 @@ export interface ThreadStats {
    * thread's previous pass over its outbound ring (`datagramsOut / tcpWrites` is the batching).
    */
   tcpWrites: number;
+  /** TCP socket reads the thread took (`datagramsIn / tcpReads`: datagrams per read). */
+  tcpReads: number;
   /** UDP packets dropped: bad checksum, too short, no room, or a failed send. */
   udpDropped: number;
   /** Event-loop utilisation of the thread since the previous call, 0..1. */
@@ -496,6 +498,7 @@ export class Runtime {
         resets: w[StatWord.RESETS] ?? 0,
         backpressurePauses: w[StatWord.BACKPRESSURE_PAUSES] ?? 0,
         tcpWrites: w[StatWord.TCP_WRITES] ?? 0,
+        tcpReads: w[StatWord.TCP_READS] ?? 0,
         udpDropped: w[StatWord.UDP_DROPPED] ?? 0,
         utilization: dIdle + dActive > 0 ? dActive / (dIdle + dActive) : 0,
       };

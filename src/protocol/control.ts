@@ -233,6 +233,7 @@ export const StatWord = {
   BACKPRESSURE_PAUSES: 7,
   UDP_DROPPED: 12,
   TCP_WRITES: 13,
+  TCP_READS: 14,
   ELU_IDLE_MS: 8,
   ELU_ACTIVE_MS: 9,
   CPU_USER_US: 10,

@@ -146,6 +146,7 @@ export class TcpStream implements RingWaiter {
       return;
     }
     this.lastRx = performance.now();
+    this.host.stats.add(StatWord.TCP_READS, 1);
     try {
       decoder.pushRange(chunk, this.onFrame);
     } catch (err) {

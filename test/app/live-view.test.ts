@@ -51,6 +51,7 @@ function sample(over: Partial<Sample> = {}): Sample {
     resetsPerS: 0,
     backpressurePauses: 0,
     tcpWrites: 1000,
+    tcpReads: 600,
     readers: [
       { id: 1, polled: false, queued: 0, maxQueue: 50_000, overflow: false, dropped: 0 },
       { id: 2, polled: false, queued: 3, maxQueue: 50_000, overflow: false, dropped: 0 },
@@ -122,6 +123,7 @@ describe('live view', () => {
     expect(tty.text.split(ANSI_REDRAW).length).toBe(3);
     expect(tty.text).toContain(' round trip     p50 0.62 ms · p99 1.90 ms');
     expect(tty.text).toContain('(324 kB) in 1,000 TCP writes');
+    expect(tty.text).toContain('(25.2 kB) in 600 TCP reads');
     expect(tty.text.split('pinned line').length).toBe(4); // written once, then at the bottom of both frames
 
     const forced = new LiveView(new Sink(true), { plain: true });

@@ -15,7 +15,7 @@ function work(us: number): void {
 }
 
 /** A counter summed over the server's I/O threads. */
-function threadTotal(server: ReturnType<typeof makeServer>, key: 'tcpWrites' | 'datagramsOut'): number {
+function threadTotal(server: ReturnType<typeof makeServer>, key: 'tcpWrites' | 'tcpReads' | 'datagramsOut'): number {
   return server.manager.getThreadStats().reduce((s, t) => s + t[key], 0);
 }
 
@@ -33,6 +33,8 @@ describe.each(MODES)('batching ($name)', ({ threads }) => {
     await waitFor(() => (server.reader.dataAvailable(), server.reader.getCurrentQueueSize() >= CONNS * RUN), {
       what: () => `${CONNS * RUN} datagrams queued (have ${server.reader.getCurrentQueueSize()})`,
     });
+    // Every connection's datagrams were read (the read counter is what shows read batching).
+    expect(threadTotal(server, 'tcpReads')).toBeGreaterThanOrEqual(CONNS);
     const before = threadTotal(server, 'tcpWrites');
     const out = new Datagram();
     const order: Connection[] = [];
