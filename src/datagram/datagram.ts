@@ -613,6 +613,31 @@ export class Datagram {
    * identical wire format. Thread: any.
    */
   addString(value: string): void {
+    // Short strings inline here; everything else (long, or not a string: an error) goes to
+    // `_addStringLong`. Kept small on purpose: V8 inlines a caller's hot calls only up to a bytecode
+    // budget, and a small addString leaves room for the caller's other datagram calls.
+    if (typeof value !== 'string' || value.length > SHORT_STRING) return this._addStringLong(value);
+    const units = value.length;
+    const off = this._length;
+    if (off + 2 + 3 * units > this._capacity) this._grow(2 + 3 * units);
+    const b = this._bytes;
+    let p = off + 2;
+    for (let i = 0; i < units; i++) {
+      const c = value.charCodeAt(i);
+      if (c >= 0x80) {
+        p = this._encodeRest('addString', value, i, p);
+        break;
+      }
+      b[p++] = c;
+    }
+    const n = p - off - 2; // at most 3 × SHORT_STRING: the 16-bit prefix always holds it
+    b[off] = n;
+    b[off + 1] = n >> 8;
+    this._length = p;
+  }
+
+  /** {@link Datagram.addString} for strings over `SHORT_STRING` units, and for a non-string (throws). */
+  private _addStringLong(value: string): void {
     if (typeof value !== 'string') throw notString('addString', value);
     const units = value.length;
     if (units > 0xffff) throw tooLong('addString', units, 0xffff, true);
