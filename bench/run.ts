@@ -39,7 +39,7 @@ interface Workload {
 }
 
 const VALUED = new Set([
-  'runs', 'connections', 'per-connection', 'in-flight', 'client-threads', 'threads', 'work', 'drain', 'idle', 'timeout-s', 'micro-timeout-s', 'only', 'profile', 'quiet-wait-s', 'out',
+  'runs', 'connections', 'per-connection', 'warmup', 'in-flight', 'client-threads', 'threads', 'work', 'drain', 'idle', 'timeout-s', 'micro-timeout-s', 'only', 'profile', 'quiet-wait-s', 'out',
   'loads', 'measure-ms', 'duration-s', 'idle-s', 'rate',
 ]);
 const KNOWN = new Set([...VALUED, 'quick', 'no-save', 'help']);
@@ -75,6 +75,7 @@ function echoOptions(f: Flags): Partial<EchoOptions> {
   };
   set('connections', intFlag(f, 'connections'));
   set('perConnection', intFlag(f, 'per-connection'));
+  set('warmupPerConnection', intFlag(f, 'warmup', 0));
   set('inFlight', intFlag(f, 'in-flight'));
   set('clientThreads', intFlag(f, 'client-threads'));
   const work = listFlag(f, 'work')?.map(Number);
@@ -246,7 +247,7 @@ function usage(): string {
     '  --no-save          no files in bench/results',
     '  --quiet-wait-s S   before each run, wait up to S s for other load < 0.25 cores (0: off)',
     '  --timeout-s S      hard limit per run',
-    '  echo:      --connections N --per-connection N --in-flight N --client-threads N --work 0,2,10',
+    '  echo:      --connections N --per-connection N --warmup N (0: none) --in-flight N --client-threads N --work 0,2,10',
     '             --drain drainData,getData[,getDataReuse] --idle backoff|spin --out FILE --profile DIR',
     '  latency:   --loads 0.25,0.5,0.9 --connections N --measure-ms MS',
     '  broadcast: --connections N --duration-s S',

@@ -37,6 +37,12 @@ export interface EchoOptions {
   runs: number;
   connections: number;
   perConnection: number;
+  /**
+   * Datagrams per connection of an unmeasured warm-up pass, run against the same server process by
+   * a separate client just before the measured pass (0: none). Every server gets the same one, so
+   * the measured pass compares warmed-up JIT code instead of V8's first compilations.
+   */
+  warmupPerConnection: number;
   inFlight: number;
   payloadBytes: number;
   clientThreads: number;
@@ -70,6 +76,7 @@ export const ECHO_DEFAULTS: EchoOptions = {
   runs: 3,
   connections: 100,
   perConnection: 2000,
+  warmupPerConnection: 1000,
   inFlight: 32,
   payloadBytes: 64,
   clientThreads: 2,
@@ -86,7 +93,7 @@ export const ECHO_DEFAULTS: EchoOptions = {
 };
 
 /** `--quick`: 1 run of 20 connections × 500 datagrams, baseline and pandanet t1, 0 and 2 µs of work. */
-export const ECHO_QUICK: Partial<EchoOptions> = { runs: 1, connections: 20, perConnection: 500, threads: [1], workUs: [0, 2], quietWaitMs: 0, quick: true };
+export const ECHO_QUICK: Partial<EchoOptions> = { runs: 1, connections: 20, perConnection: 500, warmupPerConnection: 200, threads: [1], workUs: [0, 2], quietWaitMs: 0, quick: true };
 
 /** One server configuration. */
 export interface EchoConfig {
@@ -243,6 +250,44 @@ async function waitForQuiet(o: EchoOptions): Promise<{ load: number; waitedMs: n
 }
 
 /** Runs one server configuration once; never throws, never outlives `timeoutMs`. */
+/**
+ * The unmeasured warm-up pass: a client of its own sends `warmupPerConnection` datagrams on each
+ * of `connections` connections, inside a server window whose report is discarded. Throws when the
+ * pass does not complete (the run then fails, as a measured pass would).
+ */
+async function warmUp(
+  server: Child<ServerMessage, ServerCommand>,
+  port: number,
+  o: EchoOptions,
+  cfg: EchoConfig,
+  left: () => number,
+): Promise<void> {
+  const params: ClientParams = {
+    host: '127.0.0.1',
+    port,
+    connections: o.connections,
+    perConnection: o.warmupPerConnection,
+    inFlight: o.inFlight,
+    payloadBytes: o.payloadBytes,
+    clientThreads: o.clientThreads,
+    taskDeadlineMs: Math.max(1000, o.timeoutMs - 5000),
+  };
+  const client = new Child<ClientMessage, ClientCommand>(CLIENT, [JSON.stringify(params)], `warm-up client ${cfg.id}`);
+  try {
+    await client.next('ready', left());
+    server.send({ kind: 'start', connections: o.connections });
+    await server.next('started', left());
+    client.send({ kind: 'go' });
+    const res = await client.next('result', left());
+    server.send({ kind: 'stop', exit: false });
+    await server.next('report', left());
+    if (res.echoes !== res.expected) throw new Error(`warm-up: ${res.echoes} of ${res.expected} echoes arrived`);
+    await client.exit(Math.min(3000, left()));
+  } finally {
+    client.kill();
+  }
+}
+
 async function runOnce(cfg: EchoConfig, o: EchoOptions, roundNo: number): Promise<EchoRun> {
   const quiet = o.quietWaitMs > 0 ? await waitForQuiet(o) : { load: Number.NaN, waitedMs: 0 };
   const t0 = performance.now();
@@ -291,6 +336,7 @@ async function runOnce(cfg: EchoConfig, o: EchoOptions, roundNo: number): Promis
   try {
     const body = async (): Promise<EchoRun> => {
       const { port } = await server.next('listening', left());
+      if (o.warmupPerConnection > 0) await warmUp(server, port, o, cfg, left);
       const params: ClientParams = {
         host: '127.0.0.1',
         port,
@@ -500,7 +546,7 @@ export async function runEcho(options: Partial<EchoOptions>, progress: Progress)
   const runsOf = new Map<string, EchoRun[]>(configs.map((c) => [c.id, []]));
   const date = header.date;
   console.log(
-    `echo: ${o.connections} connections × ${o.perConnection} datagrams of ${o.payloadBytes} B (header 2), ${o.inFlight} in flight each; load client: separate process, ${o.clientThreads} piscina threads; ${o.runs} rounds × ${configs.length} configs; pandanet loop idle=${o.idle}; ${o.timeoutMs / 1000} s hard timeout per run; before each run, up to ${o.quietWaitMs / 1000} s wait for other load < ${o.quietCores} cores (${o.quietBudgetMs / 1000} s in all)`,
+    `echo: ${o.connections} connections × ${o.perConnection} datagrams of ${o.payloadBytes} B (header 2), ${o.inFlight} in flight each, after an unmeasured warm-up of ${o.warmupPerConnection} per connection; load client: separate process, ${o.clientThreads} piscina threads; ${o.runs} rounds × ${configs.length} configs; pandanet loop idle=${o.idle}; ${o.timeoutMs / 1000} s hard timeout per run; before each run, up to ${o.quietWaitMs / 1000} s wait for other load < ${o.quietCores} cores (${o.quietBudgetMs / 1000} s in all)`,
   );
 
   for (let roundNo = 1; roundNo <= o.runs; roundNo++) {
@@ -562,7 +608,7 @@ export async function runEcho(options: Partial<EchoOptions>, progress: Progress)
       console.log(`\nJSON: ${resolve(o.outPath)}`);
     } else {
       const base = resultBase('echo', date, o.quick);
-      const md = `${markdownHeader('Echo throughput', header, [`${o.connections} connections × ${o.perConnection} datagrams of ${o.payloadBytes} B, ${o.inFlight} in flight; ${o.runs} rounds; load client in a separate process (${o.clientThreads} piscina threads); pandanet loop idle=${o.idle}`])}\n${echoTable(result)}\n\nTargets (threaded configs):\n\n${result.targets.map((t) => `- ${t.pass ? 'MET' : 'MISSED'} ${t.config}: ${t.target}: ${t.value}`).join('\n')}\n`;
+      const md = `${markdownHeader('Echo throughput', header, [`${o.connections} connections × ${o.perConnection} datagrams of ${o.payloadBytes} B, ${o.inFlight} in flight, after an unmeasured warm-up pass of ${o.warmupPerConnection} per connection; ${o.runs} rounds; load client in a separate process (${o.clientThreads} piscina threads); pandanet loop idle=${o.idle}`])}\n${echoTable(result)}\n\nTargets (threaded configs):\n\n${result.targets.map((t) => `- ${t.pass ? 'MET' : 'MISSED'} ${t.config}: ${t.target}: ${t.value}`).join('\n')}\n`;
       console.log(`\nfiles: ${saveResult(base, result, md, { throughput: throughputChart(result), ratio: ratioChart(result) }).join(', ')}`);
     }
   }
