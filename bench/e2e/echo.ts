@@ -148,6 +148,8 @@ export interface EchoRun {
   emptyIterationsUsPerDatagram: number;
   /** Every server thread's CPU over the window, largest first, ms. */
   threadsCpuMs: number[];
+  /** CPU of pandanet's I/O threads together per datagram, µs (NaN for the baseline). */
+  ioCpuUsPerDatagram: number;
   serverDatagrams: number;
   /** Connections the server saw reset in the window (the client closes them all at its end). */
   serverResets: number;
@@ -316,6 +318,7 @@ async function runOnce(cfg: EchoConfig, o: EchoOptions, roundNo: number): Promis
     emptyIterationUs: Number.NaN,
     emptyIterationsUsPerDatagram: Number.NaN,
     threadsCpuMs: [],
+    ioCpuUsPerDatagram: Number.NaN,
     serverDatagrams: 0,
     serverResets: 0,
     iterations: 0,
@@ -389,6 +392,7 @@ async function runOnce(cfg: EchoConfig, o: EchoOptions, roundNo: number): Promis
         emptyIterationUs: rep.iterations > rep.busyIterations ? rep.loopIdleUs / (rep.iterations - rep.busyIterations) : Number.NaN,
         emptyIterationsUsPerDatagram: rep.loopIdleUs / n,
         threadsCpuMs: rep.threadsCpuUs.slice(0, 8).map((x) => round(x / 1000, 1)),
+        ioCpuUsPerDatagram: ioCpuUs(rep.threads) / n,
         serverDatagrams: rep.datagrams,
         serverResets: rep.resets,
         iterations: rep.iterations,
@@ -499,6 +503,12 @@ function throughputChart(r: EchoResult): string {
   });
 }
 
+/** CPU of the threads labelled as pandanet I/O threads, µs; NaN when there are none (the baseline). */
+function ioCpuUs(threads: ReadonlyArray<{ label: string; cpuUs: number }>): number {
+  const io = threads.filter((t) => t.label.startsWith('io-'));
+  return io.length === 0 ? Number.NaN : io.reduce((s, t) => s + t.cpuUs, 0);
+}
+
 /** `, I/O 3.1 dg/read 2.0 dg/write` over all I/O threads of a run, or '' without any. */
 function ioBatching(io: readonly IoThreadReport[]): string {
   let reads = 0;
@@ -561,7 +571,7 @@ export async function runEcho(options: Partial<EchoOptions>, progress: Progress)
       thisRound.set(cfg.id, run);
       runsOf.get(cfg.id)!.push(run);
       const status = run.ok
-        ? `${Math.round(run.datagramsPerSec).toLocaleString('en-US')} dg/s in ${Math.round(run.elapsedMs)} ms (half the conns done at ${Math.round(run.medianConnectionDoneMs)}), server main ${f2(run.mainCpuUsPerDatagram)} (waited for CPU ${Math.round(run.mainRunDelayShare * 100)}% of the run) / process ${f2(run.processCpuUsPerDatagram)} / client ${f2(run.clientCpuUsPerDatagram)} µs/dg${ioBatching(run.ioThreads)}, other load ${f2(run.otherLoadCores)} cores${run.quietWaitedMs > 1000 ? ` (waited ${(run.quietWaitedMs / 1000).toFixed(0)} s for quiet, load then ${f2(run.preRunLoadCores)})` : ''}`
+        ? `${Math.round(run.datagramsPerSec).toLocaleString('en-US')} dg/s in ${Math.round(run.elapsedMs)} ms (half the conns done at ${Math.round(run.medianConnectionDoneMs)}), server main ${f2(run.mainCpuUsPerDatagram)} (waited for CPU ${Math.round(run.mainRunDelayShare * 100)}% of the run) / process ${f2(run.processCpuUsPerDatagram)} / client ${f2(run.clientCpuUsPerDatagram)} µs/dg${ioBatching(run.ioThreads)}${Number.isFinite(run.ioCpuUsPerDatagram) ? `, I/O threads ${f2(run.ioCpuUsPerDatagram)} µs/dg` : ''}, other load ${f2(run.otherLoadCores)} cores${run.quietWaitedMs > 1000 ? ` (waited ${(run.quietWaitedMs / 1000).toFixed(0)} s for quiet, load then ${f2(run.preRunLoadCores)})` : ''}`
         : `FAILED: ${run.error}`;
       progress.log(`echo r${roundNo} ${cfg.id.padEnd(30)} ${status} (${(run.wallMs / 1000).toFixed(1)} s)`);
     }
