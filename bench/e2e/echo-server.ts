@@ -274,8 +274,13 @@ function report(): void {
   const a = startSnap!;
   const b = snapshot();
   const cpu = process.cpuUsage(a.process);
+  const windowUs = (b.t - a.t) * 1000;
+  const threads = threadCpuDeltas(a.threads, b.threads).map((x) => ({ tid: x.tid, label: labels.label(x.tid), cpuUs: Math.round(x.cpuUs) }));
   const io: IoThreadReport[] = b.io.map((s) => {
     const s0 = a.io.find((x) => x.index === s.index);
+    // The thread's CPU over the window where it is known (the threads' own event-loop figure is
+    // sampled every 250 ms, too coarse for a window of a few hundred ms).
+    const own = threads.find((t) => t.label === `io-${s.index}`);
     return {
       index: s.index,
       connections: perThread[s.index] ?? 0,
@@ -284,7 +289,7 @@ function report(): void {
       backpressurePauses: s.backpressurePauses - (s0?.backpressurePauses ?? 0),
       tcpReads: s.tcpReads - (s0?.tcpReads ?? 0),
       tcpWrites: s.tcpWrites - (s0?.tcpWrites ?? 0),
-      utilization: s.utilization,
+      utilization: own !== undefined && windowUs > 0 ? own.cpuUs / windowUs : s.utilization,
     };
   });
   send({
@@ -296,9 +301,7 @@ function report(): void {
     threadsCpuUs: threadCpuDeltas(a.threads, b.threads)
       .map((x) => x.cpuUs)
       .filter((x) => x > 0),
-    threads: threadCpuDeltas(a.threads, b.threads)
-      .filter((x) => x.cpuUs > 0)
-      .map((x) => ({ tid: x.tid, label: labels.label(x.tid), cpuUs: Math.round(x.cpuUs) })),
+    threads: threads.filter((x) => x.cpuUs > 0),
     windowMs: b.t - a.t,
     datagrams: b.datagrams - a.datagrams,
     workSpentUs: Number(b.workNs - a.workNs) / 1000,
@@ -331,6 +334,7 @@ process.on('message', (m: ServerCommand) => {
     case 'stop':
       report();
       acceptedBase = accepted;
+      perThread.fill(0); // the next window counts its own client's connections
       if (m.exit === false) return; // another window follows (a new client)
       manager?.shutdown();
       process.disconnect?.();

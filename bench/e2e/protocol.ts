@@ -65,7 +65,10 @@ export interface IoThreadReport {
   /** Socket reads and TCP writes over the window (datagrams per read / per write show the batching). */
   tcpReads: number;
   tcpWrites: number;
-  /** Event-loop utilisation over the window (sampled by the thread every 250 ms), 0..1. */
+  /**
+   * Busy share of the window, 0..1: the thread's CPU time over the window where `/proc` gives it,
+   * else its event-loop utilisation (sampled by the thread every 250 ms).
+   */
   utilization: number;
 }
 
