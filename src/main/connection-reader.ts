@@ -58,6 +58,16 @@ function udpSender(data: Uint8Array, offset: number): { address: NetAddress; sta
   return { address: NetAddress.fromHostPort(a.ip, a.port), start: a.next };
 }
 
+/**
+ * A batch drain sends the held replies out at a connection switch once they have waited this long
+ * (ms). 0 would wake a sleeping I/O thread at every switch; 50 µs lets it take several connections'
+ * replies per wake-up. Echo, 1 I/O thread, 2 × 3 runs each: without game work 0.56–0.58× of node:net
+ * → 0.62–0.68×, with 2 µs of work per datagram 0.83–0.88× → 0.90–0.91×.
+ */
+const RELEASE_AFTER_MS = 0.05;
+/** Datagrams between two readings of the clock in a batch drain (see {@link RELEASE_AFTER_MS}). */
+const CLOCK_EVERY = 8;
+
 /** The engine of one reader or listener. */
 export class ReaderCore implements ReaderHooks {
   readonly id: number;
@@ -330,13 +340,16 @@ export class ReaderCore implements ReaderHooks {
    * Batch drain (hot loops): up to `max` datagrams, no object per datagram. Returns the count.
    *
    * Sends the visitor makes are held back from the I/O threads while it works through one
-   * connection's datagrams, and released when the drain moves to another connection or returns:
-   * the replies to a run of datagrams leave in one `write` (as a hand-written server that answers
-   * a whole read chunk at once), not one wake-up and one syscall each.
+   * connection's datagrams, and released when the drain moves to another connection (at most once
+   * per {@link RELEASE_AFTER_MS}) or returns: the replies to a run of datagrams leave in one `write`
+   * (as a hand-written server that answers a whole read chunk at once), not one wake-up and one
+   * syscall each, and a sleeping I/O thread is woken once for several connections' replies.
    */
   drain(visit: DatagramVisitor, max: number): number {
     const rt = this.rt;
     rt.holdWakes();
+    this.heldSince = performance.now();
+    this.sinceCheck = 0;
     try {
       return this.drainHeld(visit, max);
     } finally {
@@ -348,12 +361,28 @@ export class ReaderCore implements ReaderHooks {
   /** The connection whose datagrams the current batch drain is visiting (see {@link drain}). */
   private lastConn: ConnectionCore | null = null;
 
-  /** {@link drain}: on a switch to another connection, the held sends of the previous one go out. */
+  /** When the held sends last went out (`performance.now()`), during a {@link drain}. */
+  private heldSince = 0;
+  /** Datagrams visited since the clock was last read (it is read at most every `CLOCK_EVERY`). */
+  private sinceCheck = 0;
+
+  /**
+   * {@link drain}: on a switch to another connection, the held sends go out once they have waited
+   * {@link RELEASE_AFTER_MS}; the clock is read at a switch, at most every {@link CLOCK_EVERY}
+   * datagrams (never once per datagram when every datagram is from another connection).
+   */
   private visitConn(conn: ConnectionCore): void {
-    if (conn !== this.lastConn) {
-      if (this.lastConn !== null) this.rt.releaseWakes(false);
-      this.lastConn = conn;
+    this.sinceCheck++;
+    if (conn === this.lastConn) return;
+    if (this.lastConn !== null && this.sinceCheck >= CLOCK_EVERY) {
+      this.sinceCheck = 0;
+      const now = performance.now();
+      if (now - this.heldSince >= RELEASE_AFTER_MS) {
+        this.rt.releaseWakes(false);
+        this.heldSince = now;
+      }
     }
+    this.lastConn = conn;
   }
 
   private drainHeld(visit: DatagramVisitor, max: number): number {

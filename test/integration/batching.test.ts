@@ -5,7 +5,7 @@
  * would wake and write once per reply). Every test runs in every mode.
  */
 import { describe, expect, it } from 'vitest';
-import { Datagram, type Connection } from '../../src/index.js';
+import { Datagram, NetDatagram, type Connection } from '../../src/index.js';
 import { MODES, acceptAll, makeClient, makeServer, readText, receive, textDatagram, waitFor } from '../helpers/net.js';
 
 /** Simulated game work: busy for `us` microseconds (bounded; no timer involved). */
@@ -58,6 +58,50 @@ describe.each(MODES)('batching ($name)', ({ threads }) => {
     // of the next one early, so a run can take a few writes on a loaded machine (up to 10 seen for 4).
     expect(writes, `${writes} writes for ${CONNS * RUN} replies in ${order.length} runs`).toBeLessThanOrEqual(4 * order.length);
     expect(order.length).toBeLessThan(CONNS * RUN / 4);
+  });
+
+  it('in a long drain, the replies of the connection visited first go out while the next one is visited', async () => {
+    const RUN = 10;
+    const server = makeServer(threads);
+    const client = makeClient(server.port, threads, 2);
+    await acceptAll(server, 2);
+    // One connection's run, then the other's, each whole at the server before the drain starts.
+    for (const [i, c] of client.connections.entries()) {
+      for (let k = 0; k < RUN; k++) expect(client.writer.send(textDatagram(`c${i}`, k), c)).toBe(true);
+      await waitFor(() => (server.reader.dataAvailable(), server.reader.getCurrentQueueSize() >= (i + 1) * RUN), {
+        what: () => `connection ${i}'s datagrams queued (have ${server.reader.getCurrentQueueSize()})`,
+      });
+    }
+    const out = new Datagram();
+    const order: Connection[] = [];
+    let seen = 0;
+    let firstRepliesArrived = false;
+    let waitedMs = 0;
+    server.reader.drainData((conn, data, offset, length) => {
+      if (order[order.length - 1] !== conn) order.push(conn);
+      out.clear();
+      out.appendData(data.subarray(offset, offset + length));
+      expect(server.writer.send(out, conn)).toBe(true);
+      work(300);
+      if (++seen < 2 * RUN) return;
+      // Last datagram, still inside the drain: the first connection's replies were released at the
+      // switch (they had waited far more than the hold's bound), so they reach the client now
+      // (measured: within 0.1 ms). Held to the drain's end instead, they would wait for the I/O
+      // thread's idle timeout (up to 1 s; 940 ms seen), so the window is well below that.
+      const first = order[0]!.getAddress().getPort(); // the client end's port
+      const t0 = performance.now();
+      let got = 0;
+      while (got < RUN && performance.now() - t0 < 300) {
+        while (client.reader.dataAvailable()) {
+          const d = new NetDatagram();
+          if (client.reader.getData(d) && d.getConnection()!.getLocalAddress().getPort() === first) got++;
+        }
+      }
+      firstRepliesArrived = got === RUN;
+      waitedMs = performance.now() - t0;
+    });
+    expect(order.length, 'one run per connection').toBe(2);
+    expect(firstRepliesArrived, `the first connection's ${RUN} replies arrived during the drain (waited ${waitedMs.toFixed(0)} ms)`).toBe(true);
   });
 
   it('sends made outside drainData still go out at once (nothing is held)', async () => {
