@@ -21,18 +21,9 @@
  */
 
 import { InvalidArgumentError, InvalidUtf8Error, type PandaNetError, TooLongError, ValueRangeError } from '../errors.js';
+import { slabBytes } from './slab.js';
 
 const MIN_CAPACITY = 64;
-/**
- * Small storage comes from shared 8 KiB slabs, as Node's `Buffer.allocUnsafe` does: allocating an
- * `ArrayBuffer` costs ~150 ns, a view into a slab ~20 ns, and Panda's manual makes a new datagram
- * per message sent and received. A datagram pins at most its slab (8 KiB) while it lives.
- */
-const SLAB_BYTES = 8192;
-/** Capacities up to this come from a slab (at least 8 per slab); larger ones get their own buffer. */
-const SLAB_MAX_CAPACITY = 1024;
-let slab = new ArrayBuffer(SLAB_BYTES);
-let slabUsed = 0;
 const TWO_32 = 4294967296;
 const INT64_MIN = -(1n << 63n);
 const INT64_MAX = (1n << 63n) - 1n;
@@ -323,26 +314,15 @@ export class Datagram {
   }
 
   /**
-   * Points `_bytes`/`_view` at fresh storage of at least `capacity` bytes (content not copied): a
-   * slice of the current slab when small, else a buffer of its own.
+   * Points `_bytes`/`_view` at fresh storage of `capacity` bytes (content not copied). Small storage
+   * is a slice of a shared slab (`./slab.ts`): Panda's manual makes a new datagram per message sent
+   * and received, and a fresh `ArrayBuffer` each time cost ~150 ns more.
    */
   private _allocate(capacity: number): void {
-    if (capacity > SLAB_MAX_CAPACITY) {
-      const bytes = new Uint8Array(capacity);
-      this._bytes = bytes;
-      this._view = new DataView(bytes.buffer);
-      this._capacity = capacity;
-      return;
-    }
-    const cap = (capacity + 7) & ~7; // slices stay 8-byte aligned
-    if (slabUsed + cap > SLAB_BYTES) {
-      slab = new ArrayBuffer(SLAB_BYTES);
-      slabUsed = 0;
-    }
-    this._bytes = new Uint8Array(slab, slabUsed, cap);
-    this._view = new DataView(slab, slabUsed, cap);
-    this._capacity = cap;
-    slabUsed += cap;
+    const bytes = slabBytes(capacity);
+    this._bytes = bytes;
+    this._view = new DataView(bytes.buffer, bytes.byteOffset, capacity);
+    this._capacity = capacity;
   }
 
   /** Makes room for `extra` more bytes after `_length`. Called only when capacity is short. */

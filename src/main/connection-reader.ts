@@ -22,6 +22,7 @@
 import { ErrorCode, PandaNetError, ValueRangeError } from '../errors.js';
 import { log } from '../log.js';
 import { InMeta, READER_WORDS, ReaderWord, type ReaderConfig } from '../protocol/control.js';
+import { slabCopy } from '../datagram/slab.js';
 import { readAddressRecord } from '../protocol/address-record.js';
 import { validateHeaderSize, type TcpHeaderSize } from '../protocol/tcp-framing.js';
 import { SpscRing, createRecordView } from '../shared-memory/spsc-ring.js';
@@ -261,7 +262,7 @@ export class ReaderCore implements ReaderHooks {
       let address: NetAddress | null = null;
       let start = offset;
       if (meta === InMeta.UDP) ({ address, start } = udpSender(data, offset));
-      const item: PolledItem = { conn, bytes: data.slice(start, offset + length), address };
+      const item: PolledItem = { conn, bytes: slabCopy(data, start, offset + length), address };
       if (this.monitored.has(conn) && !this.parked.has(conn)) this.enqueuePolled(item);
       else if (conn.open) {
         const list = this.parked.get(conn);

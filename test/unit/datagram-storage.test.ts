@@ -6,6 +6,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { SLAB_BYTES, SLAB_MAX, slabBytes, slabCopy } from '../../src/datagram/slab.js';
 import { Datagram, DatagramIterator, NetDatagram } from '../../src/index.js';
 
 type Op =
@@ -26,6 +27,36 @@ const op: fc.Arbitrary<Op> = fc.oneof(
   fc.record({ kind: fc.constant('copy' as const), from: slot, target: slot }),
   fc.record({ kind: fc.constant('fresh' as const), target: slot, bytes: size.chain((n) => fc.uint8Array({ minLength: n, maxLength: n })) }),
 );
+
+describe('slab storage', () => {
+  it('hands out exact sizes, 8-byte aligned, never overlapping, and large ones in buffers of their own', () => {
+    const live: Uint8Array[] = [];
+    for (let i = 0; i < 400; i++) {
+      const size = (i * 37) % (SLAB_MAX + 40); // crosses SLAB_MAX now and then
+      const b = slabBytes(size);
+      expect(b.length).toBe(size);
+      if (size > SLAB_MAX) {
+        expect(b.byteOffset).toBe(0);
+        expect(b.buffer.byteLength).toBe(size);
+      } else {
+        expect(b.byteOffset % 8).toBe(0);
+        expect(b.buffer.byteLength).toBe(SLAB_BYTES);
+      }
+      b.fill(i & 0xff);
+      live.push(b);
+    }
+    // Every buffer still holds its own fill: no two handed-out ranges overlap.
+    live.forEach((b, i) => expect(b.every((x) => x === (i & 0xff))).toBe(true));
+  });
+
+  it('slabCopy copies exactly the range, independent of the source', () => {
+    const src = Uint8Array.from({ length: 100 }, (_, i) => i);
+    const c = slabCopy(src, 10, 30);
+    expect(Array.from(c)).toEqual(Array.from({ length: 20 }, (_, i) => i + 10));
+    src.fill(0);
+    expect(c[0]).toBe(10);
+  });
+});
 
 describe('Datagram storage (slabs)', () => {
   it('every datagram keeps exactly its own bytes through any mix of writes, growth, copies and clears', () => {
