@@ -298,9 +298,7 @@ function report(): void {
     mainRunDelayUs: b.mainDelay - a.mainDelay,
     cpuSource: cpuSource(),
     processCpuUs: cpu.user + cpu.system,
-    threadsCpuUs: threadCpuDeltas(a.threads, b.threads)
-      .map((x) => x.cpuUs)
-      .filter((x) => x > 0),
+    threadsCpuUs: threads.map((x) => x.cpuUs).filter((x) => x > 0),
     threads: threads.filter((x) => x.cpuUs > 0),
     windowMs: b.t - a.t,
     datagrams: b.datagrams - a.datagrams,

@@ -251,7 +251,20 @@ async function waitForQuiet(o: EchoOptions): Promise<{ load: number; waitedMs: n
   return { load, waitedMs };
 }
 
-/** Runs one server configuration once; never throws, never outlives `timeoutMs`. */
+/** The load client's parameters for a pass of `perConnection` datagrams per connection. */
+function clientParams(o: EchoOptions, port: number, perConnection: number): ClientParams {
+  return {
+    host: '127.0.0.1',
+    port,
+    connections: o.connections,
+    perConnection,
+    inFlight: o.inFlight,
+    payloadBytes: o.payloadBytes,
+    clientThreads: o.clientThreads,
+    taskDeadlineMs: Math.max(1000, o.timeoutMs - 5000),
+  };
+}
+
 /**
  * The unmeasured warm-up pass: a client of its own sends `warmupPerConnection` datagrams on each
  * of `connections` connections, inside a server window whose report is discarded. Throws when the
@@ -264,16 +277,7 @@ async function warmUp(
   cfg: EchoConfig,
   left: () => number,
 ): Promise<void> {
-  const params: ClientParams = {
-    host: '127.0.0.1',
-    port,
-    connections: o.connections,
-    perConnection: o.warmupPerConnection,
-    inFlight: o.inFlight,
-    payloadBytes: o.payloadBytes,
-    clientThreads: o.clientThreads,
-    taskDeadlineMs: Math.max(1000, o.timeoutMs - 5000),
-  };
+  const params = clientParams(o, port, o.warmupPerConnection);
   const client = new Child<ClientMessage, ClientCommand>(CLIENT, [JSON.stringify(params)], `warm-up client ${cfg.id}`);
   try {
     await client.next('ready', left());
@@ -290,6 +294,7 @@ async function warmUp(
   }
 }
 
+/** Runs one server configuration once; never throws, never outlives `timeoutMs`. */
 async function runOnce(cfg: EchoConfig, o: EchoOptions, roundNo: number): Promise<EchoRun> {
   const quiet = o.quietWaitMs > 0 ? await waitForQuiet(o) : { load: Number.NaN, waitedMs: 0 };
   const t0 = performance.now();
@@ -340,16 +345,7 @@ async function runOnce(cfg: EchoConfig, o: EchoOptions, roundNo: number): Promis
     const body = async (): Promise<EchoRun> => {
       const { port } = await server.next('listening', left());
       if (o.warmupPerConnection > 0) await warmUp(server, port, o, cfg, left);
-      const params: ClientParams = {
-        host: '127.0.0.1',
-        port,
-        connections: o.connections,
-        perConnection: o.perConnection,
-        inFlight: o.inFlight,
-        payloadBytes: o.payloadBytes,
-        clientThreads: o.clientThreads,
-        taskDeadlineMs: Math.max(1000, o.timeoutMs - 5000),
-      };
+      const params = clientParams(o, port, o.perConnection);
       client = new Child<ClientMessage, ClientCommand>(CLIENT, [JSON.stringify(params)], `client ${cfg.id}`);
       await client.next('ready', left());
       server.send({ kind: 'start', connections: o.connections });
