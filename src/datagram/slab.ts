@@ -21,8 +21,9 @@ let slab = new ArrayBuffer(SLAB_BYTES);
 let used = 0;
 
 /**
- * A zero-filled-or-stale (contents unspecified) `Uint8Array` of exactly `size` bytes: a slice of the
- * current slab when `size ≤ SLAB_MAX` (8-byte aligned), else a buffer of its own.
+ * A fresh, zero-filled `Uint8Array` of exactly `size` bytes: a slice of the current slab when
+ * `size ≤ SLAB_MAX` (8-byte aligned; slices are handed out once and never reused), else a buffer of
+ * its own.
  *
  * Thread: any.
  * @internal
