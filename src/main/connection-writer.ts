@@ -95,8 +95,9 @@ export class ConnectionWriter {
     core.stats.datagramsOut++;
     core.stats.bytesOut += length;
     if (core.collect.enabled || core.collect.len > 0) return collectSend(rt, core, datagram.getMessageView(), header, this.#raw);
-    // Straight from the datagram's storage: no view object per send.
-    return this.#enqueue(core, packOutMeta(OutOp.SEND_TCP, header, this.#raw, this.#slotFor(core)), datagram._bytes, length, block);
+    // Straight from the datagram's storage, framed in the ring: while a drainData holds the wakes, a
+    // connection's run of replies becomes one batch record, which its thread writes with one copy.
+    return this.#enqueue(core, packOutMeta(OutOp.SEND_TCP_BATCH, header, this.#raw, this.#slotFor(core)), datagram._bytes, length, block, header);
   }
 
   /** Where {@link #sendUdp} builds each record (address, checksum header, payload). */
@@ -127,7 +128,7 @@ export class ConnectionWriter {
       record[at + 1] = sum >>> 8;
     }
     record.set(payload, at + headerBytes);
-    return this.#enqueue(core, packOutMeta(OutOp.SEND_UDP, 0, this.#raw, this.#slotFor(core)), record, length, block);
+    return this.#enqueue(core, packOutMeta(OutOp.SEND_UDP, 0, this.#raw, this.#slotFor(core)), record, length, block, -1);
   }
 
   /**
@@ -139,16 +140,20 @@ export class ConnectionWriter {
     return this.#numThreads > 0 && core.manager === this.#rt.manager ? this.#slot : 0;
   }
 
-  /** Hands one record to the connection's thread, honouring a threaded writer's queue cap. */
-  #enqueue(core: ConnectionCore, meta: number, record: Uint8Array, length: number, block: boolean): boolean {
+  /**
+   * Hands one record (or, with `batchPrefix` ≥ 0, one batch item: see {@link Runtime.pushOut}) to the
+   * connection's thread, honouring a threaded writer's queue cap.
+   */
+  #enqueue(core: ConnectionCore, meta: number, record: Uint8Array, length: number, block: boolean, batchPrefix: -1 | TcpHeaderSize): boolean {
     const rt = this.#rt;
     const words = rt.writerWords;
     const slot = outMetaWriter(meta);
     if (slot !== 0 && Atomics.load(words, slot) >= this.#maxQueue && !(block && this.#waitForQueueRoom())) return false;
     if (slot !== 0) Atomics.add(words, slot, 1);
-    if (rt.pushOut(core.thread, core.id, meta, record, SEND_WAIT_MS, length)) return true;
+    if (rt.pushOut(core.thread, core.id, meta, record, SEND_WAIT_MS, length, batchPrefix)) return true;
     if (slot !== 0) Atomics.sub(words, slot, 1);
-    if (length > core.thread.outRing.maxPayload) throw new TooLongError(`datagram of ${length} bytes exceeds the outbound ring's ${core.thread.outRing.maxPayload}-byte limit`);
+    const limit = core.thread.outRing.maxPayload - (batchPrefix === -1 ? 0 : 4 + batchPrefix);
+    if (length > limit) throw new TooLongError(`datagram of ${length} bytes exceeds the outbound ring's ${limit}-byte limit`);
     return false;
   }
 

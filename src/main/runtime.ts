@@ -20,6 +20,7 @@ import {
   PoolWord,
   StatWord,
   WRITER_WORDS,
+  outMetaOp,
   outMetaWriter,
   packOutMeta,
   type AcceptedEvent,
@@ -34,6 +35,12 @@ import { Connection, type ConnectionCore, type ConnectionKind } from './connecti
 import type { ConnectionManager } from './connection-manager.js';
 import { NetAddress } from './net-address.js';
 import { flushCollected, newCollectState } from './collect-tcp.js';
+import type { TcpHeaderSize } from '../protocol/tcp-framing.js';
+
+/** One non-blocking attempt of {@link Runtime.pushOut}: a plain record, or a batch item. */
+function tryPush(ring: SpscRing, connId: number, meta: number, payload: Uint8Array, length: number, batchPrefix: -1 | TcpHeaderSize): boolean {
+  return batchPrefix === -1 ? ring.tryWriteRange(connId, meta, payload, 0, length) : ring.tryAppend(connId, meta, batchPrefix, payload, 0, length);
+}
 
 const decoder = new TextDecoder();
 const EMPTY = new Uint8Array(0);
@@ -300,19 +307,21 @@ export class Runtime {
 
   /**
    * Pushes one record into `thread`'s outbound ring, waiting (bounded) for room. False when the
-   * thread is gone or stays full past `timeoutMs`.
+   * thread is gone or stays full past `timeoutMs`. With `batchPrefix` (0, 2 or 4), the payload is
+   * one item of a batch record ({@link SpscRing.tryAppend}) with a length prefix of that many bytes.
    */
-  pushOut(thread: IoThread, connId: number, meta: number, payload: Uint8Array, timeoutMs: number, length = payload.length): boolean {
+  pushOut(thread: IoThread, connId: number, meta: number, payload: Uint8Array, timeoutMs: number, length = payload.length, batchPrefix: -1 | TcpHeaderSize = -1): boolean {
     const ring = thread.outRing;
-    if (ring.tryWriteRange(connId, meta, payload, 0, length)) return true;
-    if (length > ring.maxPayload) return false;
+    if (tryPush(ring, connId, meta, payload, length, batchPrefix)) return true;
+    const need = batchPrefix === -1 ? length : 4 + batchPrefix + length;
+    if (need > ring.maxPayload) return false;
     // Full: block (bounded) until the thread frees room — it notifies a waiting producer.
     const deadline = performance.now() + timeoutMs;
     while (thread.alive) {
       const left = deadline - performance.now();
       if (left <= 0) return false;
-      ring.waitForSpace(length, Math.min(left, 50)); // slices: notice a thread that died meanwhile
-      if (ring.tryWriteRange(connId, meta, payload, 0, length)) return true;
+      ring.waitForSpace(need, Math.min(left, 50)); // slices: notice a thread that died meanwhile
+      if (tryPush(ring, connId, meta, payload, length, batchPrefix)) return true;
     }
     return false;
   }
@@ -425,9 +434,11 @@ export class Runtime {
     this.pump();
     // Sends it never took: nobody will write them, but their writers' queue counts must come back.
     // (a fresh view: the consumer's cursor is the dead thread's, read from the shared header)
-    new SpscRing(dead.outRing.sab).drain(1 << 30, (_id, meta) => {
+    dead.outRing.releaseWake(false); // publish a batch the main thread still held open
+    const taken = new SpscRing(dead.outRing.sab);
+    taken.drain(1 << 30, (_id, meta, _data, offset) => {
       const slot = outMetaWriter(meta);
-      if (slot !== 0) Atomics.sub(this.writerWords, slot, 1);
+      if (slot !== 0) Atomics.sub(this.writerWords, slot, outMetaOp(meta) === OutOp.SEND_TCP_BATCH ? taken.batchCount(offset) : 1);
     });
     // Datagrams it already delivered stay readable: readers keep its rings until they are drained.
     for (const r of this.readers.values()) r.retireThread(dead);

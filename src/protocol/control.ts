@@ -154,13 +154,18 @@ export interface LogEvent {
  * +----------+----------+----------+-----+---+-----+
  * ```
  * `hdr` is the TCP header size (0, 2 or 4); `writer` the writer slot whose queue counter the worker
- * decrements once the record is taken (0 = not counted).
+ * decrements once the record is taken (0 = not counted), by one per datagram.
  */
 export const OutOp = {
   SEND_TCP: 0,
   CLOSE: 1,
   /** Payload: an address record (address-record.ts) then the packet, already UDP-framed. */
   SEND_UDP: 2,
+  /**
+   * A batch record (`SpscRing.tryAppend`): `[u32 count]`, then `count` datagrams already framed with
+   * `hdr`-byte headers (none in raw mode), to be written as they lie.
+   */
+  SEND_TCP_BATCH: 3,
 } as const;
 
 /** Reader ring record `meta`: how to read the payload. */

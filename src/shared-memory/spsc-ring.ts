@@ -115,6 +115,32 @@ function recordBytes(length: number): number {
   return (RECORD_HEADER_BYTES + length + 3) & ~3;
 }
 
+/** Whether this platform stores a Uint32 little-endian (word copies below assume it). */
+const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+
+/** Up to this many bytes, {@link copyIn} copies by words; above it, `set` (a memcpy) wins. */
+const WORD_COPY_MAX = 128;
+
+/**
+ * Copies `src[offset, offset + length)` to `data[at, …)` (`d32` being the same memory as words).
+ * Short copies go by 32-bit words composed from bytes: no view object, and 30 ns against 48 ns for
+ * `set(subarray)` at 64 bytes (16 bytes: 12 against 32 ns; equal around 128).
+ */
+function copyIn(data: Uint8Array, d32: Uint32Array, at: number, src: Uint8Array, offset: number, length: number): void {
+  if (length > WORD_COPY_MAX || !LITTLE_ENDIAN) {
+    data.set(offset === 0 && length === src.length ? src : src.subarray(offset, offset + length), at);
+    return;
+  }
+  const end = offset + length;
+  let i = offset;
+  while ((at & 3) !== 0 && i < end) data[at++] = src[i++]!;
+  let w = at >> 2;
+  const words = i + ((end - i) & ~3);
+  for (; i < words; i += 4) d32[w++] = src[i]! | (src[i + 1]! << 8) | (src[i + 2]! << 16) | (src[i + 3]! << 24);
+  at = w << 2;
+  while (i < end) data[at++] = src[i++]!;
+}
+
 function checkTimeout(timeoutMs: number): void {
   if (typeof timeoutMs !== 'number' || Number.isNaN(timeoutMs) || timeoutMs < 0) {
     throw new InvalidArgumentError(`timeoutMs must be a number >= 0, got ${String(timeoutMs)}`);
@@ -182,6 +208,18 @@ export class SpscRing {
   /** While set, a wake the consumer is owed is held back until {@link releaseWake}. */
   #holdWake = false;
   #wakeOwed = false;
+  /** The batch record {@link tryAppend} keeps open while wakes are held (not yet published). */
+  #batchOpen = false;
+  #batchId = 0;
+  #batchMeta = 0;
+  #batchPrefix = 0;
+  /** Byte offset of the open batch's record header in {@link data}. */
+  #batchOff = 0;
+  /** Padding (wrap) bytes before the open batch's record, part of what it takes from the ring. */
+  #batchPad = 0;
+  /** Payload bytes of the open batch so far, count word included. */
+  #batchLen = 0;
+  #batchCount = 0;
 
   // consumer-local state
   #tail: number;
@@ -240,24 +278,126 @@ export class SpscRing {
    * Thread: the producer.
    */
   tryWrite(id: number, meta: number, a: Uint8Array, b?: Uint8Array): boolean {
+    if (this.#batchOpen) this.#sealBatch();
     const lenA = a.length;
     const len = b === undefined ? lenA : lenA + b.length;
     const p = this.#begin(id, meta, len);
     if (p < 0) return false;
-    const data = this.data;
-    if (lenA !== 0) data.set(a, p);
-    if (b !== undefined && b.length !== 0) data.set(b, p + lenA);
+    if (lenA !== 0) copyIn(this.data, this.#d32, p, a, 0, lenA);
+    if (b !== undefined && b.length !== 0) copyIn(this.data, this.#d32, p + lenA, b, 0, b.length);
     this.#publish();
     return true;
   }
 
   /**
-   * {@link tryWrite} of `src[offset, offset + length)`. (A byte-by-byte copy avoiding the view was
-   * measured 2.4× slower than `set` of a `subarray` into shared memory: 383 vs 162 ns per 64 bytes.)
+   * {@link tryWrite} of `src[offset, offset + length)`, without making a view of it. (A byte-by-byte
+   * copy is about twice as slow as `set` of a `subarray` into shared memory; {@link copyIn}'s word
+   * copy is faster than both for short payloads.)
    * Thread: the producer.
    */
   tryWriteRange(id: number, meta: number, src: Uint8Array, offset: number, length: number): boolean {
-    return this.tryWrite(id, meta, offset === 0 && length === src.length ? src : src.subarray(offset, offset + length));
+    if (this.#batchOpen) this.#sealBatch();
+    const p = this.#begin(id, meta, length);
+    if (p < 0) return false;
+    if (length !== 0) copyIn(this.data, this.#d32, p, src, offset, length);
+    this.#publish();
+    return true;
+  }
+
+  /**
+   * Batching form of {@link tryWrite}: adds one item, `src[offset, offset + length)` preceded by its
+   * length as a little-endian integer of `prefixBytes` bytes (0, 2 or 4; 0 writes no length), to a
+   * **batch record** for `(id, meta)`. A batch record's payload is `[u32 item count]` then the items
+   * back to back (see {@link batchCount}); a TCP consumer can write the items out as they lie, since a
+   * 2- or 4-byte prefix is exactly Panda's TCP frame header.
+   *
+   * While wakes are held ({@link holdWake}) the batch stays open, unpublished, and later appends for
+   * the same `id`, `meta` and `prefixBytes` join it. Any other producer call publishes it first
+   * ({@link tryWrite}, another append that does not match or fit, {@link releaseWake}, the waits), so
+   * records keep their order and a held batch becomes visible exactly when a held wake would be
+   * sent. Without a hold, every append publishes its record at once (a batch of one).
+   *
+   * Returns false, writing nothing of this item, if it does not fit now (an open batch is then
+   * published, so waiting for the consumer makes progress), or never fits (`4 + prefixBytes + length`
+   * over {@link maxPayload}). The caller checks that `length` fits `prefixBytes`.
+   * Thread: the producer.
+   */
+  tryAppend(id: number, meta: number, prefixBytes: 0 | 2 | 4, src: Uint8Array, offset: number, length: number): boolean {
+    const item = prefixBytes + length;
+    if (this.#batchOpen) {
+      if (this.#batchId === id && this.#batchMeta === meta && this.#batchPrefix === prefixBytes && this.#batchGrow(item)) {
+        this.#putItem(this.#batchOff + RECORD_HEADER_BYTES + this.#batchLen, prefixBytes, src, offset, length);
+        this.#batchLen += item;
+        this.#batchCount++;
+        return true;
+      }
+      this.#sealBatch();
+    }
+    const len = 4 + item;
+    const p = this.#begin(id, meta, len);
+    if (p < 0) return false;
+    this.#putItem(p + 4, prefixBytes, src, offset, length);
+    if (!this.#holdWake) {
+      this.#d32[p >> 2] = 1;
+      this.#publish();
+      return true;
+    }
+    this.#batchOpen = true;
+    this.#batchId = id;
+    this.#batchMeta = meta;
+    this.#batchPrefix = prefixBytes;
+    this.#batchOff = p - RECORD_HEADER_BYTES;
+    this.#batchPad = this.#pendingNeed - recordBytes(len);
+    this.#batchLen = len;
+    this.#batchCount = 1;
+    return true;
+  }
+
+  /**
+   * Items in the batch record whose payload starts at `data[offset]` (a record written by
+   * {@link tryAppend}); its items start at `offset + 4`. Thread: the consumer.
+   */
+  batchCount(offset: number): number {
+    return this.#d32[offset >> 2]!;
+  }
+
+  /** Can the open batch take `item` more bytes in place (contiguous, free, under maxPayload)? */
+  #batchGrow(item: number): boolean {
+    const len = this.#batchLen + item;
+    if (len > this.maxPayload) return false;
+    const rec = recordBytes(len);
+    if (this.#batchOff + rec > this.capacity) return false;
+    const need = this.#batchPad + rec;
+    const cap = this.capacity;
+    const head = this.#head;
+    if (cap - ((head - this.#tailCache) & POSITION_MASK) >= need) return true;
+    this.#tailCache = Atomics.load(this.#h, TAIL) & POSITION_MASK;
+    return cap - ((head - this.#tailCache) & POSITION_MASK) >= need;
+  }
+
+  /** Writes one batch item (length prefix, then the bytes) at `data[at]`. */
+  #putItem(at: number, prefixBytes: number, src: Uint8Array, offset: number, length: number): void {
+    const data = this.data;
+    if (prefixBytes !== 0) {
+      data[at] = length;
+      data[at + 1] = length >>> 8;
+      if (prefixBytes === 4) {
+        data[at + 2] = length >>> 16;
+        data[at + 3] = length >>> 24;
+      }
+    }
+    if (length !== 0) copyIn(data, this.#d32, at + prefixBytes, src, offset, length);
+  }
+
+  /** Publishes the open batch: final length and count, then HEAD (wakes as {@link #publish}). */
+  #sealBatch(): void {
+    this.#batchOpen = false;
+    const w = this.#batchOff >> 2;
+    const d32 = this.#d32;
+    d32[w + REC_LENGTH] = this.#batchLen;
+    d32[w + 3] = this.#batchCount; // first payload word
+    this.#pendingNeed = this.#batchPad + recordBytes(this.#batchLen);
+    this.#publish();
   }
 
   /** Bytes the record being written takes (set by {@link #begin}, used by {@link #publish}). */
@@ -323,6 +463,7 @@ export class SpscRing {
    * Thread: the producer.
    */
   releaseWake(stop: boolean): void {
+    if (this.#batchOpen) this.#sealBatch();
     if (stop) this.#holdWake = false;
     if (this.#wakeOwed) {
       this.#wakeOwed = false;
@@ -356,6 +497,7 @@ export class SpscRing {
    */
   async waitForSpaceAsync(bytesNeeded: number, timeoutMs: number): Promise<WaitResult> {
     const rec = this.#checkSpaceArgs(bytesNeeded, timeoutMs);
+    if (this.#batchOpen) this.#sealBatch(); // the consumer must see it to free space
     if (this.#fits(rec)) return 'ok';
     this.releaseWake(false);
     const h = this.#h;
@@ -382,6 +524,7 @@ export class SpscRing {
    */
   waitForSpace(bytesNeeded: number, timeoutMs: number): WaitResult {
     const rec = this.#checkSpaceArgs(bytesNeeded, timeoutMs);
+    if (this.#batchOpen) this.#sealBatch(); // the consumer must see it to free space
     if (this.#fits(rec)) return 'ok';
     this.releaseWake(false); // the consumer frees the space: it must not sleep on a held wake
     const h = this.#h;

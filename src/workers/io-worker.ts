@@ -399,8 +399,15 @@ class IoWorker implements EndpointHost {
   private drainLoop(): void {
     const onRecord = (id: number, meta: number, data: Uint8Array, offset: number, length: number): void => {
       const slot = outMetaWriter(meta);
-      if (slot !== 0) Atomics.sub(this.writerWords, slot, 1);
       const op = outMetaOp(meta);
+      if (op === OutOp.SEND_TCP_BATCH) {
+        const count = this.out.batchCount(offset);
+        if (slot !== 0) Atomics.sub(this.writerWords, slot, count);
+        const s = this.streams.get(id);
+        if (s !== undefined && s.queueFramed(data, offset + 4, length - 4, count, outMetaRaw(meta) ? 0 : outMetaHeader(meta))) this.dirty.add(s);
+        return;
+      }
+      if (slot !== 0) Atomics.sub(this.writerWords, slot, 1);
       if (op === OutOp.SEND_TCP) {
         const s = this.streams.get(id);
         if (s !== undefined && s.queueSend(data, offset, length, outMetaHeader(meta), outMetaRaw(meta))) this.dirty.add(s);

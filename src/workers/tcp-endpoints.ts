@@ -208,14 +208,7 @@ export class TcpStream implements RingWaiter {
   /** Appends one framed datagram to this drain's outgoing batch. */
   queueSend(data: Uint8Array, offset: number, length: number, headerSize: TcpHeaderSize, raw: boolean): boolean {
     if (this.state !== 'open') return false;
-    const need = this.outLen + length + 4;
-    if (need > this.out.length) {
-      let cap = this.out.length * 2;
-      while (cap < need) cap *= 2;
-      const next = Buffer.allocUnsafe(cap);
-      this.out.copy(next, 0, 0, this.outLen);
-      this.out = next;
-    }
+    this.reserveOut(length + 4);
     const before = this.outLen;
     if (!raw) this.outLen += frameHeader(length, headerSize, this.out, this.outLen);
     this.framedTotal = (this.framedTotal + (this.outLen - before) + length) | 0;
@@ -225,21 +218,47 @@ export class TcpStream implements RingWaiter {
     return true;
   }
 
+  /**
+   * Appends `count` datagrams already framed with `headerSize`-byte headers (a batch record) to this
+   * drain's outgoing batch, as they lie.
+   */
+  queueFramed(data: Uint8Array, offset: number, length: number, count: number, headerSize: number): boolean {
+    if (this.state !== 'open') return false;
+    this.reserveOut(length);
+    this.out.set(data.subarray(offset, offset + length), this.outLen);
+    this.outLen += length;
+    this.framedTotal = (this.framedTotal + length) | 0;
+    this.host.stats.outDatagrams(count, length - count * headerSize);
+    return true;
+  }
+
+  /** Grows the outgoing batch buffer so that `more` bytes fit after what it holds. */
+  private reserveOut(more: number): void {
+    const need = this.outLen + more;
+    if (need <= this.out.length) return;
+    let cap = this.out.length * 2;
+    while (cap < need) cap *= 2;
+    const next = Buffer.allocUnsafe(cap);
+    this.out.copy(next, 0, 0, this.outLen);
+    this.out = next;
+  }
+
   /** True when {@link queueSend} batched bytes not yet written. */
   hasPendingOutput(): boolean {
     return this.outLen > 0;
   }
 
   /**
-   * Writes the batch with one `write`. The socket keeps the buffer until the kernel has it, so the
-   * batch buffer is handed over and a fresh one started (cheaper than copying the batch).
+   * Writes the batch with one `write`. Usually the kernel takes it all inside `write` (the stream then
+   * holds nothing: `writableLength` is 0) and the buffer is reused. Otherwise the socket keeps the
+   * buffer until the kernel has it, so a fresh one is started (cheaper than copying the batch).
    */
   flushOutput(): void {
     if (this.outLen === 0 || this.state !== 'open') return;
-    const chunk = this.out.subarray(0, this.outLen);
-    this.out = Buffer.allocUnsafe(Math.min(Math.max(INITIAL_OUT, this.outLen), 1 << 20));
+    const size = this.outLen;
     this.outLen = 0;
-    this.socket.write(chunk, this.onWritten);
+    this.socket.write(this.out.subarray(0, size), this.onWritten);
+    if (this.socket.writableLength !== 0) this.out = Buffer.allocUnsafe(Math.min(Math.max(INITIAL_OUT, size), 1 << 20));
     this.host.stats.add(StatWord.TCP_WRITES, 1);
     this.publishPending();
   }

@@ -128,4 +128,9 @@ export class WorkerStats {
     this.words[StatWord.DATAGRAMS_OUT]! += 1;
     this.words[StatWord.BYTES_OUT]! += bytes;
   }
+  /** `count` datagrams of `bytes` payload bytes in all. */
+  outDatagrams(count: number, bytes: number): void {
+    this.words[StatWord.DATAGRAMS_OUT]! += count;
+    this.words[StatWord.BYTES_OUT]! += bytes;
+  }
 }
