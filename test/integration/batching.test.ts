@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { Datagram, NetDatagram, type Connection } from '../../src/index.js';
-import { MODES, acceptAll, makeClient, makeServer, readText, receive, textDatagram, waitFor } from '../helpers/net.js';
+import { MODES, acceptAll, frame, makeClient, makeServer, patternBytes, rawConnect, readText, receive, textDatagram, waitFor } from '../helpers/net.js';
 
 /** Simulated game work: busy for `us` microseconds (bounded; no timer involved). */
 function work(us: number): void {
@@ -102,6 +102,49 @@ describe.each(MODES)('batching ($name)', ({ threads }) => {
     });
     expect(order.length, 'one run per connection').toBe(2);
     expect(firstRepliesArrived, `the first connection's ${RUN} replies arrived during the drain (waited ${waitedMs.toFixed(0)} ms)`).toBe(true);
+  });
+
+  it.each([
+    { framing: 'header 2', header: 2 as const, raw: false },
+    { framing: 'header 4', header: 4 as const, raw: false },
+    { framing: 'raw mode', header: 2 as const, raw: true },
+  ])('batched replies are exact Panda frames on the wire ($framing), and a close in the drain follows its replies', async ({ header, raw }) => {
+    const PEERS = 3;
+    const RUN = 6;
+    const SIZES = [0, 1, 5, 64, 333, 1500];
+    const server = makeServer(threads);
+    server.writer.setTcpHeaderSize(header);
+    server.writer.setRawMode(raw);
+    const peers = await Promise.all(Array.from({ length: PEERS }, () => rawConnect(server.port)));
+    const accepted = await acceptAll(server, PEERS);
+    const peerOf = (c: Connection): number => peers.findIndex((p) => p.socket.localPort === c.getAddress().getPort());
+    // Each peer sends its run (Panda frames, header 2); the server answers each datagram k of peer i
+    // with patternBytes(SIZES[k], i * 100 + k), all inside one drain, runs interleaved by arrival.
+    for (const [i, p] of peers.entries()) {
+      await p.write(Buffer.concat(Array.from({ length: RUN }, (_, k) => frame(Uint8Array.of(i, k)))));
+    }
+    await waitFor(() => (server.reader.dataAvailable(), server.reader.getCurrentQueueSize() >= PEERS * RUN), {
+      what: () => `${PEERS * RUN} datagrams queued (have ${server.reader.getCurrentQueueSize()})`,
+    });
+    const out = new Datagram();
+    const closing = accepted.find((c) => peerOf(c) === 0)!;
+    const handled = server.reader.drainData((conn, data, offset) => {
+      const i = data[offset]!;
+      const k = data[offset + 1]!;
+      expect(peerOf(conn)).toBe(i);
+      out.clear();
+      out.appendData(patternBytes(SIZES[k]!, i * 100 + k));
+      expect(server.writer.send(out, conn)).toBe(true);
+      // Peer 0's last reply, then its close, from inside the drain: the close must not overtake it.
+      if (conn === closing && k === RUN - 1) expect(server.manager.closeConnection(conn)).toBe(true);
+    });
+    expect(handled).toBe(PEERS * RUN);
+    const expected = peers.map((_, i) => Buffer.concat(SIZES.map((n, k) => (raw ? Buffer.from(patternBytes(n, i * 100 + k)) : frame(patternBytes(n, i * 100 + k), header)))));
+    await waitFor(() => peers.every((p, i) => p.received().length >= expected[i]!.length) && peers[0]!.ended, {
+      what: () => `every reply (have ${peers.map((p) => p.received().length).join('/')} of ${expected.map((e) => e.length).join('/')} bytes; peer 0 ended: ${peers[0]!.ended})`,
+    });
+    for (const [i, p] of peers.entries()) expect(p.received().equals(expected[i]!), `peer ${i}'s bytes`).toBe(true);
+    expect(peers.slice(1).some((p) => p.ended)).toBe(false); // only the closed connection got a FIN
   });
 
   it('sends made outside drainData still go out at once (nothing is held)', async () => {
