@@ -251,8 +251,8 @@ async function waitForQuiet(o: EchoOptions): Promise<{ load: number; waitedMs: n
   return { load, waitedMs };
 }
 
-/** The load client's parameters for a pass of `perConnection` datagrams per connection. */
-function clientParams(o: EchoOptions, port: number, perConnection: number): ClientParams {
+/** The load client's parameters: a warm-up pass of `warmupPerConnection` (0: none), then `perConnection` datagrams per connection. */
+function clientParams(o: EchoOptions, port: number, perConnection: number, warmupPerConnection: number): ClientParams {
   return {
     host: '127.0.0.1',
     port,
@@ -262,36 +262,26 @@ function clientParams(o: EchoOptions, port: number, perConnection: number): Clie
     payloadBytes: o.payloadBytes,
     clientThreads: o.clientThreads,
     taskDeadlineMs: Math.max(1000, o.timeoutMs - 5000),
+    warmupPerConnection,
   };
 }
 
 /**
- * The unmeasured warm-up pass: a client of its own sends `warmupPerConnection` datagrams on each
- * of `connections` connections, inside a server window whose report is discarded. Throws when the
- * pass does not complete (the run then fails, as a measured pass would).
+ * The unmeasured warm-up pass: the load client (the same process that then runs the measured pass,
+ * on the same threads) sends `warmupPerConnection` datagrams on each of `connections` connections of
+ * its own, inside a server window whose report is discarded. Throws when the pass does not complete
+ * (the run then fails, as a measured pass would).
  */
-async function warmUp(
-  server: Child<ServerMessage, ServerCommand>,
-  port: number,
-  o: EchoOptions,
-  cfg: EchoConfig,
-  left: () => number,
-): Promise<void> {
-  const params = clientParams(o, port, o.warmupPerConnection);
-  const client = new Child<ClientMessage, ClientCommand>(CLIENT, [JSON.stringify(params)], `warm-up client ${cfg.id}`);
-  try {
-    await client.next('ready', left());
-    server.send({ kind: 'start', connections: o.connections });
-    await server.next('started', left());
-    client.send({ kind: 'go' });
-    const res = await client.next('result', left());
-    server.send({ kind: 'stop', exit: false });
-    await server.next('report', left());
-    if (res.echoes !== res.expected) throw new Error(`warm-up: ${res.echoes} of ${res.expected} echoes arrived`);
-    await client.exit(Math.min(3000, left()));
-  } finally {
-    client.kill();
-  }
+async function warmUp(server: Child<ServerMessage, ServerCommand>, client: Child<ClientMessage, ClientCommand>, connections: number, left: () => number): Promise<void> {
+  await client.next('ready', left());
+  server.send({ kind: 'start', connections });
+  await server.next('started', left());
+  client.send({ kind: 'go' });
+  const res = await client.next('result', left());
+  server.send({ kind: 'stop', exit: false });
+  await server.next('report', left());
+  if (res.echoes !== res.expected) throw new Error(`warm-up: ${res.echoes} of ${res.expected} echoes arrived`);
+  client.send({ kind: 'next' });
 }
 
 /** Runs one server configuration once; never throws, never outlives `timeoutMs`. */
@@ -344,9 +334,9 @@ async function runOnce(cfg: EchoConfig, o: EchoOptions, roundNo: number): Promis
   try {
     const body = async (): Promise<EchoRun> => {
       const { port } = await server.next('listening', left());
-      if (o.warmupPerConnection > 0) await warmUp(server, port, o, cfg, left);
-      const params = clientParams(o, port, o.perConnection);
+      const params = clientParams(o, port, o.perConnection, o.warmupPerConnection);
       client = new Child<ClientMessage, ClientCommand>(CLIENT, [JSON.stringify(params)], `client ${cfg.id}`);
+      if (o.warmupPerConnection > 0) await warmUp(server, client, o.connections, left);
       await client.next('ready', left());
       server.send({ kind: 'start', connections: o.connections });
       const started = await server.next('started', left());

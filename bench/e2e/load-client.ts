@@ -7,6 +7,8 @@
  * `atomics: 'disabled'` (an idle piscina worker must not sit in Atomics.wait while a sibling task
  * still runs sockets on it) and an idle timeout longer than any run. The tasks start together: each
  * connects, then waits on a shared "go" word that this thread sets when the orchestrator says go.
+ * With `warmupPerConnection`, an unmeasured pass on connections of its own runs first, on the same
+ * threads, so that the measured pass does not include the client's own JIT warm-up.
  *
  * Usage (by the orchestrator only): `fork(load-client.js, [JSON ClientParams])`, IPC per
  * `protocol.ts`.
@@ -24,20 +26,33 @@ function send(m: ClientMessage): void {
   process.send?.(m);
 }
 
-async function main(): Promise<void> {
-  const p = paramsFromArgv<ClientParams>();
-  const threads = Math.max(1, Math.min(p.clientThreads, p.connections));
-  const pool = new Piscina<LoadTask, TaskResult>({
-    filename: new URL('./load-task.js', import.meta.url).href,
-    minThreads: threads,
-    maxThreads: threads,
-    concurrentTasksPerWorker: 1,
-    idleTimeout: 10 * 60_000,
-    atomics: 'disabled',
+/** Resolves on each command of a kind from the orchestrator, in order. */
+function commands(): (kind: ClientCommand['kind']) => Promise<void> {
+  const waiting = new Map<string, Array<() => void>>();
+  const early = new Map<string, number>();
+  process.on('message', (m: ClientCommand) => {
+    if (m.kind !== 'go' && m.kind !== 'next') throw new Error(`unknown command ${JSON.stringify(m)}`);
+    const w = waiting.get(m.kind)?.shift();
+    if (w !== undefined) w();
+    else early.set(m.kind, (early.get(m.kind) ?? 0) + 1);
   });
+  return (kind) =>
+    new Promise<void>((resolve) => {
+      const n = early.get(kind) ?? 0;
+      if (n > 0) {
+        early.set(kind, n - 1);
+        resolve();
+      } else waiting.set(kind, [...(waiting.get(kind) ?? []), resolve]);
+    });
+}
+
+/**
+ * One pass: the tasks open their connections and report READY; then `ready` to the orchestrator,
+ * wait for `go`, run, and send the `result`.
+ */
+async function pass(pool: Piscina<LoadTask, TaskResult>, p: ClientParams, perConnection: number, threads: number, next: (kind: ClientCommand['kind']) => Promise<void>): Promise<void> {
   const syncSab = new SharedArrayBuffer(8);
   const sync = new Int32Array(syncSab);
-
   const tasks: Array<Promise<TaskResult>> = [];
   let first = 0;
   for (let t = 0; t < threads; t++) {
@@ -48,7 +63,7 @@ async function main(): Promise<void> {
         port: p.port,
         firstConnection: first,
         connections: n,
-        perConnection: p.perConnection,
+        perConnection,
         inFlight: p.inFlight,
         payloadBytes: p.payloadBytes,
         sync: syncSab,
@@ -65,19 +80,8 @@ async function main(): Promise<void> {
     const seen = Atomics.load(sync, SyncWord.READY);
     await waitAsync(sync, SyncWord.READY, seen, 100);
   }
-  const go = new Promise<void>((resolve) => {
-    process.on('message', (m: ClientCommand) => {
-      switch (m.kind) {
-        case 'go':
-          resolve();
-          return;
-        default:
-          throw new Error(`unknown command ${JSON.stringify(m)}`);
-      }
-    });
-  });
   send({ kind: 'ready' });
-  await go;
+  await next('go');
   const goAbs = performance.timeOrigin + performance.now();
   const cpu0 = process.cpuUsage();
   Atomics.store(sync, SyncWord.GO, 1);
@@ -92,7 +96,27 @@ async function main(): Promise<void> {
   const end = Math.max(...results.map((r) => r.endAbsMs));
   const errors = results.flatMap((r) => r.errors);
   if (results.some((r) => r.timedOut)) errors.push('a load task hit its deadline');
-  send({ kind: 'result', echoes, expected: p.connections * p.perConnection, mismatches, elapsedMs: end - goAbs, medianConnectionDoneMs: medianDone, clientCpuUs: cpu.user + cpu.system, tasks: results.map((r) => ({ ...r, connectionDoneAbsMs: [] })), errors });
+  send({ kind: 'result', echoes, expected: p.connections * perConnection, mismatches, elapsedMs: end - goAbs, medianConnectionDoneMs: medianDone, clientCpuUs: cpu.user + cpu.system, tasks: results.map((r) => ({ ...r, connectionDoneAbsMs: [] })), errors });
+}
+
+async function main(): Promise<void> {
+  const p = paramsFromArgv<ClientParams>();
+  const threads = Math.max(1, Math.min(p.clientThreads, p.connections));
+  const pool = new Piscina<LoadTask, TaskResult>({
+    filename: new URL('./load-task.js', import.meta.url).href,
+    minThreads: threads,
+    maxThreads: threads,
+    concurrentTasksPerWorker: 1,
+    idleTimeout: 10 * 60_000,
+    atomics: 'disabled',
+  });
+  const next = commands();
+  // The warm-up pass runs on the same piscina threads as the measured one: their code is then warm.
+  if (p.warmupPerConnection > 0) {
+    await pass(pool, p, p.warmupPerConnection, threads, next);
+    await next('next'); // the server's warm-up window is closed: the measured connections count in the next one
+  }
+  await pass(pool, p, p.perConnection, threads, next);
   await pool.destroy();
   process.disconnect?.();
 }

@@ -52,6 +52,13 @@ export interface ClientParams {
   clientThreads: number;
   /** Per-task deadline, ms: a task that has not finished by then reports what it has. */
   taskDeadlineMs: number;
+  /**
+   * Datagrams per connection of an unmeasured warm-up pass that this same process runs first, on
+   * connections of its own, so that the measured pass runs warmed-up client code (0: none). Each
+   * pass is a `ready` / `go` / `result` exchange; the measured pass opens its connections only on
+   * `next`, so that the server can close the warm-up window first.
+   */
+  warmupPerConnection: number;
 }
 
 /** Per-I/O-thread figures from `manager.getThreadStats()` over the measured window. */
@@ -155,7 +162,8 @@ export type ClientMessage =
   | { kind: 'error'; message: string };
 
 /** parent → client */
-export type ClientCommand = { kind: 'go' };
+/** `go`: start the pass whose `ready` was sent. `next`: open the connections of the next pass (after a warm-up). */
+export type ClientCommand = { kind: 'go' } | { kind: 'next' };
 
 /** Reads the JSON parameter argv of a child (`process.argv[2]`). */
 export function paramsFromArgv<T>(): T {
