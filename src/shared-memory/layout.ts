@@ -59,6 +59,13 @@
  *          +----------+----------+----------+---------------------------+--------+
  *          REC_LENGTH  REC_ID     REC_META   <- Uint32 word offsets within the record
  *
+ *  batch record (written by `SpscRing.tryAppend`; the ring does not mark it, the meta word the
+ *  producer chose tells the consumer): the payload is a u32 item count, then the items back to
+ *  back, each a little-endian length of 0, 2 or 4 bytes (as agreed for that meta) and its bytes.
+ *  A batch is built in place, unpublished, and published with one HEAD update like any record.
+ *
+ *          | length | id | meta | count u32 | len | item bytes | len | item bytes | ... | pad |
+ *
  *  wrap marker: a record that does not fit between its position and the end of the data region is
  *  written at offset 0 instead, and a single u32 PAD_MARKER (0xFFFFFFFF) is left where it would have
  *  started. The consumer, reading PAD_MARKER as the length, skips to the next multiple of capacity.
