@@ -39,7 +39,7 @@ interface Workload {
 }
 
 const VALUED = new Set([
-  'runs', 'connections', 'per-connection', 'warmup', 'in-flight', 'client-threads', 'threads', 'work', 'drain', 'idle', 'timeout-s', 'micro-timeout-s', 'only', 'profile', 'quiet-wait-s', 'out',
+  'runs', 'connections', 'per-connection', 'warmup', 'in-flight', 'client-threads', 'threads', 'work', 'drain', 'idle', 'timeout-s', 'micro-timeout-s', 'only', 'profile', 'quiet-wait-s', 'out', 'io-spin-us',
   'loads', 'measure-ms', 'duration-s', 'idle-s', 'rate',
 ]);
 const KNOWN = new Set([...VALUED, 'quick', 'no-save', 'help']);
@@ -87,6 +87,7 @@ function echoOptions(f: Flags): Partial<EchoOptions> {
   const idle = f.get('idle');
   if (idle !== undefined && idle !== 'spin' && idle !== 'backoff') throw new Error('--idle takes spin or backoff');
   set('idle', idle as IdleMode | undefined);
+  set('ioSpinUs', intFlag(f, 'io-spin-us', 0));
   const out = f.get('out');
   if (out !== undefined) {
     if (out === true) throw new Error('--out needs a file path');
@@ -248,7 +249,7 @@ function usage(): string {
     '  --quiet-wait-s S   before each run, wait up to S s for other load < 0.25 cores (0: off)',
     '  --timeout-s S      hard limit per run',
     '  echo:      --connections N --per-connection N --warmup N (0: none) --in-flight N --client-threads N --work 0,2,10',
-    '             --drain drainData,getData[,getDataReuse] --idle backoff|spin --out FILE --profile DIR',
+    '             --drain drainData,getData[,getDataReuse] --idle backoff|spin --io-spin-us N --out FILE --profile DIR',
     '  latency:   --loads 0.25,0.5,0.9 --connections N --measure-ms MS',
     '  broadcast: --connections N --duration-s S',
     '  scale:     --connections N --idle-s S',

@@ -42,6 +42,7 @@ import {
   QueuedConnectionListener,
   QueuedConnectionManager,
   QueuedConnectionReader,
+  setNetConfig,
   type Connection,
   type ThreadStats,
 } from '../../src/index.js';
@@ -136,6 +137,7 @@ let droppedCount = (): number => 0;
 function startPandanet(): number {
   const n = p.threads;
   labels.markBefore();
+  if (p.ioSpinUs !== undefined) setNetConfig({ ioSpinUs: p.ioSpinUs }); // read when the threads start
   const mgr = new QueuedConnectionManager();
   manager = mgr;
   const listener = new QueuedConnectionListener(mgr, n);

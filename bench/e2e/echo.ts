@@ -52,6 +52,8 @@ export interface EchoOptions {
   workUs: number[];
   drains: DrainMode[];
   idle: IdleMode;
+  /** pandanet servers: `NetConfig.ioSpinUs` (`--io-spin-us`, default 0). */
+  ioSpinUs: number;
   /** Hard limit per run (server + client, start to finish), ms. */
   timeoutMs: number;
   quick: boolean;
@@ -84,6 +86,7 @@ export const ECHO_DEFAULTS: EchoOptions = {
   workUs: [0, 2, 10],
   drains: ['drainData'],
   idle: 'backoff',
+  ioSpinUs: 0,
   timeoutMs: 60_000,
   quietWaitMs: 3000,
   quietCores: 0.25,
@@ -215,7 +218,7 @@ function configsFor(o: EchoOptions): EchoConfig[] {
     out.push({ id: `baseline${w}`, params: { server: 'baseline', threads: 0, drain: 'getData', idle: o.idle, workUs } });
     for (const threads of o.threads) {
       for (const drain of o.drains) {
-        out.push({ id: `pandanet t${threads} ${drain}${w}`, params: { server: 'pandanet', threads, drain, idle: o.idle, workUs } });
+        out.push({ id: `pandanet t${threads} ${drain}${w}`, params: { server: 'pandanet', threads, drain, idle: o.idle, workUs, ioSpinUs: o.ioSpinUs } });
       }
     }
   }
@@ -542,7 +545,7 @@ export async function runEcho(options: Partial<EchoOptions>, progress: Progress)
   const runsOf = new Map<string, EchoRun[]>(configs.map((c) => [c.id, []]));
   const date = header.date;
   console.log(
-    `echo: ${o.connections} connections × ${o.perConnection} datagrams of ${o.payloadBytes} B (header 2), ${o.inFlight} in flight each, after an unmeasured warm-up of ${o.warmupPerConnection} per connection; load client: separate process, ${o.clientThreads} piscina threads; ${o.runs} rounds × ${configs.length} configs; pandanet loop idle=${o.idle}; ${o.timeoutMs / 1000} s hard timeout per run; before each run, up to ${o.quietWaitMs / 1000} s wait for other load < ${o.quietCores} cores (${o.quietBudgetMs / 1000} s in all)`,
+    `echo: ${o.connections} connections × ${o.perConnection} datagrams of ${o.payloadBytes} B (header 2), ${o.inFlight} in flight each, after an unmeasured warm-up of ${o.warmupPerConnection} per connection; load client: separate process, ${o.clientThreads} piscina threads; ${o.runs} rounds × ${configs.length} configs; pandanet loop idle=${o.idle}${o.ioSpinUs > 0 ? `; I/O threads spin ${o.ioSpinUs} µs (NetConfig.ioSpinUs)` : ''}; ${o.timeoutMs / 1000} s hard timeout per run; before each run, up to ${o.quietWaitMs / 1000} s wait for other load < ${o.quietCores} cores (${o.quietBudgetMs / 1000} s in all)`,
   );
 
   for (let roundNo = 1; roundNo <= o.runs; roundNo++) {
@@ -604,7 +607,7 @@ export async function runEcho(options: Partial<EchoOptions>, progress: Progress)
       console.log(`\nJSON: ${resolve(o.outPath)}`);
     } else {
       const base = resultBase('echo', date, o.quick);
-      const md = `${markdownHeader('Echo throughput', header, [`${o.connections} connections × ${o.perConnection} datagrams of ${o.payloadBytes} B, ${o.inFlight} in flight, after an unmeasured warm-up pass of ${o.warmupPerConnection} per connection; ${o.runs} rounds; load client in a separate process (${o.clientThreads} piscina threads); pandanet loop idle=${o.idle}`])}\n${echoTable(result)}\n\nTargets (threaded configs):\n\n${result.targets.map((t) => `- ${t.pass ? 'MET' : 'MISSED'} ${t.config}: ${t.target}: ${t.value}`).join('\n')}\n`;
+      const md = `${markdownHeader('Echo throughput', header, [`${o.connections} connections × ${o.perConnection} datagrams of ${o.payloadBytes} B, ${o.inFlight} in flight, after an unmeasured warm-up pass of ${o.warmupPerConnection} per connection; ${o.runs} rounds; load client in a separate process (${o.clientThreads} piscina threads); pandanet loop idle=${o.idle}${o.ioSpinUs > 0 ? `; I/O threads spin ${o.ioSpinUs} µs (NetConfig.ioSpinUs)` : ''}`])}\n${echoTable(result)}\n\nTargets (threaded configs):\n\n${result.targets.map((t) => `- ${t.pass ? 'MET' : 'MISSED'} ${t.config}: ${t.target}: ${t.value}`).join('\n')}\n`;
       console.log(`\nfiles: ${saveResult(base, result, md, { throughput: throughputChart(result), ratio: ratioChart(result) }).join(', ')}`);
     }
   }

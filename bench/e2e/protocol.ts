@@ -35,6 +35,8 @@ export interface ServerParams {
   workUs: number;
   /** TCP_NODELAY on every accepted connection (both servers alike); default false (Nagle on, the OS default). */
   noDelay?: boolean;
+  /** pandanet: `NetConfig.ioSpinUs` (default 0). */
+  ioSpinUs?: number;
 }
 
 /** Load client parameters (passed as one JSON argv). */

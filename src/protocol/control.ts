@@ -52,6 +52,8 @@ export interface WorkerInit {
   pendingSab: SharedArrayBuffer;
   /** 0 = off. */
   idleTimeoutMs: number;
+  /** `NetConfig.ioSpinUs`: how long the outbound loop keeps looking before it sleeps (µs). */
+  ioSpinUs: number;
 }
 
 /**
@@ -239,6 +241,7 @@ export const StatWord = {
   UDP_DROPPED: 12,
   TCP_WRITES: 13,
   TCP_READS: 14,
+  OUTBOUND_SLEEPS: 15,
   ELU_IDLE_MS: 8,
   ELU_ACTIVE_MS: 9,
   CPU_USER_US: 10,

@@ -80,6 +80,8 @@ class IoWorker implements EndpointHost {
   private readonly freeSlots: number[] = [];
   private nextSlot = 0;
   private readonly idleTimeoutMs: number;
+  /** `NetConfig.ioSpinUs`, in ms. */
+  private readonly spinMs: number;
   /**
    * One read buffer for every stream of this thread (Node's `onread`): reads allocate nothing, and
    * the decoder copies what it keeps. Saves a Buffer per read and the GC work behind it.
@@ -112,6 +114,7 @@ class IoWorker implements EndpointHost {
     this.supportIpv6 = init.supportIpv6;
     this.pending = new Int32Array(init.pendingSab);
     this.idleTimeoutMs = init.idleTimeoutMs;
+    this.spinMs = init.ioSpinUs / 1000;
     for (const p of init.peers) this.addPeer(p.index, p.port);
     const api: IoWorkerApi = { call: (c) => this.run(c) };
     Comlink.expose(api, comlinkEndpoint(init.comlinkPort));
@@ -425,13 +428,26 @@ class IoWorker implements EndpointHost {
         } else (this.udp.get(id) ?? this.rendezvous.get(id))?.close();
       }
     };
+    // With spinMs, keep turning (setImmediate lets the sockets' I/O run in between) until nothing
+    // has come for spinMs, then sleep: a send made meanwhile needs no wake-up.
+    let lastActive = 0;
+    const spinMs = this.spinMs;
     const step = (): void => {
       if (this.shuttingDown) return;
       const n = this.out.drain(DRAIN_BUDGET, onRecord);
       for (const s of this.dirty) s.flushOutput();
       this.dirty.clear();
-      if (n === DRAIN_BUDGET) setImmediate(step);
-      else void this.out.waitForDataAsync(IDLE_WAIT_MS).then(step);
+      let again = n === DRAIN_BUDGET;
+      if (!again && spinMs > 0) {
+        const now = performance.now();
+        if (n > 0) lastActive = now;
+        again = now - lastActive < spinMs;
+      }
+      if (again) setImmediate(step);
+      else {
+        this.stats.add(StatWord.OUTBOUND_SLEEPS, 1);
+        void this.out.waitForDataAsync(IDLE_WAIT_MS).then(step);
+      }
     };
     step();
   }

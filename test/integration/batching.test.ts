@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { Datagram, NetDatagram, type Connection } from '../../src/index.js';
-import { MODES, acceptAll, frame, makeClient, makeServer, patternBytes, rawConnect, readText, receive, textDatagram, waitFor } from '../helpers/net.js';
+import { MODES, acceptAll, frame, makeClient, makeServer, patternBytes, rawConnect, readText, receive, textDatagram, waitFor, withNetConfig } from '../helpers/net.js';
 
 /** Simulated game work: busy for `us` microseconds (bounded; no timer involved). */
 function work(us: number): void {
@@ -15,7 +15,7 @@ function work(us: number): void {
 }
 
 /** A counter summed over the server's I/O threads. */
-function threadTotal(server: ReturnType<typeof makeServer>, key: 'tcpWrites' | 'tcpReads' | 'datagramsOut'): number {
+function threadTotal(server: ReturnType<typeof makeServer>, key: 'tcpWrites' | 'tcpReads' | 'datagramsOut' | 'outboundSleeps'): number {
   return server.manager.getThreadStats().reduce((s, t) => s + t[key], 0);
 }
 
@@ -145,6 +145,30 @@ describe.each(MODES)('batching ($name)', ({ threads }) => {
     });
     for (const [i, p] of peers.entries()) expect(p.received().equals(expected[i]!), `peer ${i}'s bytes`).toBe(true);
     expect(peers.slice(1).some((p) => p.ended)).toBe(false); // only the closed connection got a FIN
+  });
+
+  it.each([
+    { spin: 'ioSpinUs 0: it sleeps after each send', ioSpinUs: 0 },
+    { spin: 'ioSpinUs 200,000: it stays awake between sends', ioSpinUs: 200_000 },
+  ])('the outbound loop of an I/O thread ($spin)', async ({ ioSpinUs }) => {
+    const SENDS = 20;
+    const server = withNetConfig({ ioSpinUs }, () => makeServer(threads));
+    const client = makeClient(server.port, threads);
+    const [conn] = await acceptAll(server, 1);
+    // Settle: the thread has taken everything so far and gone to sleep (counted) before the sends.
+    await waitFor(() => threadTotal(server, 'outboundSleeps') > 0, { what: 'the outbound loop to sleep once' });
+    const before = threadTotal(server, 'outboundSleeps');
+    for (let k = 0; k < SENDS; k++) {
+      expect(server.writer.send(textDatagram('spaced', k), conn!)).toBe(true);
+      work(1000); // 1 ms apart: time enough for the thread to write the datagram and fall asleep
+    }
+    const got = await receive(client.reader, SENDS, { what: 'the spaced sends' });
+    expect(got.map((r) => readText(r.bytes).n)).toEqual(Array.from({ length: SENDS }, (_, k) => k));
+    const sleeps = threadTotal(server, 'outboundSleeps') - before;
+    // Without spinning the thread sleeps after (nearly) every send: each one costs the sender a
+    // wake-up. Spinning 200 ms after the last send it took, it sleeps at most once in the sequence.
+    if (ioSpinUs === 0) expect(sleeps, `${sleeps} sleeps for ${SENDS} spaced sends`).toBeGreaterThanOrEqual(SENDS / 4);
+    else expect(sleeps, `${sleeps} sleeps for ${SENDS} spaced sends`).toBeLessThanOrEqual(1);
   });
 
   it('sends made outside drainData still go out at once (nothing is held)', async () => {

@@ -31,6 +31,7 @@ describe('NetConfig', () => {
       netMaxPollCycle: c.netMaxPollCycle,
       netMaxBlock: c.netMaxBlock,
       idleTimeoutMs: c.idleTimeoutMs,
+      ioSpinUs: c.ioSpinUs,
     }).toEqual({
       tcpHeaderSize: 2,
       supportIpv6: true,
@@ -41,6 +42,7 @@ describe('NetConfig', () => {
       netMaxPollCycle: 0.2,
       netMaxBlock: 0.01,
       idleTimeoutMs: 0,
+      ioSpinUs: 0,
     });
   });
 
@@ -48,6 +50,8 @@ describe('NetConfig', () => {
     expect(() => setNetConfig({ tcpHeaderSize: 3 as 2 })).toThrowError(expect.objectContaining({ code: 'ERR_PANDANET_INVALID_HEADER_SIZE' }) as Error);
     expect(() => setNetConfig({ netMaxWriteQueue: -1 })).toThrowError(expect.objectContaining({ code: 'ERR_PANDANET_VALUE_OUT_OF_RANGE' }) as Error);
     expect(() => setNetConfig({ ringBytes: { reader: 5000 } })).toThrowError(expect.objectContaining({ code: 'ERR_PANDANET_VALUE_OUT_OF_RANGE' }) as Error);
+    expect(() => setNetConfig({ ioSpinUs: -1 })).toThrowError(expect.objectContaining({ code: 'ERR_PANDANET_VALUE_OUT_OF_RANGE' }) as Error);
+    expect(() => setNetConfig({ ioSpinUs: 0.5 })).toThrowError(expect.objectContaining({ code: 'ERR_PANDANET_VALUE_OUT_OF_RANGE' }) as Error);
     expect(getNetConfig().tcpHeaderSize).toBe(2);
     expect(getNetConfig().netMaxWriteQueue).toBe(10_000);
   });
