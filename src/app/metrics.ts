@@ -40,6 +40,7 @@ export class PandanetMetrics {
     counter('pandanet_backpressure_pauses_total', 'Times an I/O thread paused reading because a reader ring was full.');
     counter('pandanet_tcp_reads_total', 'Socket reads the I/O threads took (each may carry many datagrams).');
     counter('pandanet_tcp_writes_total', 'TCP writes the I/O threads issued (each carries one connection\'s batch).');
+    counter('pandanet_outbound_sleeps_total', 'Times an I/O thread\'s outbound loop went to sleep (a later send must wake it).');
     gauge('pandanet_reader_queue_depth', 'Datagrams waiting in a reader.', ['reader']);
     gauge('pandanet_reader_queue_capacity', "A reader's queue cap.", ['reader']);
     gauge('pandanet_reader_overflow', "1 when a reader's sticky overflow flag is set.", ['reader']);
@@ -73,6 +74,7 @@ export class PandanetMetrics {
     this.#inc('pandanet_backpressure_pauses_total', s.backpressurePauses);
     this.#inc('pandanet_tcp_writes_total', s.tcpWrites);
     this.#inc('pandanet_tcp_reads_total', s.tcpReads);
+    this.#inc('pandanet_outbound_sleeps_total', s.outboundSleeps);
     for (const r of s.readers) {
       const l = { reader: String(r.id) };
       g['pandanet_reader_queue_depth']!.set(l, r.queued);

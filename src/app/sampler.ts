@@ -54,6 +54,8 @@ export interface Sample {
   tcpWrites: number;
   /** Socket reads the I/O threads took since start (`datagramsIn / tcpReads`: datagrams per read). */
   tcpReads: number;
+  /** Times the I/O threads' outbound loops went to sleep since start (each later send wakes one). */
+  outboundSleeps: number;
   /** Reader queues (the game's reader and the listener), depth and cap. */
   readers: ManagerStats['readers'];
   writers: ManagerStats['writers'];
@@ -132,6 +134,7 @@ export class Sampler {
     let pauses = 0;
     let tcpWrites = 0;
     let tcpReads = 0;
+    let outboundSleeps = 0;
     for (const t of m.threads) {
       const p = prev.threads.get(t.index) ?? { dgIn: 0, dgOut: 0, bytesIn: 0, bytesOut: 0 };
       // A replaced thread starts from 0: count what it has as new.
@@ -148,6 +151,7 @@ export class Sampler {
       pauses += t.backpressurePauses;
       tcpWrites += t.tcpWrites;
       tcpReads += t.tcpReads;
+      outboundSleeps += t.outboundSleeps;
       nextThreads.set(t.index, { dgIn: t.datagramsIn, dgOut: t.datagramsOut, bytesIn: t.bytesIn, bytesOut: t.bytesOut });
       threads.push({ index: t.index, alive: t.alive, connections: t.connections, utilization: t.utilization, datagramsInPerS: tIn / dt, datagramsOutPerS: tOut / dt });
     }
@@ -192,6 +196,7 @@ export class Sampler {
       backpressurePauses: pauses,
       tcpWrites,
       tcpReads,
+      outboundSleeps,
       readers: m.readers,
       writers: m.writers,
       overflow: m.readers.some((r) => r.overflow),

@@ -148,6 +148,7 @@ describe('metrics endpoint', () => {
     expect(text).toMatch(/^pandanet_io_thread_alive\{thread="0"\} 1$/m);
     expect(text).toMatch(/^pandanet_tcp_writes_total \d+$/m);
     expect(text).toMatch(/^pandanet_tcp_reads_total [1-9]\d*$/m); // the client's input was read
+    expect(text).toMatch(/^pandanet_outbound_sleeps_total [1-9]\d*$/m); // the threads slept between sends
     expect(text).toMatch(/^pandanet_reader_queue_capacity\{reader="\d+"\} 50000$/m);
     expect((await fetch(`http://127.0.0.1:${http.port}/`)).status).toBe(404);
   });
