@@ -82,7 +82,7 @@ function echoOptions(f: Flags): Partial<EchoOptions> {
   if (work !== undefined && work.some((w) => !Number.isFinite(w) || w < 0)) throw new Error('--work needs numbers ≥ 0 (µs)');
   set('workUs', work);
   const drains = listFlag(f, 'drain');
-  if (drains !== undefined && drains.some((d) => d !== 'getData' && d !== 'getDataReuse' && d !== 'drainData')) throw new Error('--drain takes drainData, getData and/or getDataReuse');
+  if (drains !== undefined && drains.some((d) => d !== 'getData' && d !== 'getDataReuse' && d !== 'getDataCork' && d !== 'drainData')) throw new Error('--drain takes drainData, getData, getDataReuse and/or getDataCork');
   set('drains', drains as DrainMode[] | undefined);
   const idle = f.get('idle');
   if (idle !== undefined && idle !== 'spin' && idle !== 'backoff') throw new Error('--idle takes spin or backoff');
@@ -249,7 +249,7 @@ function usage(): string {
     '  --quiet-wait-s S   before each run, wait up to S s for other load < 0.25 cores (0: off)',
     '  --timeout-s S      hard limit per run',
     '  echo:      --connections N --per-connection N --warmup N (0: none) --in-flight N --client-threads N --work 0,2,10',
-    '             --drain drainData,getData[,getDataReuse] --idle backoff|spin --io-spin-us N --out FILE --profile DIR',
+    '             --drain drainData,getData[,getDataReuse,getDataCork] --idle backoff|spin --io-spin-us N --out FILE --profile DIR',
     '  latency:   --loads 0.25,0.5,0.9 --connections N --measure-ms MS',
     '  broadcast: --connections N --duration-s S',
     '  scale:     --connections N --idle-s S',

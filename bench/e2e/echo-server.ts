@@ -14,6 +14,7 @@
  *     `writer.send(datagram, datagram.getConnection())`;
  *   - `getDataReuse`: the same with one NetDatagram reused for every datagram (what the
  *     allocation of a NetDatagram per datagram costs);
+ *   - `getDataCork`: the `getData` loop between `writer.cork()` and `writer.uncork()`;
  *   - `drainData`: the zero-allocation batch drain `reader.drainData(visit)`, copying each payload
  *     into one reused Datagram for `send`.
  *   `idle` picks what an iteration that found nothing does: `spin` (setImmediate again) or
@@ -194,7 +195,16 @@ function startPandanet(): number {
     reader.poll(); // polled mode (0 threads): move what arrived into the queue; a no-op when threaded
     return reader.drainData(visit, BUDGET);
   };
-  const take = p.drain === 'getData' ? takeGetData : p.drain === 'getDataReuse' ? takeGetDataReuse : takeDrainData;
+  const takeGetDataCork = (): number => {
+    writer.cork();
+    try {
+      return takeGetData();
+    } finally {
+      writer.uncork();
+    }
+  };
+
+  const take = p.drain === 'getData' ? takeGetData : p.drain === 'getDataReuse' ? takeGetDataReuse : p.drain === 'getDataCork' ? takeGetDataCork : takeDrainData;
 
   let idle = 0;
   const iterate = (): void => {

@@ -20,7 +20,7 @@
 /** Which server a child runs. */
 export type ServerKind = 'baseline' | 'pandanet';
 /** How the pandanet server takes datagrams off its reader. */
-export type DrainMode = 'getData' | 'getDataReuse' | 'drainData';
+export type DrainMode = 'getData' | 'getDataReuse' | 'getDataCork' | 'drainData';
 /** What the pandanet server loop does when an iteration found nothing. */
 export type IdleMode = 'spin' | 'backoff';
 

@@ -42,6 +42,8 @@ export class ConnectionWriter {
   #raw = false;
   #maxQueue: number;
   #shut = false;
+  /** Open {@link cork} calls of this writer. */
+  #corks = 0;
 
   /** `numThreads` 0: immediate writer; N > 0: queued writer served by N I/O threads. */
   constructor(manager: ConnectionManager, numThreads: number) {
@@ -167,6 +169,46 @@ export class ConnectionWriter {
     return false;
   }
 
+  /**
+   * Holds the sends back from the I/O threads until {@link uncork} (not in Panda; Node's
+   * `writable.cork()`): what is sent meanwhile to one connection is handed over as one batch and
+   * leaves in one TCP write, instead of waking a thread and making a write for each send. This is
+   * what `drainData` does on its own; `cork` gives the manual `getData` loop the same:
+   *
+   * ```ts
+   * writer.cork();
+   * while (reader.dataAvailable()) if (reader.getData(dg)) writer.send(reply(dg), dg.getConnection()!);
+   * writer.uncork();
+   * ```
+   *
+   * It holds the wake-ups of every I/O thread of this writer's manager, so sends of the manager's
+   * other writers wait too. Nothing is held past `uncork`, nor past anything that waits for a thread
+   * (a full ring or queue, `send(…, true)`, a synchronous call such as an open): those send what is
+   * held first. A `closeConnection` made while corked takes effect after the sends before it, at the
+   * `uncork` at the latest. Sends made while corked can still go out earlier, when a thread that is awake anyway takes
+   * them. Nests: each `cork` needs its `uncork`. Thread: main thread only.
+   */
+  cork(): void {
+    if (this.#shut) throw new PandaNetError(ErrorCode.SHUT_DOWN, 'cork on a ConnectionWriter that was shut down');
+    this.#corks++;
+    this.#rt.holdWakes();
+  }
+
+  /**
+   * Ends one {@link cork}; the last one hands what was held to the I/O threads and wakes them. Without
+   * an open `cork` it does nothing (as Node's `uncork`). Thread: main thread only.
+   */
+  uncork(): void {
+    if (this.#corks === 0) return;
+    this.#corks--;
+    this.#rt.releaseWakes(true);
+  }
+
+  /** Open {@link cork} calls of this writer (Node's `writableCorked`). Thread: main thread only. */
+  getCorked(): number {
+    return this.#corks;
+  }
+
   /** True if `datagram` fits in one UDP packet (≤ 1500 bytes). */
   isValidForUdp(datagram: Datagram): boolean {
     return datagram.getLength() <= MAX_UDP_PAYLOAD;
@@ -218,6 +260,7 @@ export class ConnectionWriter {
    */
   shutdown(): void {
     if (this.#shut) return;
+    while (this.#corks > 0) this.uncork(); // nothing this writer held stays held
     this.#shut = true;
     this.#rt.freeWriterSlot(this.#slot);
     this.#rt.writers.delete(this.#statsSource);

@@ -171,6 +171,64 @@ describe.each(MODES)('batching ($name)', ({ threads }) => {
     else expect(sleeps, `${sleeps} sleeps for ${SENDS} spaced sends`).toBeLessThanOrEqual(1);
   });
 
+  it('writer.cork() gives the manual getData loop the same batching, in order', async () => {
+    const CONNS = 4;
+    const RUN = 40;
+    const server = makeServer(threads);
+    const client = makeClient(server.port, threads, CONNS);
+    await acceptAll(server, CONNS);
+    for (const [i, c] of client.connections.entries()) {
+      for (let k = 0; k < RUN; k++) expect(client.writer.send(textDatagram(`c${i}`, k), c)).toBe(true);
+    }
+    await waitFor(() => (server.reader.dataAvailable(), server.reader.getCurrentQueueSize() >= CONNS * RUN), {
+      what: () => `${CONNS * RUN} datagrams queued (have ${server.reader.getCurrentQueueSize()})`,
+    });
+    const before = threadTotal(server, 'tcpWrites');
+    const dg = new NetDatagram();
+    const order: Connection[] = [];
+    let handled = 0;
+    server.writer.cork();
+    expect(server.writer.getCorked()).toBe(1);
+    while (server.reader.dataAvailable()) {
+      if (!server.reader.getData(dg)) break;
+      work(150); // as in the drainData test: time for a thread to wake and write each reply
+      const conn = dg.getConnection()!;
+      if (order[order.length - 1] !== conn) order.push(conn);
+      expect(server.writer.send(dg, conn)).toBe(true);
+      handled++;
+    }
+    server.writer.uncork();
+    expect(server.writer.getCorked()).toBe(0);
+    expect(handled).toBe(CONNS * RUN);
+    const got = await receive(client.reader, CONNS * RUN, { what: 'echoed' });
+    for (const c of client.connections) {
+      expect(got.filter((r) => r.conn === c).map((r) => readText(r.bytes).n)).toEqual(Array.from({ length: RUN }, (_, k) => k));
+    }
+    await waitFor(() => threadTotal(server, 'datagramsOut') >= CONNS * RUN, { what: 'the server threads to count the replies' });
+    const writes = threadTotal(server, 'tcpWrites') - before;
+    // Uncorked, this loop makes about one write per reply (130-145 here, as drainData without its hold).
+    expect(writes, `${writes} writes for ${CONNS * RUN} replies in ${order.length} runs`).toBeLessThanOrEqual(4 * order.length);
+  });
+
+  it('cork nests, uncork without cork does nothing, and shutdown ends its corks', async () => {
+    const server = makeServer(threads);
+    const client = makeClient(server.port, threads);
+    const [conn] = await acceptAll(server, 1);
+    server.writer.uncork(); // nothing open: a no-op
+    expect(server.writer.getCorked()).toBe(0);
+    server.writer.cork();
+    server.writer.cork();
+    expect(server.writer.send(textDatagram('corked', 1), conn!)).toBe(true);
+    server.writer.uncork();
+    expect(server.writer.getCorked()).toBe(1);
+    // Still corked: shutting the writer down must not leave the send held for good.
+    server.writer.shutdown();
+    expect(server.writer.getCorked()).toBe(0);
+    const got = await receive(client.reader, 1, { what: 'the datagram sent while corked' });
+    expect(readText(got[0]!.bytes)).toEqual({ text: 'corked', n: 1 });
+    expect(() => server.writer.cork()).toThrowError(expect.objectContaining({ code: 'ERR_PANDANET_SHUT_DOWN' }) as Error);
+  });
+
   it('sends made outside drainData still go out at once (nothing is held)', async () => {
     const server = makeServer(threads);
     const client = makeClient(server.port, threads);
