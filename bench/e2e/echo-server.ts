@@ -163,7 +163,7 @@ function startPandanet(): number {
   const visit = (conn: Connection, data: Uint8Array, offset: number, length: number): void => {
     work();
     out.clear();
-    out.appendData(data.subarray(offset, offset + length));
+    out.appendData(data, offset, length);
     if (!writer.send(out, conn)) sendFailures++;
   };
 

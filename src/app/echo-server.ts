@@ -129,7 +129,7 @@ export class EchoServer {
   readonly #echo = (conn: Connection, data: Uint8Array, offset: number, length: number): void => {
     const dg = this.#dg;
     dg.clear();
-    dg.appendData(data.subarray(offset, offset + length));
+    dg.appendData(data, offset, length);
     if (this.writer.send(dg, conn)) {
       this.#counters.echoed++;
       this.#counters.bytes += length;

@@ -22,7 +22,7 @@ export class QueuedConnectionReader extends ConnectionReader {
   private readonly fill = (conn: ConnectionCore, data: Uint8Array, offset: number, length: number, address: NetAddress | null): void => {
     const dg = this.target!;
     dg.clear();
-    dg.appendData(data.subarray(offset, offset + length));
+    dg.appendData(data, offset, length);
     if (dg instanceof NetDatagram && conn.facade !== null) {
       dg.setConnection(conn.facade);
       dg.setAddress(address ?? conn.peer);

@@ -87,13 +87,19 @@ class IoWorker implements EndpointHost {
    * the decoder copies what it keeps. Saves a Buffer per read and the GC work behind it.
    */
   private readonly readBuffer = Buffer.allocUnsafe(64 * 1024);
+  /**
+   * The same memory as a plain Uint8Array: what the streams see. The copies into the rings then meet
+   * one kind of array only (a Buffer is a subclass with its own map: code that saw both went
+   * polymorphic and was deoptimized and recompiled whenever the other kind turned up).
+   */
+  private readonly readView = new Uint8Array(this.readBuffer.buffer, this.readBuffer.byteOffset, this.readBuffer.length);
 
   /** `onread` options routing reads to the stream `get()` returns. */
   private onread(get: () => TcpStream | undefined): { buffer: Buffer; callback: (n: number, buf: Buffer) => boolean } {
     return {
       buffer: this.readBuffer,
       callback: (n, buf) => {
-        get()?.onRead(n, buf);
+        get()?.onRead(n, buf === this.readBuffer ? this.readView : new Uint8Array(buf.buffer, buf.byteOffset, buf.length));
         return true;
       },
     };

@@ -62,7 +62,7 @@ export class TcpStream implements RingWaiter {
   private outLen = 0;
   private state: 'open' | 'closing' | 'gone' = 'open';
   /** Bytes read before any reader attached (normally none). */
-  private early: Buffer[] = [];
+  private early: Uint8Array[] = [];
   /** Framed bytes queued for writing, cumulative (mod 2^32). */
   private framedTotal = 0;
   /** When bytes last arrived (or reading last (re)started), for the idle timeout. */
@@ -79,7 +79,8 @@ export class TcpStream implements RingWaiter {
     this.slot = slot;
     socket.pause();
     socket.on('drain', () => this.publishPending());
-    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    // Plain Uint8Array views: the stream's code then only ever sees one kind of array (see IoWorker.readView).
+    socket.on('data', (chunk: Buffer) => this.onData(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.length)));
     socket.on('end', () => this.fail({ reason: 'closed by peer' }));
     socket.on('error', (err: Error) => this.fail({ reason: `socket error: ${err.message}`, error: toErrorRecord(err) }));
     socket.on('close', () => {
@@ -131,17 +132,17 @@ export class TcpStream implements RingWaiter {
    * `onread` form of {@link onData}: `buf` is the thread's shared read buffer, valid only during the
    * call (everything kept from it is copied by the decoder or the backlog).
    */
-  onRead(nread: number, buf: Buffer): void {
+  onRead(nread: number, buf: Uint8Array): void {
     this.onData(buf.subarray(0, nread));
   }
 
-  private onData(chunk: Buffer): void {
+  private onData(chunk: Uint8Array): void {
     const decoder = this.decoder;
     if (this.state !== 'open') return; // closing: discard until the peer's FIN
     if (decoder === null) {
       // Bytes before the first attach (the socket is paused until then, so this is a safety net):
       // keep a copy and replay it when a reader attaches.
-      this.early.push(Buffer.from(chunk));
+      this.early.push(chunk.slice());
       this.socket.pause();
       return;
     }

@@ -308,6 +308,22 @@ describe('argument validation: typed errors, datagram unchanged', () => {
     expectUnchanged(d, () => d.padBytes('2' as never), InvalidArgumentError);
   });
 
+  it('appendData(data, offset, length) copies exactly that range, short (word copy) and long, and rejects a range outside data', () => {
+    const src = Uint8Array.from({ length: 400 }, (_, i) => (i * 37 + 11) & 0xff);
+    for (const [offset, length] of [[0, 0], [3, 1], [1, 7], [5, 64], [2, 129], [0, 400], [399, 1], [13, 250]] as const) {
+      const e = new Datagram();
+      e.addUint8(0xee); // the destination is unaligned too
+      e.appendData(src, offset, length);
+      expect([...e.getMessage()]).toEqual([0xee, ...src.subarray(offset, offset + length)]);
+    }
+    const whole = new Datagram();
+    whole.appendData(src, 10); // length defaults to the rest
+    expect(whole.getMessage()).toEqual(src.slice(10));
+    for (const [offset, length] of [[-1, 2], [0, 401], [399, 2], [1.5, 2], [0, -1], [401, 0], [Number.NaN, 1]] as const) {
+      expectUnchanged(d, () => d.appendData(src, offset, length), ValueRangeError);
+    }
+  });
+
   it('constructor rejects anything but bytes or a datagram', () => {
     expect(() => new Datagram('abc' as never)).toThrow(InvalidArgumentError);
     expect(() => new Datagram([1, 2] as never)).toThrow(InvalidArgumentError);
