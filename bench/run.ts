@@ -85,7 +85,7 @@ function echoOptions(f: Flags): Partial<EchoOptions> {
   if (drains !== undefined && drains.some((d) => d !== 'getData' && d !== 'getDataReuse' && d !== 'getDataCork' && d !== 'drainData')) throw new Error('--drain takes drainData, getData, getDataReuse and/or getDataCork');
   set('drains', drains as DrainMode[] | undefined);
   const idle = f.get('idle');
-  if (idle !== undefined && idle !== 'spin' && idle !== 'backoff') throw new Error('--idle takes spin or backoff');
+  if (idle !== undefined && idle !== 'spin' && idle !== 'backoff' && idle !== 'wait') throw new Error('--idle takes spin, backoff or wait');
   set('idle', idle as IdleMode | undefined);
   set('ioSpinUs', intFlag(f, 'io-spin-us', 0));
   const out = f.get('out');
@@ -110,6 +110,9 @@ function latencyOptions(f: Flags): Partial<LatencyOptions> {
   if (c !== undefined) o.connections = c;
   const m = intFlag(f, 'measure-ms');
   if (m !== undefined) o.measureMs = m;
+  const idle = f.get('idle');
+  if (idle !== undefined && idle !== 'backoff' && idle !== 'wait') throw new Error('--idle takes backoff or wait for latency');
+  if (idle !== undefined) o.idle = idle as 'backoff' | 'wait';
   return o;
 }
 
@@ -249,8 +252,8 @@ function usage(): string {
     '  --quiet-wait-s S   before each run, wait up to S s for other load < 0.25 cores (0: off)',
     '  --timeout-s S      hard limit per run',
     '  echo:      --connections N --per-connection N --warmup N (0: none) --in-flight N --client-threads N --work 0,2,10',
-    '             --drain drainData,getData[,getDataReuse,getDataCork] --idle backoff|spin --io-spin-us N --out FILE --profile DIR',
-    '  latency:   --loads 0.25,0.5,0.9 --connections N --measure-ms MS',
+    '             --drain drainData,getData[,getDataReuse,getDataCork] --idle backoff|spin|wait --io-spin-us N --out FILE --profile DIR',
+    '  latency:   --loads 0.25,0.5,0.9 --connections N --measure-ms MS --idle backoff|wait',
     '  broadcast: --connections N --duration-s S',
     '  scale:     --connections N --idle-s S',
     '  budget:    --rate N (datagrams/s of the fixed phase) --measure-ms MS',

@@ -19,7 +19,8 @@
  *     into one reused Datagram for `send`.
  *   `idle` picks what an iteration that found nothing does: `spin` (setImmediate again) or
  *   `backoff` (after 64 empty iterations in a row, sleep ~1 ms with setTimeout, as a frame-paced
- *   game loop would).
+ *   game loop would) or `wait` (the same 1 ms, but `reader.waitForDataAsync` ends it when data
+ *   arrives: an event-driven server; the baseline ignores it).
  *
  * Measures over the window between the orchestrator's `start` and `stop`: main-thread CPU (from
  * `/proc/thread-self/schedstat`, ns; `stat` ticks where absent) and the main thread's time spent
@@ -237,9 +238,11 @@ function startPandanet(): number {
       return;
     }
     loopIdleNs += (performance.now() - t0) * 1e6;
-    if (p.idle === 'backoff' && ++idle >= SPINS_BEFORE_SLEEP) {
+    if (p.idle !== 'spin' && ++idle >= SPINS_BEFORE_SLEEP) {
       idle = 0;
-      setTimeout(iterate, 1);
+      // backoff: sleep 1 ms; wait: the same, but woken as soon as the I/O threads deliver.
+      if (p.idle === 'wait') void reader.waitForDataAsync(1).then(iterate);
+      else setTimeout(iterate, 1);
     } else setImmediate(iterate);
   };
   setImmediate(iterate);

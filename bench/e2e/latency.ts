@@ -54,6 +54,8 @@ export interface LatencyOptions {
   quietBudgetMs: number;
   quick: boolean;
   save: boolean;
+  /** What the pandanet servers' loop does when it finds nothing (`--idle`): sleep 1 ms, or wait for data. */
+  idle: 'backoff' | 'wait';
 }
 
 export const LATENCY_DEFAULTS: LatencyOptions = {
@@ -74,6 +76,7 @@ export const LATENCY_DEFAULTS: LatencyOptions = {
   quietBudgetMs: 30_000,
   quick: false,
   save: true,
+  idle: 'backoff',
 };
 
 export const LATENCY_QUICK: Partial<LatencyOptions> = { runs: 1, threads: [1], connections: 20, maxMeasureMs: 500, settleMs: 300, warmupMs: 200, measureMs: 500, drainMs: 1000, quietWaitMs: 0, quick: true };
@@ -141,7 +144,7 @@ export interface LatencyResult extends ResultHeader {
 function kinds(o: LatencyOptions): Array<{ kind: string; params: ServerParams }> {
   return [
     { kind: 'baseline', params: { server: 'baseline', threads: 0, drain: 'drainData', idle: 'backoff', workUs: 0, noDelay: true } },
-    ...o.threads.map((t) => ({ kind: `pandanet t${t}`, params: { server: 'pandanet', threads: t, drain: 'drainData', idle: 'backoff', workUs: 0, noDelay: true } as ServerParams })),
+    ...o.threads.map((t) => ({ kind: `pandanet t${t}`, params: { server: 'pandanet', threads: t, drain: 'drainData', idle: o.idle, workUs: 0, noDelay: true } as ServerParams })),
   ];
 }
 
@@ -333,7 +336,7 @@ export async function runLatency(options: Partial<LatencyOptions>, progress: Pro
   for (const t of targets) console.log(`- ${t.pass ? 'MET' : 'MISSED'} ${t.kind}: ${t.target}: ${t.value}`);
   if (o.save) {
     const base = resultBase('latency', header.date, o.quick);
-    const md = `${markdownHeader('Fixed-rate latency', header, [`${o.connections} connections × ${o.payloadBytes} B; ${o.runs} rounds; load generator in a separate process`])}\n${table}\n`;
+    const md = `${markdownHeader('Fixed-rate latency', header, [`${o.connections} connections × ${o.payloadBytes} B; ${o.runs} rounds; load generator in a separate process; pandanet loop idle=${o.idle}`])}\n${table}\n`;
     const files = saveResult(base, result, md, { percentiles: chart(result) });
     console.log(`\nfiles: ${files.join(', ')}`);
   }

@@ -22,7 +22,7 @@ export type ServerKind = 'baseline' | 'pandanet';
 /** How the pandanet server takes datagrams off its reader. */
 export type DrainMode = 'getData' | 'getDataReuse' | 'getDataCork' | 'drainData';
 /** What the pandanet server loop does when an iteration found nothing. */
-export type IdleMode = 'spin' | 'backoff';
+export type IdleMode = 'spin' | 'backoff' | 'wait';
 
 /** Server process parameters (passed as one JSON argv). */
 export interface ServerParams {

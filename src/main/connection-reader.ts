@@ -33,6 +33,11 @@ import type { IoThread } from './io-thread.js';
 import { NetAddress } from './net-address.js';
 import type { ReaderHooks, Runtime } from './runtime.js';
 
+/** `Atomics.waitAsync` (ES2024; present in Node 20, absent from the ES2023 lib typings). */
+const AtomicsAsync = Atomics as unknown as {
+  waitAsync(a: Int32Array, index: number, value: number, timeout?: number): { async: false; value: 'not-equal' | 'timed-out' } | { async: true; value: Promise<'ok' | 'timed-out'> };
+};
+
 /** Below this much room in a polled queue's byte budget, a poll moves datagrams one at a time. */
 const NEAR_BUDGET_BYTES = 1 << 20;
 
@@ -281,6 +286,30 @@ export class ReaderCore implements ReaderHooks {
       Atomics.sub(this.control, ReaderWord.QUEUED, n);
       if (performance.now() >= deadline) return;
     }
+  }
+
+  /**
+   * Resolves true once a datagram is there to take (threaded) or to poll (polled: a thread holds it),
+   * false after `timeoutMs`. Sleeps in `Atomics.waitAsync` on the reader's DOORBELL word, which the
+   * I/O threads ring after they deliver while WAITING is set: no polling, no timer per check.
+   */
+  async waitForData(timeoutMs: number): Promise<boolean> {
+    const ready = (): boolean => (this.polled ? this.pending.size > 0 || this.holding() : this.available());
+    if (ready()) return true;
+    const c = this.control;
+    const deadline = performance.now() + timeoutMs;
+    for (;;) {
+      const seq = Atomics.load(c, ReaderWord.DOORBELL);
+      Atomics.store(c, ReaderWord.WAITING, 1);
+      if (ready()) break;
+      const left = deadline - performance.now();
+      if (left <= 0 || this.shut) break;
+      const r = AtomicsAsync.waitAsync(c, ReaderWord.DOORBELL, seq, left);
+      if (r.async) await r.value;
+      if (ready()) break;
+    }
+    Atomics.store(c, ReaderWord.WAITING, 0);
+    return ready();
   }
 
   /** True if a datagram can be taken now. */

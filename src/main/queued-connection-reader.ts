@@ -6,7 +6,7 @@
  * @module
  */
 import { Datagram } from '../datagram/datagram.js';
-import { ErrorCode, PandaNetError } from '../errors.js';
+import { ErrorCode, PandaNetError, ValueRangeError } from '../errors.js';
 import type { ConnectionCore } from './connection.js';
 import type { ConnectionManager } from './connection-manager.js';
 import { ConnectionReader, coreOfReader, type DatagramVisitor } from './connection-reader.js';
@@ -68,6 +68,26 @@ export class QueuedConnectionReader extends ConnectionReader {
    */
   drainData(visit: DatagramVisitor, max = Number.POSITIVE_INFINITY): number {
     return coreOfReader(this).drain(visit, max);
+  }
+
+  /**
+   * Waits, without blocking the thread, until `dataAvailable()` would return true, or `timeoutMs`
+   * passes (not in Panda, whose threaded readers offer no wait; `ConnectionManager.waitForReaders`
+   * covers polled ones only). Resolves true when there is data, false on timeout. The I/O threads
+   * wake the waiting thread when they deliver: an event-driven server needs no polling loop.
+   *
+   * ```ts
+   * while (await reader.waitForDataAsync(1000)) reader.drainData(visit);
+   * ```
+   *
+   * Throws `ValueRangeError` for a negative or NaN timeout (`Infinity` waits for good).
+   * Thread: main thread only.
+   */
+  waitForDataAsync(timeoutMs: number): Promise<boolean> {
+    if (typeof timeoutMs !== 'number' || Number.isNaN(timeoutMs) || timeoutMs < 0) {
+      return Promise.reject(new ValueRangeError(`waitForDataAsync: timeoutMs must be a number ≥ 0, got ${String(timeoutMs)}`));
+    }
+    return coreOfReader(this).waitForData(timeoutMs);
   }
 
   /** Cap on queued datagrams (default `net-max-response-queue`, 50,000). Lowering it keeps what is queued. */

@@ -221,9 +221,12 @@ export const POOL_WORDS = 16;
  * [1] MAX_QUEUE     cap on QUEUED for threaded readers
  * [2] OVERFLOW      sticky overflow flag (1 = a datagram was dropped for the cap)
  * [3] DROPPED       datagrams dropped for the cap, total
+ * [4] WAITING       1 while the main thread waits for data (`waitForDataAsync`); a worker that
+ *                   delivers clears it and rings DOORBELL
+ * [5] DOORBELL      bumped and notified by the worker that found WAITING set
  * ```
  */
-export const ReaderWord = { QUEUED: 0, MAX_QUEUE: 1, OVERFLOW: 2, DROPPED: 3 } as const;
+export const ReaderWord = { QUEUED: 0, MAX_QUEUE: 1, OVERFLOW: 2, DROPPED: 3, WAITING: 4, DOORBELL: 5 } as const;
 export const READER_WORDS = 16;
 
 /**

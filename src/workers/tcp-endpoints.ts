@@ -148,12 +148,15 @@ export class TcpStream implements RingWaiter {
     }
     this.lastRx = performance.now();
     this.host.stats.add(StatWord.TCP_READS, 1);
+    const reader = this.reader;
     try {
       decoder.pushRange(chunk, this.onFrame);
     } catch (err) {
       const reason = err instanceof FrameTooLargeError ? `invalid TCP datagram: ${err.message}` : `framing error: ${String(err)}`;
       log('warning', `connection ${this.id}: ${reason}; closing it`);
       this.fail({ reason, error: toErrorRecord(err) });
+    } finally {
+      reader?.ringBell(); // what the chunk delivered (before a failure too) wakes a waiting reader
     }
   }
 
@@ -184,7 +187,10 @@ export class TcpStream implements RingWaiter {
     if (reader === null) return true;
     let i = 0;
     while (i < this.backlog.length && reader.ring.tryWrite(this.id, 0, this.backlog[i]!)) i++;
-    if (i > 0) this.backlog.splice(0, i);
+    if (i > 0) {
+      this.backlog.splice(0, i);
+      reader.ringBell();
+    }
     if (this.backlog.length > 0) return false;
     if (this.pendingReset !== null) this.reportReset(this.pendingReset);
     else if (this.state === 'open') {

@@ -91,7 +91,8 @@ export class UdpEndpoint implements RingWaiter {
       return;
     }
     if (!reader.admit()) return;
-    if (!reader.ring.tryWrite(this.id, InMeta.UDP, record)) {
+    if (reader.ring.tryWrite(this.id, InMeta.UDP, record)) reader.ringBell();
+    else {
       this.backlog.push(record);
       reader.block(this);
     }
@@ -111,7 +112,10 @@ export class UdpEndpoint implements RingWaiter {
     if (reader === null) return true;
     let i = 0;
     while (i < this.backlog.length && reader.ring.tryWrite(this.id, InMeta.UDP, this.backlog[i]!)) i++;
-    if (i > 0) this.backlog.splice(0, i);
+    if (i > 0) {
+      this.backlog.splice(0, i);
+      reader.ringBell();
+    }
     return this.backlog.length === 0;
   }
 

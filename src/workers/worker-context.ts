@@ -49,6 +49,19 @@ export class ReaderSlot {
     return true;
   }
 
+  /**
+   * After delivering into {@link ring}: wakes the main thread if it waits for this reader's data
+   * (`waitForDataAsync`). The main thread sets WAITING before it checks the rings, this runs after
+   * the ring's publish: with sequentially consistent atomics one of the two sees the other.
+   */
+  ringBell(): void {
+    const c = this.control;
+    if (Atomics.load(c, ReaderWord.WAITING) !== 0 && Atomics.compareExchange(c, ReaderWord.WAITING, 1, 0) === 1) {
+      Atomics.add(c, ReaderWord.DOORBELL, 1);
+      Atomics.notify(c, ReaderWord.DOORBELL);
+    }
+  }
+
   /** Takes back `n` datagrams counted by {@link admit} that will not reach the ring after all. */
   unadmit(n: number): void {
     if (n > 0) Atomics.sub(this.control, ReaderWord.QUEUED, n);
