@@ -306,7 +306,7 @@ export class ReaderCore implements ReaderHooks {
       if (left <= 0 || this.shut) break;
       const r = AtomicsAsync.waitAsync(c, ReaderWord.DOORBELL, seq, left);
       if (r.async) await r.value;
-      if (ready()) break;
+      if (ready() || this.shut) break;
     }
     Atomics.store(c, ReaderWord.WAITING, 0);
     return ready();
@@ -513,6 +513,9 @@ export class ReaderCore implements ReaderHooks {
       core.thread.post({ kind: 'detach', connId: core.id, readerId: this.id });
     }
     this.rt.unregisterReader(this.id);
+    // A pending waitForData wakes and, finding the reader shut and nothing left, resolves false.
+    Atomics.add(this.control, ReaderWord.DOORBELL, 1);
+    Atomics.notify(this.control, ReaderWord.DOORBELL);
   }
 }
 

@@ -80,8 +80,8 @@ export class QueuedConnectionReader extends ConnectionReader {
    * while (await reader.waitForDataAsync(1000)) reader.drainData(visit);
    * ```
    *
-   * Throws `ValueRangeError` for a negative or NaN timeout (`Infinity` waits for good).
-   * Thread: main thread only.
+   * A `shutdown()` of the reader ends a wait in progress (false). Throws `ValueRangeError` for a
+   * negative or NaN timeout (`Infinity` waits until data or shutdown). Thread: main thread only.
    */
   waitForDataAsync(timeoutMs: number): Promise<boolean> {
     if (typeof timeoutMs !== 'number' || Number.isNaN(timeoutMs) || timeoutMs < 0) {

@@ -74,6 +74,15 @@ describe.each(MODES)('reader.waitForDataAsync ($name)', ({ threads }) => {
     expect(seen).toEqual(Array.from({ length: N }, (_, k) => k));
   });
 
+  it('a wait in progress ends (false) when the reader is shut down', async () => {
+    const server = makeServer(threads);
+    const waiting = server.reader.waitForDataAsync(10_000);
+    const t0 = performance.now();
+    server.reader.shutdown();
+    expect(await waiting).toBe(false);
+    expect(performance.now() - t0).toBeLessThan(5000);
+  });
+
   it('rejects a negative or NaN timeout with a typed error', async () => {
     const server = makeServer(threads);
     await expect(server.reader.waitForDataAsync(-1)).rejects.toMatchObject({ code: 'ERR_PANDANET_VALUE_OUT_OF_RANGE' });
