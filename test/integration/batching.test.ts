@@ -19,20 +19,44 @@ function threadTotal(server: ReturnType<typeof makeServer>, key: 'tcpWrites' | '
   return server.manager.getThreadStats().reduce((s, t) => s + t[key], 0);
 }
 
+const CONNS = 4;
+const RUN = 40;
+
+/** A server and a client whose CONNS connections have each sent RUN datagrams, all queued at the server. */
+async function queuedRuns(threads: number): Promise<{ server: ReturnType<typeof makeServer>; client: ReturnType<typeof makeClient> }> {
+  const server = makeServer(threads);
+  const client = makeClient(server.port, threads, CONNS);
+  await acceptAll(server, CONNS);
+  for (const [i, c] of client.connections.entries()) {
+    for (let k = 0; k < RUN; k++) expect(client.writer.send(textDatagram(`c${i}`, k), c)).toBe(true);
+  }
+  // Everything is queued at the server before one drain handles it (polled: dataAvailable() polls).
+  await waitFor(() => (server.reader.dataAvailable(), server.reader.getCurrentQueueSize() >= CONNS * RUN), {
+    what: () => `${CONNS * RUN} datagrams queued (have ${server.reader.getCurrentQueueSize()})`,
+  });
+  return { server, client };
+}
+
+/**
+ * Every echo arrived, in order per connection, and the server's threads wrote about one TCP write
+ * per run of one connection's replies (`runs` runs; `writesBefore` = tcpWrites before the replies).
+ */
+async function expectBatchedEchoes(server: ReturnType<typeof makeServer>, client: ReturnType<typeof makeClient>, writesBefore: number, runs: number): Promise<void> {
+  const got = await receive(client.reader, CONNS * RUN, { what: 'echoed' });
+  for (const c of client.connections) {
+    expect(got.filter((r) => r.conn === c).map((r) => readText(r.bytes).n)).toEqual(Array.from({ length: RUN }, (_, k) => k));
+  }
+  await waitFor(() => threadTotal(server, 'datagramsOut') >= CONNS * RUN, { what: 'the server threads to count the replies' });
+  const writes = threadTotal(server, 'tcpWrites') - writesBefore;
+  // About one write per run of one connection's datagrams, never one per reply (130–145 writes here
+  // without batching). A thread still awake from the previous run may take the first replies of the
+  // next one early, so a run can take a few writes on a loaded machine (up to 10 seen for 4).
+  expect(writes, `${writes} writes for ${CONNS * RUN} replies in ${runs} runs`).toBeLessThanOrEqual(4 * runs);
+}
+
 describe.each(MODES)('batching ($name)', ({ threads }) => {
   it('replies to a run of datagrams made inside drainData leave in one write per connection, in order', async () => {
-    const CONNS = 4;
-    const RUN = 40;
-    const server = makeServer(threads);
-    const client = makeClient(server.port, threads, CONNS);
-    await acceptAll(server, CONNS);
-    for (const [i, c] of client.connections.entries()) {
-      for (let k = 0; k < RUN; k++) expect(client.writer.send(textDatagram(`c${i}`, k), c)).toBe(true);
-    }
-    // Everything is queued at the server before one drain handles it (polled: dataAvailable() polls).
-    await waitFor(() => (server.reader.dataAvailable(), server.reader.getCurrentQueueSize() >= CONNS * RUN), {
-      what: () => `${CONNS * RUN} datagrams queued (have ${server.reader.getCurrentQueueSize()})`,
-    });
+    const { server, client } = await queuedRuns(threads);
     // Every connection's datagrams were read (the read counter is what shows read batching).
     expect(threadTotal(server, 'tcpReads')).toBeGreaterThanOrEqual(CONNS);
     const before = threadTotal(server, 'tcpWrites');
@@ -42,21 +66,11 @@ describe.each(MODES)('batching ($name)', ({ threads }) => {
       work(150); // 150 µs per datagram: ample time for the I/O thread to wake and write each reply
       if (order[order.length - 1] !== conn) order.push(conn);
       out.clear();
-      out.appendData(data.subarray(offset, offset + length));
+      out.appendData(data, offset, length);
       expect(server.writer.send(out, conn)).toBe(true);
     });
     expect(handled).toBe(CONNS * RUN);
-    const got = await receive(client.reader, CONNS * RUN, { what: 'echoed' });
-    for (const c of client.connections) {
-      const mine = got.filter((r) => r.conn === c).map((r) => readText(r.bytes));
-      expect(mine.map((m) => m.n)).toEqual(Array.from({ length: RUN }, (_, k) => k));
-    }
-    await waitFor(() => threadTotal(server, 'datagramsOut') >= CONNS * RUN, { what: 'the server threads to count the replies' });
-    const writes = threadTotal(server, 'tcpWrites') - before;
-    // About one write per run of one connection's datagrams in the drain, never one per reply (that
-    // is 130–145 writes here). A thread still awake from the previous run may take the first replies
-    // of the next one early, so a run can take a few writes on a loaded machine (up to 10 seen for 4).
-    expect(writes, `${writes} writes for ${CONNS * RUN} replies in ${order.length} runs`).toBeLessThanOrEqual(4 * order.length);
+    await expectBatchedEchoes(server, client, before, order.length);
     expect(order.length).toBeLessThan(CONNS * RUN / 4);
   });
 
@@ -172,17 +186,7 @@ describe.each(MODES)('batching ($name)', ({ threads }) => {
   });
 
   it('writer.cork() gives the manual getData loop the same batching, in order', async () => {
-    const CONNS = 4;
-    const RUN = 40;
-    const server = makeServer(threads);
-    const client = makeClient(server.port, threads, CONNS);
-    await acceptAll(server, CONNS);
-    for (const [i, c] of client.connections.entries()) {
-      for (let k = 0; k < RUN; k++) expect(client.writer.send(textDatagram(`c${i}`, k), c)).toBe(true);
-    }
-    await waitFor(() => (server.reader.dataAvailable(), server.reader.getCurrentQueueSize() >= CONNS * RUN), {
-      what: () => `${CONNS * RUN} datagrams queued (have ${server.reader.getCurrentQueueSize()})`,
-    });
+    const { server, client } = await queuedRuns(threads);
     const before = threadTotal(server, 'tcpWrites');
     const dg = new NetDatagram();
     const order: Connection[] = [];
@@ -200,14 +204,7 @@ describe.each(MODES)('batching ($name)', ({ threads }) => {
     server.writer.uncork();
     expect(server.writer.getCorked()).toBe(0);
     expect(handled).toBe(CONNS * RUN);
-    const got = await receive(client.reader, CONNS * RUN, { what: 'echoed' });
-    for (const c of client.connections) {
-      expect(got.filter((r) => r.conn === c).map((r) => readText(r.bytes).n)).toEqual(Array.from({ length: RUN }, (_, k) => k));
-    }
-    await waitFor(() => threadTotal(server, 'datagramsOut') >= CONNS * RUN, { what: 'the server threads to count the replies' });
-    const writes = threadTotal(server, 'tcpWrites') - before;
-    // Uncorked, this loop makes about one write per reply (130-145 here, as drainData without its hold).
-    expect(writes, `${writes} writes for ${CONNS * RUN} replies in ${order.length} runs`).toBeLessThanOrEqual(4 * order.length);
+    await expectBatchedEchoes(server, client, before, order.length);
   });
 
   it('cork nests, uncork without cork does nothing, and shutdown ends its corks', async () => {
