@@ -138,8 +138,7 @@ export class WorkerStats {
     this.words[StatWord.BYTES_IN]! += bytes;
   }
   outDatagram(bytes: number): void {
-    this.words[StatWord.DATAGRAMS_OUT]! += 1;
-    this.words[StatWord.BYTES_OUT]! += bytes;
+    this.outDatagrams(1, bytes);
   }
   /** `count` datagrams of `bytes` payload bytes in all. */
   outDatagrams(count: number, bytes: number): void {

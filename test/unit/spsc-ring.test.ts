@@ -643,7 +643,7 @@ describe('SpscRing across threads', () => {
   beforeAll(() => {
     tmp = mkdtempSync(join(tmpdir(), 'pandanet-ring-test-'));
     writeFileSync(join(tmp, 'package.json'), '{ "type": "module" }\n');
-    for (const rel of ['src/errors.ts', 'src/shared-memory/layout.ts', 'src/shared-memory/spsc-ring.ts']) {
+    for (const rel of ['src/errors.ts', 'src/shared-memory/layout.ts', 'src/shared-memory/copy-bytes.ts', 'src/shared-memory/spsc-ring.ts']) {
       const out = ts.transpileModule(readFileSync(join(repoRoot, rel), 'utf8'), {
         fileName: rel,
         compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 },
