@@ -413,7 +413,7 @@ class IoWorker implements EndpointHost {
         const count = this.out.batchCount(offset);
         if (slot !== 0) Atomics.sub(this.writerWords, slot, count);
         const s = this.streams.get(id);
-        if (s !== undefined && s.queueFramed(data, offset + 4, length - 4, count, outMetaRaw(meta) ? 0 : outMetaHeader(meta))) this.dirty.add(s);
+        if (s !== undefined && s.queueFramed(data, offset + 4, length - 4, count, outMetaHeader(meta)) /* 0 in raw mode: the writer frames with header 0 */) this.dirty.add(s);
         return;
       }
       if (slot !== 0) Atomics.sub(this.writerWords, slot, 1);
