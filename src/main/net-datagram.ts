@@ -30,13 +30,26 @@ export class NetDatagram extends Datagram {
   getConnection(): Connection | null {
     return this.connection;
   }
-  /** The peer address (UDP: sender; TCP: the connection's peer). Stored as given, not copied. */
+  /**
+   * The peer address (UDP: sender; TCP: the connection's peer). Keeps a copy, as Panda's
+   * `NetDatagram` stores the address by value: changing `address` afterwards changes nothing here.
+   */
   setAddress(address: NetAddress): void {
+    this.address = new NetAddress(address);
+  }
+  /**
+   * @internal Readers fill a datagram with the connection's own address object without a copy per
+   * datagram; that object is never handed out ({@link getAddress} copies), so nobody can change it.
+   */
+  _setSharedAddress(address: NetAddress): void {
     this.address = address;
   }
-  /** The peer address (an unspecified address when none was set). */
+  /**
+   * A copy of the peer address (an unspecified address when none was set): changing it changes
+   * neither this datagram nor its connection.
+   */
   getAddress(): NetAddress {
-    return this.address ?? new NetAddress();
+    return this.address === null ? new NetAddress() : new NetAddress(this.address);
   }
   /** Empties the bytes and drops the connection and address. */
   override clear(): void {

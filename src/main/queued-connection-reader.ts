@@ -25,7 +25,7 @@ export class QueuedConnectionReader extends ConnectionReader {
     dg.appendData(data, offset, length);
     if (dg instanceof NetDatagram && conn.facade !== null) {
       dg.setConnection(conn.facade);
-      dg.setAddress(address ?? conn.peer);
+      dg._setSharedAddress(address ?? conn.peer);
     }
   };
 

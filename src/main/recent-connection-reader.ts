@@ -86,7 +86,7 @@ export class RecentConnectionReader extends ConnectionReader {
     const conn = this.#conn!;
     if (datagram instanceof NetDatagram && conn.facade !== null) {
       datagram.setConnection(conn.facade);
-      datagram.setAddress(new NetAddress(this.#address ?? conn.peer));
+      datagram._setSharedAddress(this.#address ?? conn.peer);
     }
     this.#held = false;
     this.#conn = null;

@@ -6,7 +6,9 @@ import { describe, expect, it, onTestFinished } from 'vitest';
 import {
   ConnectionWriter,
   NetAddress,
+  NetDatagram,
   PointerToConnection,
+  PyDatagram,
   QueuedConnectionListener,
   QueuedConnectionManager,
   QueuedConnectionReader,
@@ -80,5 +82,46 @@ describe.each(MODES)('addresses ($name)', ({ threads }) => {
     const { address } = await acceptOne(s.listener);
     expect(address.getIpString()).toBe('127.0.0.1');
     expect(address.getFamily()).toBe(4);
+  });
+});
+
+describe.each(MODES)('addresses are values, never shared state ($name)', ({ threads }) => {
+  /** A served TCP connection, its client, and one datagram the server took into `dg` (by `getData` or the recent reader). */
+  async function served(take: (s: ReturnType<typeof manager>, dg: NetDatagram) => boolean) {
+    const s = manager(threads);
+    const rv = s.m.openTCPServerRendezvous('127.0.0.1', 0, 10)!;
+    s.listener.addConnection(rv);
+    const c = s.m.openTCPClientConnection('127.0.0.1', rv.getLocalAddress().getPort(), 3000)!;
+    const { conn } = await acceptOne(s.listener);
+    s.reader.addConnection(conn);
+    const out = new PyDatagram();
+    out.addUint8(7);
+    expect(s.writer.send(out, c)).toBe(true);
+    const dg = new NetDatagram();
+    await waitFor(() => take(s, dg), { what: 'one datagram', tick: () => s.reader.dataAvailable() });
+    return { conn, dg, port: c.getLocalAddress().getPort() };
+  }
+
+  it('NetDatagram.getAddress() is a copy: changing it leaves the connection and the datagram as they were', async () => {
+    const { conn, dg, port } = await served((s, d) => s.reader.dataAvailable() && s.reader.getData(d));
+    expect(dg.getAddress().getPort()).toBe(port);
+    dg.getAddress().setPort(1);
+    expect(conn.getAddress().getPort()).toBe(port);
+    expect(dg.getAddress().getPort()).toBe(port);
+    // setAddress keeps a copy of its argument (Panda's NetDatagram stores the address by value).
+    const mine = NetAddress.fromHostPort('127.0.0.1', 4242);
+    dg.setAddress(mine);
+    mine.setPort(4343);
+    expect(dg.getAddress().getPort()).toBe(4242);
+    expect(dg.copy().getAddress().getPort()).toBe(4242);
+  });
+
+  it('Connection.getAddress() / getLocalAddress() are copies', async () => {
+    const { conn, port } = await served((s, d) => s.reader.dataAvailable() && s.reader.getData(d));
+    conn.getAddress().setPort(1);
+    const local = conn.getLocalAddress().getPort();
+    conn.getLocalAddress().setPort(2);
+    expect(conn.getAddress().getPort()).toBe(port);
+    expect(conn.getLocalAddress().getPort()).toBe(local);
   });
 });
