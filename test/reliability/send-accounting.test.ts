@@ -5,7 +5,7 @@
  * connection's stats, and later sends go through; what is accepted reaches the peer, byte for byte.
  * Raw `node:net` peers on 127.0.0.1, every mode.
  */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import {
   Datagram,
   ErrorCode,
@@ -19,7 +19,6 @@ import {
   type Connection,
   type NetConfigPatch,
 } from '../../src/index.js';
-import { onTestFinished } from 'vitest';
 import {
   MODES,
   acceptAll,
