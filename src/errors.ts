@@ -23,7 +23,7 @@ export const ErrorCode = {
   INVALID_ARGUMENT: 'ERR_PANDANET_INVALID_ARGUMENT',
   /** A TCP header size other than 0, 2 or 4. */
   INVALID_HEADER_SIZE: 'ERR_PANDANET_INVALID_HEADER_SIZE',
-  /** A TCP length header announces a datagram larger than the configured maximum. */
+  /** A TCP length header announces (or a send would announce) a datagram larger than the configured maximum. */
   FRAME_TOO_LARGE: 'ERR_PANDANET_FRAME_TOO_LARGE',
   /** A UDP packet is shorter than its header or fails Panda's additive checksum. */
   BAD_UDP_PACKET: 'ERR_PANDANET_BAD_UDP_PACKET',
@@ -114,14 +114,17 @@ export class InvalidArgumentError extends PandaNetError {
   }
 }
 
-/** A TCP length header beyond the configured maximum datagram size. Thread: any. */
+/**
+ * A TCP length header beyond the configured maximum datagram size: received (the reader resets the
+ * connection) or about to be sent (`ConnectionWriter.send` refuses the datagram). Thread: any.
+ */
 export class FrameTooLargeError extends PandaNetError {
-  /** Length the header announced. */
+  /** Length the header announced (or would announce). */
   readonly announced: number;
   /** Configured maximum. */
   readonly maximum: number;
-  constructor(announced: number, maximum: number) {
-    super(ErrorCode.FRAME_TOO_LARGE, `TCP length header announces ${announced} bytes; the maximum datagram size is ${maximum}`);
+  constructor(announced: number, maximum: number, message = `TCP length header announces ${announced} bytes; the maximum datagram size is ${maximum}`) {
+    super(ErrorCode.FRAME_TOO_LARGE, message);
     this.announced = announced;
     this.maximum = maximum;
   }

@@ -45,15 +45,37 @@ function append(st: CollectState, payload: Uint8Array, headerSize: TcpHeaderSize
   st.len += payload.length;
 }
 
-/** Writes what is pending (even nothing: the flush time moves). False if the connection is gone. */
+/**
+ * Writes what is pending (even nothing: the flush time moves), in pieces of at most the outbound
+ * ring's record size. False if the connection is gone (what was held is dropped with it) or if the
+ * thread's ring stayed full past the wait: what was not handed over then stays held, in order, for
+ * the next flush (it was accepted by `send` and is counted as pending).
+ */
 export function flushCollected(rt: Runtime, core: ConnectionCore): boolean {
   const st = core.collect;
   st.lastFlush = getNetClock()();
   if (st.len === 0) return core.open;
-  const bytes = st.buf.slice(0, st.len);
-  st.len = 0;
-  if (!core.open || !core.thread.alive) return false;
-  return rt.pushOut(core.thread, core.id, packOutMeta(OutOp.SEND_TCP, 0, true, 0), bytes, 2000);
+  if (!core.open || !core.thread.alive) {
+    st.len = 0;
+    return false;
+  }
+  const piece = core.thread.outRing.maxPayload;
+  const meta = packOutMeta(OutOp.SEND_TCP, 0, true, 0);
+  let done = 0;
+  // The ring copies each piece before pushOut returns: views of the buffer are enough.
+  while (done < st.len) {
+    const n = Math.min(piece, st.len - done);
+    if (!rt.pushOut(core.thread, core.id, meta, st.buf.subarray(done, done + n), 2000)) break;
+    done += n;
+  }
+  const all = done === st.len;
+  if (all || !core.thread.alive) {
+    st.len = 0;
+    return all;
+  }
+  st.buf.copyWithin(0, done, st.len);
+  st.len -= done;
+  return false;
 }
 
 /** Flushes if collect mode is off or the interval has passed (or the clock went backwards). */
@@ -64,8 +86,12 @@ export function considerFlush(rt: Runtime, core: ConnectionCore): boolean {
   return true;
 }
 
-/** A send on a collecting connection: buffer it, then flush if the interval allows. */
+/**
+ * A send on a collecting connection: buffer it, then flush if the interval allows. True if the
+ * datagram was accepted: handed over, or still held for a later flush; false only if the connection
+ * died meanwhile (nothing held survives that).
+ */
 export function collectSend(rt: Runtime, core: ConnectionCore, payload: Uint8Array, headerSize: TcpHeaderSize, raw: boolean): boolean {
   append(core.collect, payload, headerSize, raw);
-  return considerFlush(rt, core);
+  return considerFlush(rt, core) || core.collect.len > 0;
 }

@@ -15,7 +15,7 @@
  * @module
  */
 import { Datagram } from '../datagram/datagram.js';
-import { ErrorCode, InvalidArgumentError, PandaNetError, TooLongError, ValueRangeError } from '../errors.js';
+import { ErrorCode, FrameTooLargeError, InvalidArgumentError, PandaNetError, TooLongError, ValueRangeError } from '../errors.js';
 import { OutOp, outMetaWriter, packOutMeta } from '../protocol/control.js';
 import { maxFramePayload, validateHeaderSize, type TcpHeaderSize } from '../protocol/tcp-framing.js';
 import { MAX_UDP_PAYLOAD, UDP_HEADER_SIZE, udpChecksum } from '../protocol/udp-header.js';
@@ -54,6 +54,7 @@ export class ConnectionWriter {
     this.#slot = this.#rt.allocWriterSlot();
     this.#headerSize = this.#rt.config.tcpHeaderSize;
     this.#maxQueue = this.#rt.config.netMaxWriteQueue;
+    this.#updateFrameLimit();
     this.#rt.writers.add(this.#statsSource);
   }
 
@@ -64,8 +65,12 @@ export class ConnectionWriter {
   /**
    * Sends `datagram` on the TCP `connection`. Returns false if a threaded writer's queue is full
    * (and `block` is false), or if the connection is already closed or reset (a closed connection is
-   * also reported through the manager's reset queue, as in Panda). Throws for a writer that was shut
-   * down, a null or non-TCP connection, or a datagram too long for the header size.
+   * also reported through the manager's reset queue, as in Panda), or if it already has
+   * `maxPendingSendBytes` waiting. Throws for a writer that was shut down, a null or non-TCP
+   * connection, a datagram too long for the header size or the outbound ring (`TooLongError`), or
+   * one larger than the manager's `maxDatagramSize` with a 2- or 4-byte header (`FrameTooLargeError`,
+   * what a pandanet reader with the same configuration would refuse). A refused or thrown send is not
+   * counted anywhere (pending bytes, queue, `getStats`).
    */
   send(datagram: Datagram, connection: Connection, block?: boolean): boolean;
   /**
@@ -83,9 +88,7 @@ export class ConnectionWriter {
     if (core.kind !== 'tcp') throw new PandaNetError(ErrorCode.WRONG_CONNECTION_KIND, `send(datagram, connection) needs a connected TCP stream, not a ${core.kind}${core.kind === 'udp' ? ' (pass the destination address)' : ''}`);
     const length = datagram._length;
     const header = this.#raw ? 0 : this.#headerSize;
-    if (!this.#raw && length > maxFramePayload(header)) {
-      throw new TooLongError(`datagram of ${length} bytes is too long for a ${header}-byte TCP header; nothing sent`);
-    }
+    if (length > this.#frameLimit) this.#refuseFrame(length, header);
     const rt = this.#rt;
     if (!core.open || !core.thread.alive) {
       runtimeOf(core.manager).reset(core, 'send on a closed connection'); // reported to its own manager
@@ -93,13 +96,39 @@ export class ConnectionWriter {
     }
     // Per-connection high-water mark: a peer that stops reading gets false, not unbounded memory.
     if (core.slot >= 0 && pendingSendBytes(core) >= rt.config.maxPendingSendBytes) return false;
+    // Straight from the datagram's storage, framed in the ring: while a drainData holds the wakes, a
+    // connection's run of replies becomes one batch record, which its thread writes with one copy.
+    const accepted =
+      core.collect.enabled || core.collect.len > 0
+        ? collectSend(rt, core, datagram.getMessageView(), header, this.#raw)
+        : this.#enqueue(core, packOutMeta(OutOp.SEND_TCP_BATCH, header, this.#raw, this.#slotFor(core)), datagram._bytes, length, block, header);
+    if (!accepted) return false;
+    // Counted only once accepted: a refused (or thrown) send leaves no trace in the pending tally or the stats.
     core.framedSent = (core.framedSent + length + header) | 0;
     core.stats.datagramsOut++;
     core.stats.bytesOut += length;
-    if (core.collect.enabled || core.collect.len > 0) return collectSend(rt, core, datagram.getMessageView(), header, this.#raw);
-    // Straight from the datagram's storage, framed in the ring: while a drainData holds the wakes, a
-    // connection's run of replies becomes one batch record, which its thread writes with one copy.
-    return this.#enqueue(core, packOutMeta(OutOp.SEND_TCP_BATCH, header, this.#raw, this.#slotFor(core)), datagram._bytes, length, block, header);
+    return true;
+  }
+
+  /**
+   * Largest payload `send` frames: the header's limit, and the manager's `maxDatagramSize` (what a
+   * pandanet reader with the same configuration accepts); no limit in raw mode or with header 0, where
+   * no length header announces anything. Kept up to date by {@link setRawMode} / {@link setTcpHeaderSize}.
+   */
+  #frameLimit = Infinity;
+
+  #updateFrameLimit(): void {
+    const header = this.#raw ? 0 : this.#headerSize;
+    this.#frameLimit = header === 0 ? Infinity : Math.min(maxFramePayload(header), this.#rt.config.maxDatagramSize);
+  }
+
+  /** Throws the error for a datagram over {@link #frameLimit}; nothing was sent or counted. */
+  #refuseFrame(length: number, header: TcpHeaderSize): never {
+    if (length > maxFramePayload(header)) {
+      throw new TooLongError(`datagram of ${length} bytes is too long for a ${header}-byte TCP header; nothing sent`);
+    }
+    const max = this.#rt.config.maxDatagramSize;
+    throw new FrameTooLargeError(length, max, `datagram of ${length} bytes exceeds maxDatagramSize (${max}), which a pandanet reader with this configuration would refuse; nothing sent (raise maxDatagramSize with setNetConfig for peers that accept more)`);
   }
 
   /** Where {@link #sendUdp} builds each record (address, checksum header, payload). */
@@ -113,8 +142,6 @@ export class ConnectionWriter {
       runtimeOf(core.manager).reset(core, 'send on a closed connection');
       return false;
     }
-    core.stats.datagramsOut++;
-    core.stats.bytesOut += payload.length;
     const ip = address.getIpString();
     const at = addressRecordLength(ip);
     const headerBytes = this.#raw ? 0 : UDP_HEADER_SIZE;
@@ -130,7 +157,10 @@ export class ConnectionWriter {
       record[at + 1] = sum >>> 8;
     }
     record.set(payload, at + headerBytes);
-    return this.#enqueue(core, packOutMeta(OutOp.SEND_UDP, 0, this.#raw, this.#slotFor(core)), record, length, block, -1);
+    if (!this.#enqueue(core, packOutMeta(OutOp.SEND_UDP, 0, this.#raw, this.#slotFor(core)), record, length, block, -1)) return false;
+    core.stats.datagramsOut++; // counted only once accepted
+    core.stats.bytesOut += payload.length;
+    return true;
   }
 
   /**
@@ -241,6 +271,7 @@ export class ConnectionWriter {
   /** Raw mode: send payloads without a length header. */
   setRawMode(mode: boolean): void {
     this.#raw = Boolean(mode);
+    this.#updateFrameLimit();
   }
   /** Raw mode flag. */
   getRawMode(): boolean {
@@ -249,6 +280,7 @@ export class ConnectionWriter {
   /** TCP length-prefix size: 0, 2 or 4 (anything else throws). */
   setTcpHeaderSize(size: number): void {
     this.#headerSize = validateHeaderSize(size);
+    this.#updateFrameLimit();
   }
   /** TCP length-prefix size. */
   getTcpHeaderSize(): number {

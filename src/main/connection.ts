@@ -22,7 +22,10 @@ export interface ConnectionCore {
   readonly id: number;
   /** Slot in the thread's pending-send table (TCP streams), or -1. */
   readonly slot: number;
-  /** Framed bytes handed to the thread for this stream, cumulative (mod 2^32). */
+  /**
+   * Framed bytes `send` accepted for this stream (handed to the thread, or held by collect-tcp),
+   * cumulative (mod 2^32); counted only once accepted. Main thread only (see `PENDING_SLOTS`).
+   */
   framedSent: number;
   readonly kind: ConnectionKind;
   readonly thread: IoThread;
@@ -185,12 +188,13 @@ export class Connection {
   }
   /**
    * Collect mode off: writes anything pending now. On: writes it only if the interval has passed
-   * since the last write. True unless the connection is gone.
+   * since the last write. True unless the connection is gone, or its I/O thread stayed busy past the
+   * bounded wait (what was not handed over then stays held, in order, for the next flush).
    */
   considerFlush(): boolean {
     return considerFlush(runtimeOf(this.#core.manager), this.#core);
   }
-  /** Writes anything pending now. True unless the connection is gone. */
+  /** Writes anything pending now. True unless the connection is gone (or the thread stayed busy: see {@link considerFlush}). */
   flush(): boolean {
     return flushCollected(runtimeOf(this.#core.manager), this.#core);
   }
@@ -224,7 +228,7 @@ export class Connection {
   }
 }
 
-/** Framed bytes handed to the thread that the kernel has not taken yet (0 without a slot). */
+/** Framed bytes accepted by `send` that the kernel has not taken yet (0 without a slot). */
 export function pendingSendBytes(c: ConnectionCore): number {
   return c.slot < 0 ? 0 : (c.framedSent - Atomics.load(c.thread.pending, c.slot)) | 0;
 }

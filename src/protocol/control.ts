@@ -48,7 +48,7 @@ export interface WorkerInit {
   comlinkPort: MessagePort;
   peers: Array<{ index: number; port: MessagePort }>;
   supportIpv6: boolean;
-  /** Per-stream bytes waiting to be written (see {@link PENDING_SLOTS}). */
+  /** Per-stream framed bytes the kernel has taken (see {@link PENDING_SLOTS}). */
   pendingSab: SharedArrayBuffer;
   /** 0 = off. */
   idleTimeoutMs: number;
@@ -57,11 +57,18 @@ export interface WorkerInit {
 }
 
 /**
- * Each TCP stream on a thread has a slot in that thread's `pendingSab` (Int32Array of PENDING_SLOTS):
- * the framed bytes of that stream the kernel has taken so far, cumulative, modulo 2^32. The thread
- * writes it after each flush and on 'drain'; the main thread subtracts it from the framed bytes it
- * handed over, which gives the bytes still waiting (in the ring, the batch, or Node's buffer), and
- * applies the per-connection high-water mark in `send`. Slot -1: none (over the table's size).
+ * Each TCP stream on a thread has a slot in that thread's `pendingSab` (Int32Array of PENDING_SLOTS).
+ * The word counts bytes TAKEN, not bytes waiting: the framed bytes of that stream the kernel has
+ * taken so far, cumulative, modulo 2^32 (`written - socket.writableLength`, where `written` is what
+ * the thread passed to `socket.write`). Its only writer is the stream's I/O thread (after each flush,
+ * on each write callback and on 'drain'; 0 when the stream is gone); its only reader is the main thread.
+ *
+ * The other half of the tally is main-thread only: `ConnectionCore.framedSent`, the framed bytes
+ * `send` accepted for the stream (counted after the hand-over succeeds, never for a refused send).
+ * Bytes waiting = `framedSent - word` (mod 2^32): in collect-tcp's buffer, the ring, the thread's
+ * batch, or Node's buffer. The main thread applies the per-connection high-water mark to it in `send`.
+ * Each quantity has one owner; neither thread keeps a copy of the other's. Slot -1: none (over the
+ * table's size).
  */
 export const PENDING_SLOTS = 65536;
 

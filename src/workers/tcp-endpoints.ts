@@ -63,8 +63,11 @@ export class TcpStream implements RingWaiter {
   private state: 'open' | 'closing' | 'gone' = 'open';
   /** Bytes read before any reader attached (normally none). */
   private early: Uint8Array[] = [];
-  /** Framed bytes queued for writing, cumulative (mod 2^32). */
-  private framedTotal = 0;
+  /**
+   * Bytes passed to `socket.write`, cumulative (mod 2^32). Less `writableLength`, the bytes the kernel
+   * has taken: the one figure this thread publishes (see {@link publishPending}).
+   */
+  private written = 0;
   /** When bytes last arrived (or reading last (re)started), for the idle timeout. */
   private lastRx = performance.now();
   private readonly onFrame = (buf: Uint8Array, offset: number, length: number): void => this.deliver(buf, offset, length);
@@ -209,16 +212,14 @@ export class TcpStream implements RingWaiter {
   /** Tells the main thread how many framed bytes the kernel has taken (its high-water mark). */
   private publishPending(): void {
     // A late write callback of a gone stream must not touch a slot that may already be reused.
-    if (this.slot >= 0 && this.state !== 'gone') Atomics.store(this.host.pending, this.slot, (this.framedTotal - this.socket.writableLength - this.outLen) | 0);
+    if (this.slot >= 0 && this.state !== 'gone') Atomics.store(this.host.pending, this.slot, (this.written - this.socket.writableLength) | 0);
   }
 
   /** Appends one framed datagram to this drain's outgoing batch. */
   queueSend(data: Uint8Array, offset: number, length: number, headerSize: TcpHeaderSize, raw: boolean): boolean {
     if (this.state !== 'open') return false;
     this.reserveOut(length + 4);
-    const before = this.outLen;
     if (!raw) this.outLen += frameHeader(length, headerSize, this.out, this.outLen);
-    this.framedTotal = (this.framedTotal + (this.outLen - before) + length) | 0;
     this.out.set(data.subarray(offset, offset + length), this.outLen);
     this.outLen += length;
     this.host.stats.outDatagram(length);
@@ -234,7 +235,6 @@ export class TcpStream implements RingWaiter {
     this.reserveOut(length);
     this.out.set(data.subarray(offset, offset + length), this.outLen);
     this.outLen += length;
-    this.framedTotal = (this.framedTotal + length) | 0;
     this.host.stats.outDatagrams(count, length - count * headerSize);
     return true;
   }
@@ -264,6 +264,7 @@ export class TcpStream implements RingWaiter {
     if (this.outLen === 0 || this.state !== 'open') return;
     const size = this.outLen;
     this.outLen = 0;
+    this.written = (this.written + size) | 0;
     this.socket.write(this.out.subarray(0, size), this.onWritten);
     if (this.socket.writableLength !== 0) this.out = Buffer.allocUnsafe(Math.min(Math.max(INITIAL_OUT, size), 1 << 20));
     this.host.stats.add(StatWord.TCP_WRITES, 1);

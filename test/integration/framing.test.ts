@@ -24,6 +24,7 @@ import {
   takeResets,
   textDatagram,
   waitFor,
+  withNetConfig,
   yieldOnce,
   type Received,
   type Server,
@@ -102,7 +103,9 @@ describe.each(MODES)('framing ($name)', ({ threads }) => {
 
   it('header 4: a datagram of exactly the maximum size (1 MiB) is delivered; one byte more resets the connection', async () => {
     const server = makeServer(threads);
-    const client = makeClient(server.port, threads);
+    // A client whose maxDatagramSize is raised (a default writer refuses more than 1 MiB itself:
+    // test/reliability/send-accounting.test.ts), standing for a peer that sends past the reader's limit.
+    const client = withNetConfig({ maxDatagramSize: 2 << 20 }, () => makeClient(server.port, threads));
     server.reader.setTcpHeaderSize(4);
     client.writer.setTcpHeaderSize(4);
     const [accepted] = await acceptAll(server, 1);
@@ -112,7 +115,7 @@ describe.each(MODES)('framing ($name)', ({ threads }) => {
     const got = await receive(server.reader, 1, { what: 'the 1 MiB datagram' });
     expect(sameBytes(got[0]!.bytes, exact)).toBe(true);
     expect(server.manager.resetConnectionAvailable()).toBe(false);
-    // The sender cannot know the receiver's limit; the receiver drops the connection.
+    // The receiver drops a connection whose header announces more than its limit.
     expect(client.writer.send(new Datagram(patternBytes(max + 1, 22)), client.conn)).toBe(true);
     const resets: Connection[] = [];
     await waitFor(() => resets.length > 0, { what: 'the oversize datagram to reset the connection', tick: () => takeResets(server.manager, resets) });
