@@ -54,6 +54,8 @@ export interface WorkerInit {
   idleTimeoutMs: number;
   /** `NetConfig.ioSpinUs`: how long the outbound loop keeps looking before it sleeps (µs). */
   ioSpinUs: number;
+  /** The main thread's log level word (`log.ts`): the worker logs only what the main thread shows. */
+  logLevel: SharedArrayBuffer;
 }
 
 /**
@@ -126,7 +128,7 @@ export const EventKind = {
   RESET: 2,
   /** A connection the application closed is now closed on the worker (no payload). */
   CLOSED: 3,
-  /** A log line from the worker: payload {@link LogEvent}. */
+  /** A log line from the worker (id 0), for the main thread's sink: payload {@link LogEvent}. */
   LOG: 4,
 } as const;
 export type EventKind = (typeof EventKind)[keyof typeof EventKind];

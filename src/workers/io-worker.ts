@@ -21,7 +21,7 @@ import { parentPort, type MessagePort } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
 import * as Comlink from 'comlink';
 import { toErrorRecord, SocketError } from '../errors.js';
-import { log } from '../log.js';
+import { followLogLevel, setLogSink } from '../log.js';
 import {
   CALL_SLOT_HEADER_BYTES,
   CallWord,
@@ -121,6 +121,9 @@ class IoWorker implements EndpointHost {
     this.pending = new Int32Array(init.pendingSab);
     this.idleTimeoutMs = init.idleTimeoutMs;
     this.spinMs = init.ioSpinUs / 1000;
+    // This thread's lines go to the main thread's sink, at the main thread's level.
+    followLogLevel(init.logLevel);
+    setLogSink((level, message) => this.events.log(level, message));
     for (const p of init.peers) this.addPeer(p.index, p.port);
     const api: IoWorkerApi = { call: (c) => this.run(c) };
     Comlink.expose(api, comlinkEndpoint(init.comlinkPort));

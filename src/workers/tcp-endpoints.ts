@@ -324,7 +324,7 @@ export class TcpStream implements RingWaiter {
     this.decoder = null;
     this.state = 'closing';
     this.host.stats.add(StatWord.RESETS, 1);
-    log('info', `connection ${this.id} reset: ${why.reason}`);
+    log('debug', `connection ${this.id} reset: ${why.reason}`); // the main thread logs the reset at info when it reports it
     this.host.events.publish(this.id, EventKind.RESET, why);
     this.gone();
   }
