@@ -431,8 +431,6 @@ export class Runtime {
         log(ev.level, ev.message); // an I/O thread's line: the application's level and sink apply
         return;
       }
-      case EventKind.CLOSED:
-        return;
       default:
         log('error', `unknown event kind ${kind} from I/O thread ${thread.index}`);
     }

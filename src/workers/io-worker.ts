@@ -31,7 +31,6 @@ import {
   StatWord,
   outMetaHeader,
   outMetaOp,
-  outMetaRaw,
   outMetaWriter,
   PENDING_SLOTS,
   type AcceptedEvent,
@@ -158,8 +157,6 @@ class IoWorker implements EndpointHost {
       case 'addPeer':
         this.addPeer(msg.index, msg.port);
         return;
-      case 'setPoolSize':
-        return; // the pool size word is shared; nothing cached here
       case 'addReader':
         this.readers.set(msg.readerId, new ReaderSlot(msg.readerId, msg.ring, msg.control, msg.config));
         return;
@@ -239,8 +236,6 @@ class IoWorker implements EndpointHost {
           return await this.openUdp(call.connId, call.host, call.port, call.broadcast);
         case 'getOption':
           return this.getOption(call.connId, call.name);
-        case 'ping':
-          return { ok: true, local: wireAddress(undefined, undefined, undefined), peer: wireAddress(undefined, undefined, undefined) };
         default: {
           const never: never = call;
           throw new Error(`unknown call ${JSON.stringify(never)}`);
@@ -422,7 +417,7 @@ class IoWorker implements EndpointHost {
       if (slot !== 0) Atomics.sub(this.writerWords, slot, 1);
       if (op === OutOp.SEND_TCP) {
         const s = this.streams.get(id);
-        if (s !== undefined && s.queueSend(data, offset, length, outMetaHeader(meta), outMetaRaw(meta))) this.dirty.add(s);
+        if (s !== undefined && s.queueSend(data, offset, length)) this.dirty.add(s); // pre-framed (collect-tcp)
       } else if (op === OutOp.SEND_UDP) {
         const u = this.udp.get(id);
         if (u !== undefined) {
