@@ -41,6 +41,8 @@ export const ErrorCode = {
   WORKER_DIED: 'ERR_PANDANET_WORKER_DIED',
   /** An operating-system socket error (carries `syscall`, `errno`, `address`, `port` when known). */
   SOCKET: 'ERR_PANDANET_SOCKET',
+  /** Not an OS error: an unexpected exception inside pandanet (a bug), caught on an I/O thread. */
+  INTERNAL: 'ERR_PANDANET_INTERNAL',
 } as const;
 
 /** One of the values of {@link ErrorCode}. */
@@ -144,33 +146,121 @@ export class SocketError extends PandaNetError {
   }
 }
 
-/** Plain, structured-clone-safe form of an error, for crossing threads. */
+/**
+ * An unexpected exception that is not an OS socket error (no `errno`, no `syscall`): a bug in
+ * pandanet or in Node, caught on an I/O thread and reported instead of crashing it. Thread: any.
+ */
+export class InternalError extends PandaNetError {
+  constructor(message: string) {
+    super(ErrorCode.INTERNAL, message);
+  }
+}
+
+/**
+ * Plain form of an error, for crossing threads: safe for structured clone (comlink) and JSON (the
+ * call slot, the event ring). `name` is the class to rebuild; `announced` / `maximum` are
+ * {@link FrameTooLargeError}'s.
+ */
 export interface ErrorRecord extends ErrorDetails {
   code: ErrorCode;
   message: string;
+  /** Class name (`SocketError`, ...); without it the class that owns `code` is rebuilt. */
+  name?: string;
+  /** {@link FrameTooLargeError.announced}. */
+  announced?: number;
+  /** {@link FrameTooLargeError.maximum}. */
+  maximum?: number;
 }
 
-/** Turns any thrown value into an {@link ErrorRecord}. Thread: any (workers use it before posting). */
+/**
+ * Turns any thrown value into an {@link ErrorRecord}: a {@link PandaNetError} keeps its class, code
+ * and details; a Node error with a `syscall` (an OS error) becomes a {@link SocketError} record with
+ * its `errno` name; anything else (a programming error) an {@link InternalError} record.
+ * Thread: any (workers use it before posting).
+ */
 export function toErrorRecord(err: unknown): ErrorRecord {
   if (err instanceof PandaNetError) {
-    const rec: ErrorRecord = { code: err.code, message: err.message };
+    const rec: ErrorRecord = { code: err.code, message: err.message, name: err.name };
     if (err.syscall !== undefined) rec.syscall = err.syscall;
     if (err.errno !== undefined) rec.errno = err.errno;
     if (err.address !== undefined) rec.address = err.address;
     if (err.port !== undefined) rec.port = err.port;
+    if (err instanceof FrameTooLargeError) {
+      rec.announced = err.announced;
+      rec.maximum = err.maximum;
+    }
     return rec;
   }
   const e = err as Partial<NodeJS.ErrnoException & { address: string; port: number }> | null;
-  const rec: ErrorRecord = { code: ErrorCode.SOCKET, message: String(e?.message ?? err) };
-  if (typeof e?.syscall === 'string') rec.syscall = e.syscall;
-  if (typeof e?.code === 'string') rec.errno = e.code;
-  if (typeof e?.address === 'string') rec.address = e.address;
-  if (typeof e?.port === 'number') rec.port = e.port;
+  const message = typeof e?.message === 'string' ? e.message : String(err);
+  if (typeof e?.syscall !== 'string') {
+    // No system call behind it: not a socket error. Keep Node's own code (ERR_...) in the message.
+    const nodeCode = typeof e?.code === 'string' && !message.includes(e.code) ? ` (${e.code})` : '';
+    return { code: ErrorCode.INTERNAL, message: message + nodeCode, name: 'InternalError' };
+  }
+  const rec: ErrorRecord = { code: ErrorCode.SOCKET, message, name: 'SocketError', syscall: e.syscall };
+  if (typeof e.code === 'string') rec.errno = e.code;
+  if (typeof e.address === 'string') rec.address = e.address;
+  if (typeof e.port === 'number') rec.port = e.port;
   return rec;
 }
 
-/** Rebuilds the typed error from an {@link ErrorRecord}. Thread: any (the main thread uses it). */
+/** The class that owns each code (codes not listed are plain {@link PandaNetError}s). */
+const CLASS_OF_CODE: Partial<Record<ErrorCode, string>> = {
+  [ErrorCode.READ_OVERRUN]: 'DatagramOverrunError',
+  [ErrorCode.VALUE_OUT_OF_RANGE]: 'ValueRangeError',
+  [ErrorCode.TOO_LONG]: 'TooLongError',
+  [ErrorCode.INVALID_UTF8]: 'InvalidUtf8Error',
+  [ErrorCode.INVALID_ARGUMENT]: 'InvalidArgumentError',
+  [ErrorCode.INVALID_HEADER_SIZE]: 'InvalidArgumentError',
+  [ErrorCode.FRAME_TOO_LARGE]: 'FrameTooLargeError',
+  [ErrorCode.BAD_UDP_PACKET]: 'UdpPacketError',
+  [ErrorCode.SOCKET]: 'SocketError',
+  [ErrorCode.INTERNAL]: 'InternalError',
+};
+
+/**
+ * Rebuilds the typed error from an {@link ErrorRecord}: the class `name` says (or, without one, the
+ * class that owns `code`), with the same name, code, message and details.
+ * Thread: any (the main thread uses it).
+ */
 export function errorFromRecord(rec: ErrorRecord): PandaNetError {
-  const { code, message, ...details } = rec;
-  return new PandaNetError(code, message, details);
+  const { code, message, name, announced, maximum, ...details } = rec;
+  let err: PandaNetError;
+  switch (name ?? CLASS_OF_CODE[code]) {
+    case 'DatagramOverrunError':
+      err = new DatagramOverrunError(message);
+      break;
+    case 'ValueRangeError':
+      err = new ValueRangeError(message);
+      break;
+    case 'TooLongError':
+      err = new TooLongError(message);
+      break;
+    case 'InvalidUtf8Error':
+      err = new InvalidUtf8Error(message);
+      break;
+    case 'InvalidArgumentError':
+      err = new InvalidArgumentError(message, code);
+      break;
+    case 'FrameTooLargeError':
+      err = new FrameTooLargeError(announced ?? Number.NaN, maximum ?? Number.NaN);
+      err.message = message;
+      break;
+    case 'UdpPacketError':
+      err = new UdpPacketError(message);
+      break;
+    case 'SocketError':
+      err = new SocketError(message, details);
+      break;
+    case 'InternalError':
+      err = new InternalError(message);
+      break;
+    default:
+      return new PandaNetError(code, message, details);
+  }
+  // The class fixes the code; a record may carry another (InvalidArgumentError's, a newer worker's).
+  if (err.code !== code) (err as { code: ErrorCode }).code = code;
+  for (const [k, v] of Object.entries(details)) if (v !== undefined) Object.assign(err, { [k]: v });
+  return err;
 }

@@ -63,5 +63,6 @@ export {
   FrameTooLargeError,
   UdpPacketError,
   SocketError,
+  InternalError,
   type ErrorDetails,
 } from './errors.js';

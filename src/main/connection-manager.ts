@@ -249,7 +249,7 @@ export class ConnectionManager {
     const rt = this.#rt;
     const thread = rt.pickThread();
     const id = rt.allocConnId();
-    return { thread, id, call: call.op === 'ping' ? call : { ...call, connId: id } };
+    return { thread, id, call: { ...call, connId: id } };
   }
 
   #open(kind: ConnectionKind, what: string, call: SyncCall, timeoutMs: number): Connection | null {

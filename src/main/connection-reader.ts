@@ -211,9 +211,29 @@ export class ReaderCore implements ReaderHooks {
     if (this.pending.push(item)) this.pendingBytes += item.bytes.length;
     else {
       Atomics.store(this.control, ReaderWord.OVERFLOW, 1);
-      Atomics.add(this.control, ReaderWord.DROPPED, 1);
-      log('error', 'queue full: datagram dropped');
+      Atomics.add(this.control, ReaderWord.DROPPED, 1); // logged by reportDrops, once per burst
     }
+  }
+
+  /** Drops already logged (of the DROPPED word). */
+  private dropsLogged = 0;
+  /** When {@link reportDrops} last logged (`performance.now()`). */
+  private dropsLoggedAt = Number.NEGATIVE_INFINITY;
+
+  /**
+   * Logs the datagrams dropped for the queue cap since the last such line: at once after a quiet
+   * second, then at most one line per second, with the count (one line per dropped datagram would
+   * flood the log exactly when the application is already behind). Called at each poll.
+   */
+  private reportDrops(): void {
+    const dropped = Atomics.load(this.control, ReaderWord.DROPPED);
+    const n = (dropped - this.dropsLogged) | 0;
+    if (n <= 0) return;
+    const now = performance.now();
+    if (now - this.dropsLoggedAt < 1000) return;
+    this.dropsLogged = dropped;
+    this.dropsLoggedAt = now;
+    log('error', `queue full: ${n} ${n === 1 ? 'datagram' : 'datagrams'} dropped (cap ${this.getMaxQueueSize()}; ${dropped} since the reader was made)`);
   }
 
   isOk(connection: Connection | null | undefined): boolean {
@@ -227,7 +247,8 @@ export class ReaderCore implements ReaderHooks {
    * `net-max-poll-cycle` seconds (negative: no bound); at least one datagram moves when one is there.
    */
   poll(): void {
-    if (!this.polled || this.shut) return;
+    if (this.shut) return;
+    if (!this.polled) return this.reportDrops(); // threaded: the I/O threads drop and count
     this.rt.pump();
     if (this.parked.size > 0) {
       // Earlier than anything still in the rings for these connections: queue them first.
@@ -242,8 +263,9 @@ export class ReaderCore implements ReaderHooks {
     const deadline = budget < 0 ? Number.POSITIVE_INFINITY : performance.now() + budget * 1000;
     for (const t of this.rt.threads) {
       this.drainThread(t, deadline, true);
-      if (performance.now() >= deadline) return;
+      if (performance.now() >= deadline) break;
     }
+    this.reportDrops();
   }
 
   /** True if a thread holds datagrams for this reader that are not queued yet (polled readers). */

@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import * as Comlink from 'comlink';
 import { ErrorCode, PandaNetError } from '../errors.js';
-import { log } from '../log.js';
+import { log, logLevelWord } from '../log.js';
 import {
   CALL_SLOT_BYTES,
   CALL_SLOT_HEADER_BYTES,
@@ -68,7 +68,7 @@ export class IoThread {
   /** Bytes waiting to be written, per stream slot (written by the worker). */
   readonly pending: Int32Array;
 
-  constructor(index: number, init: Omit<WorkerInit, 'kind' | 'index' | 'eventRing' | 'outRing' | 'callSlot' | 'statsSab' | 'comlinkPort' | 'pendingSab'>, sizes: RingSizes, onExit: (t: IoThread) => void) {
+  constructor(index: number, init: Omit<WorkerInit, 'kind' | 'index' | 'eventRing' | 'outRing' | 'callSlot' | 'statsSab' | 'comlinkPort' | 'pendingSab' | 'logLevel'>, sizes: RingSizes, onExit: (t: IoThread) => void) {
     this.index = index;
     const eventSab = SpscRing.allocate(sizes.event);
     const outSab = SpscRing.allocate(sizes.outbound);
@@ -105,6 +105,7 @@ export class IoThread {
       statsSab,
       pendingSab,
       comlinkPort: channel.port2,
+      logLevel: logLevelWord(),
     };
     this.worker.postMessage(msg, [channel.port2, ...init.peers.map((p) => p.port)]);
     this.updateRef();

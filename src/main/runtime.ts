@@ -24,6 +24,7 @@ import {
   outMetaWriter,
   packOutMeta,
   type AcceptedEvent,
+  type LogEvent,
   type ResetEvent,
   type SyncResult,
   type WireAddress,
@@ -425,9 +426,11 @@ export class Runtime {
         if (core !== undefined) this.reset(core, (body as ResetEvent).reason);
         return;
       }
-      case EventKind.CLOSED:
-      case EventKind.LOG:
+      case EventKind.LOG: {
+        const ev = body as LogEvent;
+        log(ev.level, ev.message); // an I/O thread's line: the application's level and sink apply
         return;
+      }
       default:
         log('error', `unknown event kind ${kind} from I/O thread ${thread.index}`);
     }

@@ -6,7 +6,7 @@
  * - **control port** (`postMessage`, main → worker): setup and rare commands ({@link ControlMessage}).
  * - **comlink port** (main → worker): the `Async` twins of blocking calls ({@link IoWorkerApi}).
  * - **outbound ring** (SharedArrayBuffer, main → worker): sends and closes, in order ({@link OutOp}).
- * - **event ring** (SharedArrayBuffer, worker → main): accepts, resets, closes ({@link EventKind}).
+ * - **event ring** (SharedArrayBuffer, worker → main): accepts, resets, log lines ({@link EventKind}).
  * - **reader rings** (SharedArrayBuffer, worker → main): received datagrams, one ring per reader.
  * - **call slot** (SharedArrayBuffer): the reply to a synchronous call the main thread waits on.
  *
@@ -54,6 +54,8 @@ export interface WorkerInit {
   idleTimeoutMs: number;
   /** `NetConfig.ioSpinUs`: how long the outbound loop keeps looking before it sleeps (µs). */
   ioSpinUs: number;
+  /** The main thread's log level word (`log.ts`): the worker logs only what the main thread shows. */
+  logLevel: SharedArrayBuffer;
 }
 
 /**
@@ -77,7 +79,6 @@ export type ControlMessage =
   | WorkerInit
   | { kind: 'call'; callId: number; call: SyncCall }
   | { kind: 'addPeer'; index: number; port: MessagePort }
-  | { kind: 'setPoolSize'; size: number }
   | { kind: 'addReader'; readerId: number; ring: SharedArrayBuffer; control: SharedArrayBuffer; config: ReaderConfig }
   | { kind: 'configReader'; readerId: number; config: ReaderConfig }
   | { kind: 'removeReader'; readerId: number }
@@ -112,8 +113,7 @@ export type SyncCall =
   | { op: 'connect'; connId: number; host: string; port: number; timeoutMs: number }
   /** `host` "" binds the wildcard (dual-stack when IPv6 is supported); `port` 0 an ephemeral port. */
   | { op: 'udp'; connId: number; host: string; port: number; broadcast: boolean }
-  | { op: 'getOption'; connId: number; name: SocketOptionName }
-  | { op: 'ping' };
+  | { op: 'getOption'; connId: number; name: SocketOptionName };
 
 /** Result of a {@link SyncCall}. */
 export type SyncResult =
@@ -131,9 +131,7 @@ export const EventKind = {
   ACCEPTED: 1,
   /** The connection died (peer close, error, failed send): payload {@link ResetEvent}. */
   RESET: 2,
-  /** A connection the application closed is now closed on the worker (no payload). */
-  CLOSED: 3,
-  /** A log line from the worker: payload {@link LogEvent}. */
+  /** A log line from the worker (id 0), for the main thread's sink: payload {@link LogEvent}. */
   LOG: 4,
 } as const;
 export type EventKind = (typeof EventKind)[keyof typeof EventKind];
@@ -254,8 +252,6 @@ export const StatWord = {
   OUTBOUND_SLEEPS: 15,
   ELU_IDLE_MS: 8,
   ELU_ACTIVE_MS: 9,
-  CPU_USER_US: 10,
-  CPU_SYSTEM_US: 11,
 } as const;
 export const STAT_WORDS = 16;
 

@@ -153,16 +153,24 @@ export interface TcpFrameDecoderOptions {
  */
 export type TcpFrameDecoderState = 'boundary' | 'header' | 'body' | 'failed';
 
+/** First allocation for a frame that spans chunks; it grows by doubling up to the frame's length. */
+const INITIAL_BODY = 4096;
+
+/** Receives one complete datagram as a range of `buf` (valid only during the call). Thread: any. */
+export type FrameRangeVisitor = (buf: Uint8Array, offset: number, length: number) => void;
+
 /**
  * Incremental TCP stream → datagram splitter (the receive half of spec §6.1 / §6.4).
  *
- * Feed it the bytes of one connection in any split with {@link push}; it calls `onFrame` once per complete
- * datagram, in stream order.
+ * Feed it the bytes of one connection in any split with {@link push} or {@link pushRange}; it calls
+ * `onFrame` once per complete datagram, in stream order.
  *
  * Memory: a frame lying wholly inside one chunk is handed over as a `subarray` view of that chunk
- * (zero copy). Only a frame spread over several chunks is assembled, into a buffer allocated at exactly its
- * length, and only once its header is complete and checked against `maxDatagramSize` (so a hostile header
- * never makes it allocate). Partial header bytes live in a fixed 4-byte buffer.
+ * (zero copy). Only a frame spread over several chunks is assembled, into a buffer that starts at 4 KiB
+ * (or twice the body bytes at hand) and doubles as bytes arrive, never beyond the frame's length; it is
+ * allocated only once the header is complete and checked against `maxDatagramSize` and body bytes have
+ * arrived (so a hostile header costs at most 4 KiB or twice what was actually sent). Partial header
+ * bytes live in a fixed 4-byte buffer.
  *
  * Errors: a header announcing more than `maxDatagramSize` (or ≥ 2^31) throws {@link FrameTooLargeError};
  * the decoder is then poisoned (`state === 'failed'`) and every further `push` throws a
@@ -171,12 +179,6 @@ export type TcpFrameDecoderState = 'boundary' | 'header' | 'body' | 'failed';
  *
  * Thread: any (one instance per connection, used by one thread).
  */
-/** Receives one complete datagram as a range of `buf` (valid only during the call). */
-/** First allocation for a frame that spans chunks; it grows by doubling up to the frame's length. */
-const INITIAL_BODY = 4096;
-
-export type FrameRangeVisitor = (buf: Uint8Array, offset: number, length: number) => void;
-
 export class TcpFrameDecoder {
   #headerSize: TcpHeaderSize;
   #rawMode: boolean;
@@ -191,7 +193,7 @@ export class TcpFrameDecoder {
   #hdrLen = 0;
   /** Length of the frame being received, once its header is complete; -1 otherwise. */
   #frameLen = -1;
-  /** Assembly buffer of a frame spanning chunks (exactly `#frameLen` bytes), or null. */
+  /** Assembly buffer of a frame spanning chunks (4 KiB at first, doubling up to `#frameLen` bytes), or null. */
   #body: Uint8Array | null = null;
   #bodyFilled = 0;
   #failure: FrameTooLargeError | null = null;

@@ -21,7 +21,7 @@ import { parentPort, type MessagePort } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
 import * as Comlink from 'comlink';
 import { toErrorRecord, SocketError } from '../errors.js';
-import { log } from '../log.js';
+import { followLogLevel, setLogSink } from '../log.js';
 import {
   CALL_SLOT_HEADER_BYTES,
   CallWord,
@@ -31,7 +31,6 @@ import {
   StatWord,
   outMetaHeader,
   outMetaOp,
-  outMetaRaw,
   outMetaWriter,
   PENDING_SLOTS,
   type AcceptedEvent,
@@ -121,6 +120,9 @@ class IoWorker implements EndpointHost {
     this.pending = new Int32Array(init.pendingSab);
     this.idleTimeoutMs = init.idleTimeoutMs;
     this.spinMs = init.ioSpinUs / 1000;
+    // This thread's lines go to the main thread's sink, at the main thread's level.
+    followLogLevel(init.logLevel);
+    setLogSink((level, message) => this.events.log(level, message));
     for (const p of init.peers) this.addPeer(p.index, p.port);
     const api: IoWorkerApi = { call: (c) => this.run(c) };
     Comlink.expose(api, comlinkEndpoint(init.comlinkPort));
@@ -155,8 +157,6 @@ class IoWorker implements EndpointHost {
       case 'addPeer':
         this.addPeer(msg.index, msg.port);
         return;
-      case 'setPoolSize':
-        return; // the pool size word is shared; nothing cached here
       case 'addReader':
         this.readers.set(msg.readerId, new ReaderSlot(msg.readerId, msg.ring, msg.control, msg.config));
         return;
@@ -236,8 +236,6 @@ class IoWorker implements EndpointHost {
           return await this.openUdp(call.connId, call.host, call.port, call.broadcast);
         case 'getOption':
           return this.getOption(call.connId, call.name);
-        case 'ping':
-          return { ok: true, local: wireAddress(undefined, undefined, undefined), peer: wireAddress(undefined, undefined, undefined) };
         default: {
           const never: never = call;
           throw new Error(`unknown call ${JSON.stringify(never)}`);
@@ -419,7 +417,7 @@ class IoWorker implements EndpointHost {
       if (slot !== 0) Atomics.sub(this.writerWords, slot, 1);
       if (op === OutOp.SEND_TCP) {
         const s = this.streams.get(id);
-        if (s !== undefined && s.queueSend(data, offset, length, outMetaHeader(meta), outMetaRaw(meta))) this.dirty.add(s);
+        if (s !== undefined && s.queueSend(data, offset, length)) this.dirty.add(s); // pre-framed (collect-tcp)
       } else if (op === OutOp.SEND_UDP) {
         const u = this.udp.get(id);
         if (u !== undefined) {

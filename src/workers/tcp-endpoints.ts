@@ -14,7 +14,7 @@ import type net from 'node:net';
 import { FrameTooLargeError, toErrorRecord, type ErrorRecord } from '../errors.js';
 import { log } from '../log.js';
 import { EventKind, StatWord, type WireAddress } from '../protocol/control.js';
-import { TcpFrameDecoder, frameHeader, type TcpHeaderSize } from '../protocol/tcp-framing.js';
+import { TcpFrameDecoder } from '../protocol/tcp-framing.js';
 import type { EventPublisher, ReaderSlot, RingWaiter, WorkerStats } from './worker-context.js';
 
 /** What endpoints need from their worker. */
@@ -215,11 +215,14 @@ export class TcpStream implements RingWaiter {
     if (this.slot >= 0 && this.state !== 'gone') Atomics.store(this.host.pending, this.slot, (this.written - this.socket.writableLength) | 0);
   }
 
-  /** Appends one framed datagram to this drain's outgoing batch. */
-  queueSend(data: Uint8Array, offset: number, length: number, headerSize: TcpHeaderSize, raw: boolean): boolean {
+  /**
+   * Appends one record of bytes already framed by the main thread (a collect-tcp flush: one or more
+   * datagrams with their headers, or raw payload) to this drain's outgoing batch, as they lie.
+   * Counted as one datagram of `length` bytes.
+   */
+  queueSend(data: Uint8Array, offset: number, length: number): boolean {
     if (this.state !== 'open') return false;
-    this.reserveOut(length + 4);
-    if (!raw) this.outLen += frameHeader(length, headerSize, this.out, this.outLen);
+    this.reserveOut(length);
     this.out.set(data.subarray(offset, offset + length), this.outLen);
     this.outLen += length;
     this.host.stats.outDatagram(length);
@@ -248,11 +251,6 @@ export class TcpStream implements RingWaiter {
     const next = Buffer.allocUnsafe(cap);
     this.out.copy(next, 0, 0, this.outLen);
     this.out = next;
-  }
-
-  /** True when {@link queueSend} batched bytes not yet written. */
-  hasPendingOutput(): boolean {
-    return this.outLen > 0;
   }
 
   /**
@@ -325,7 +323,7 @@ export class TcpStream implements RingWaiter {
     this.decoder = null;
     this.state = 'closing';
     this.host.stats.add(StatWord.RESETS, 1);
-    log('info', `connection ${this.id} reset: ${why.reason}`);
+    log('debug', `connection ${this.id} reset: ${why.reason}`); // the main thread logs the reset at info when it reports it
     this.host.events.publish(this.id, EventKind.RESET, why);
     this.gone();
   }

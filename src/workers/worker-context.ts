@@ -6,7 +6,7 @@
  * @module
  */
 import { SpscRing } from '../shared-memory/spsc-ring.js';
-import { EventKind, ReaderWord, StatWord, type ReaderConfig } from '../protocol/control.js';
+import { EventKind, ReaderWord, StatWord, type LogEvent, type ReaderConfig } from '../protocol/control.js';
 
 const encoder = new TextEncoder();
 const EMPTY = new Uint8Array(0);
@@ -91,11 +91,21 @@ export class ReaderSlot {
   }
 }
 
+/**
+ * Most log lines an {@link EventPublisher} keeps waiting for room in the event ring (the main thread
+ * drains it only when the application polls); the lines past it are counted, not kept.
+ */
+const MAX_WAITING_LOG_LINES = 1000;
+
 /** Publishes events to the main thread through the event ring, keeping order when it is full. */
 export class EventPublisher {
   private readonly ring: SpscRing;
   private readonly backlog: Array<{ id: number; kind: number; payload: Uint8Array }> = [];
   private waiting = false;
+  /** {@link EventKind.LOG} records in {@link backlog}. */
+  private waitingLogLines = 0;
+  /** Log lines dropped since the last one published (the backlog held its maximum of them). */
+  private droppedLogLines = 0;
 
   constructor(ring: SharedArrayBuffer) {
     this.ring = new SpscRing(ring);
@@ -106,7 +116,28 @@ export class EventPublisher {
     const payload = body === undefined ? EMPTY : encoder.encode(JSON.stringify(body));
     if (this.backlog.length === 0 && this.ring.tryWrite(connId, kind, payload)) return;
     this.backlog.push({ id: connId, kind, payload });
+    if (kind === EventKind.LOG) this.waitingLogLines++;
     this.flushLater();
+  }
+
+  /**
+   * Publishes one log line ({@link EventKind.LOG}, connection id 0): the main thread logs it through
+   * its own sink. Unlike other events, a line may be dropped: while the event ring stays full, at
+   * most {@link MAX_WAITING_LOG_LINES} wait; past that they are counted, and the next line that
+   * fits is preceded by one warning with the count.
+   */
+  log(level: LogEvent['level'], message: string): void {
+    if (this.waitingLogLines >= MAX_WAITING_LOG_LINES) {
+      this.droppedLogLines++;
+      return;
+    }
+    if (this.droppedLogLines > 0) {
+      const line: LogEvent = { level: 'warning', message: `${this.droppedLogLines} log line(s) of an I/O thread dropped: its event ring stayed full (the application did not poll)` };
+      this.droppedLogLines = 0;
+      this.publish(0, EventKind.LOG, line);
+    }
+    const line: LogEvent = { level, message };
+    this.publish(0, EventKind.LOG, line);
   }
 
   private flushLater(): void {
@@ -118,6 +149,7 @@ export class EventPublisher {
         const e = this.backlog[0]!;
         if (!this.ring.tryWrite(e.id, e.kind, e.payload)) break;
         this.backlog.shift();
+        if (e.kind === EventKind.LOG) this.waitingLogLines--;
       }
       if (this.backlog.length > 0) this.flushLater();
     });
