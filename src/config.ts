@@ -41,7 +41,7 @@ export interface NetConfig {
    * Per-connection reader quota (not in Panda): at most this many datagrams of one TCP connection
    * may wait for the application (delivered by its I/O thread, not yet taken with `getData` /
    * `drainData`). Past it the thread stops reading that socket (TCP pushes back on the sender) until
-   * the application has taken half of them, so one client flooding small datagrams cannot fill the
+   * the application has taken some of them, so one client flooding small datagrams cannot fill the
    * shared `netMaxResponseQueue` and make the reader drop other clients' datagrams. Normal traffic
    * never reaches it (an echo client keeps its window in flight, a 60 Hz client sends 60 a second);
    * the shared cap stays the guard against an application that falls behind on many connections.

@@ -76,7 +76,7 @@ export const PENDING_SLOTS = 65536;
  * those the polled queue cap dropped), cumulative, modulo 2^32. Written by the main thread only (one
  * store per datagram taken), read by the thread that owns the stream, which counts the datagrams it
  * delivered into a reader ring: when delivered − taken reaches the quota it stops reading the socket
- * until the application has taken half of them.
+ * until the application has taken some.
  */
 export const TAKEN_SLOTS = PENDING_SLOTS;
 

@@ -236,13 +236,14 @@ export class TcpStream implements RingWaiter {
 
   /**
    * Called by the worker's quota timer while this stream waits for the application: once it has
-   * taken half of the quota, delivers what waits and resumes reading. True once it no longer waits
-   * for the application (it may wait for ring room then, or for the quota again: it says so itself).
+   * taken some, delivers what waits (within the quota) and resumes reading when nothing waits any
+   * more. True once it no longer waits for the application (it may wait for ring room then, or for
+   * the quota again: it registers itself again).
    */
   retryQuota(): boolean {
     const reader = this.reader;
     if (reader === null || this.backlog.length === 0) return true; // detached or closed meanwhile
-    if (this.outstanding() > this.host.maxQueuedPerConnection >> 1) return false;
+    if (this.outstanding() >= this.host.maxQueuedPerConnection) return false;
     if (!this.retryDelivery()) reader.block(this);
     return true;
   }

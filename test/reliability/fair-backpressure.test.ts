@@ -11,7 +11,7 @@ import { once } from 'node:events';
 import { describe, expect, it } from 'vitest';
 import { Datagram, type Connection } from '../../src/index.js';
 import { MODES, makeServer, waitFor } from '../helpers/net.js';
-import { connectPeer, record, serverApp, u32, type Peer } from '../helpers/faults.js';
+import { connectPeer, frameOf, record, serverApp, u32, type Peer } from '../helpers/faults.js';
 
 /** 64 KiB of zero bytes: 32,768 zero-length frames (header 0x00 0x00). */
 const FLOOD_CHUNK = Buffer.alloc(64 << 10);
@@ -144,5 +144,40 @@ describe.each(MODES)('fair backpressure ($name)', ({ threads }) => {
     flooder.socket.destroy();
     await waitFor(() => flood.done, { what: 'the flooder to stop', tick: app.tick });
     expect(app.resets.includes(goodConn!)).toBe(false);
+  }, 40_000);
+
+  it('an application that falls behind on 60 connections, each within its quota: the shared cap still drops the newest and sets the flag', async () => {
+    const CONNS = 60;
+    const PER_CONN = 1000; // under the default quota (1,024): no connection is paused
+    const CAP = 50_000; // net-max-response-queue's default
+    const server = makeServer(threads);
+    expect(server.reader.getMaxQueueSize()).toBe(CAP);
+    // Accept only: the application does not read yet.
+    let accepted = 0;
+    const accept = (): void => {
+      while (server.listener.newConnectionAvailable()) {
+        const c = server.listener.getNewConnection();
+        if (c === null) break;
+        expect(server.reader.addConnection(c)).toBe(true);
+        accepted++;
+      }
+    };
+    const peers: Peer[] = [];
+    for (let i = 0; i < CONNS; i++) peers.push(await connectPeer(server.port));
+    await waitFor(() => accepted === CONNS, { what: () => `${CONNS} accepts (have ${accepted})`, tick: accept });
+    for (const p of peers) p.socket.write(Buffer.concat(Array.from({ length: PER_CONN }, (_, s) => frameOf(u32(s)))));
+    const poll = (): void => {
+      if (threads === 0) server.reader.dataAvailable();
+    };
+    const M = CONNS * PER_CONN;
+    await waitFor(() => server.reader.getDroppedCount() >= M - CAP, { what: () => `${M - CAP} drops (have ${server.reader.getDroppedCount()}, queued ${server.reader.getCurrentQueueSize()})`, tick: poll, timeoutMs: 20_000 });
+    for (let i = 0; i < 20; i++) poll();
+    expect(server.reader.getDroppedCount()).toBe(M - CAP);
+    expect(server.reader.getCurrentQueueSize()).toBe(CAP);
+    expect(server.reader.getOverflowFlag()).toBe(true);
+    expect(server.manager.getThreadStats().reduce((s, t) => s + t.quotaPauses, 0), 'no connection reached its quota').toBe(0);
+    let taken = 0;
+    await waitFor(() => taken === CAP && !server.reader.dataAvailable(), { what: () => `the ${CAP} queued datagrams (have ${taken})`, tick: () => void server.reader.drainData(() => taken++, 4096) });
+    expect(server.reader.getDroppedCount()).toBe(M - CAP);
   }, 40_000);
 });
