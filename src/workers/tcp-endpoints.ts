@@ -43,6 +43,9 @@ export function wireAddress(address: string | undefined, family: string | undefi
   return { family: family === 'IPv6' ? 6 : 4, address, port };
 }
 
+/** What {@link copyOf} returns for an empty datagram (a flood of them is kept one read at a time). */
+const EMPTY = new Uint8Array(0);
+
 /** Below 4 KiB, Buffer.allocUnsafe takes from Node's pool: cheap per flush. */
 const INITIAL_OUT = 2048;
 
@@ -51,6 +54,7 @@ const INITIAL_OUT = 2048;
  * (the shared `onread` buffer) `slice` is a view, which the next read would overwrite.
  */
 function copyOf(buf: Uint8Array, offset: number, length: number): Uint8Array {
+  if (length === 0) return EMPTY; // never written to: one object for every empty datagram kept
   const out = new Uint8Array(length);
   out.set(buf.subarray(offset, offset + length));
   return out;
