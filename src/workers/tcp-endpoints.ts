@@ -369,7 +369,7 @@ export class TcpStream implements RingWaiter {
   /** A write reached the kernel: the pending figure went down. */
   private readonly onWritten = (): void => this.publishPending();
 
-  /** Forgets the reader and what waits for it (closing): queue counts are given back. */
+  /** Forgets the reader and what waits for it (closing); the backlog was never counted in its queue. */
   private dropReader(): void {
     if (this.reader !== null) this.reader.blocked.delete(this);
     this.reader = null;
