@@ -37,6 +37,17 @@ export interface NetConfig {
    * `writer.send` returns false for that connection until it drains. Default 4 MiB.
    */
   maxPendingSendBytes: number;
+  /**
+   * Per-connection reader quota (not in Panda): at most this many datagrams of one TCP connection
+   * may wait for the application (delivered by its I/O thread, not yet taken with `getData` /
+   * `drainData`). Past it the thread stops reading that socket (TCP pushes back on the sender) until
+   * the application has taken some of them, so one client flooding small datagrams cannot fill the
+   * shared `netMaxResponseQueue` and make the reader drop other clients' datagrams. Normal traffic
+   * never reaches it (an echo client keeps its window in flight, a 60 Hz client sends 60 a second);
+   * the shared cap stays the guard against an application that falls behind on many connections.
+   * 0 = off. Default 1,024. Thread: main (read when a manager starts its threads).
+   */
+  maxQueuedPerConnection: number;
   /** Largest datagram a reader accepts from a length header (bytes). Default 1 MiB. */
   maxDatagramSize: number;
   /** How long a synchronous call (open, connect) may wait for its I/O thread, beyond its own timeout (ms). Default 10,000. */
@@ -68,6 +79,7 @@ const defaults: NetConfig = {
   netMaxBlock: 0.01,
   idleTimeoutMs: 0,
   maxPendingSendBytes: 4 << 20,
+  maxQueuedPerConnection: 1024,
   maxDatagramSize: 1 << 20,
   syncCallSlackMs: 10_000,
   ioSpinUs: 0,
@@ -92,7 +104,7 @@ export function setNetConfig(patch: NetConfigPatch): void {
     if (!Number.isInteger(v) || v < 4096 || (v & (v - 1)) !== 0) throw new ValueRangeError(`ringBytes.${name} must be a power of two ≥ 4096, got ${v}`);
   }
   if (!Number.isFinite(next.collectTcpInterval) || next.collectTcpInterval < 0) throw new ValueRangeError(`collectTcpInterval must be a non-negative number of seconds, got ${next.collectTcpInterval}`);
-  for (const k of ['netMaxWriteQueue', 'netMaxResponseQueue', 'maxDatagramSize', 'syncCallSlackMs', 'idleTimeoutMs', 'maxPendingSendBytes', 'ioSpinUs'] as const) {
+  for (const k of ['netMaxWriteQueue', 'netMaxResponseQueue', 'maxDatagramSize', 'syncCallSlackMs', 'idleTimeoutMs', 'maxPendingSendBytes', 'ioSpinUs', 'maxQueuedPerConnection'] as const) {
     const v = next[k];
     if (!Number.isInteger(v) || v < 0) throw new ValueRangeError(`${k} must be a non-negative integer, got ${v}`);
   }

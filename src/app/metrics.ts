@@ -37,7 +37,7 @@ export class PandanetMetrics {
     counter('pandanet_received_bytes_total', 'Payload bytes received by the I/O threads.');
     counter('pandanet_sent_bytes_total', 'Payload bytes sent by the I/O threads.');
     counter('pandanet_resets_total', 'Connections reported reset (peer closed, error, failed send).');
-    counter('pandanet_backpressure_pauses_total', 'Times an I/O thread paused reading because a reader ring was full.');
+    counter('pandanet_backpressure_pauses_total', 'Times an I/O thread paused reading a socket: its reader ring was full, or its connection had maxQueuedPerConnection datagrams waiting.');
     counter('pandanet_tcp_reads_total', 'Socket reads the I/O threads took (each may carry many datagrams).');
     counter('pandanet_tcp_writes_total', 'TCP writes the I/O threads issued (each carries one connection\'s batch).');
     counter('pandanet_outbound_sleeps_total', 'Times an I/O thread\'s outbound loop went to sleep (a later send must wake it).');

@@ -65,6 +65,16 @@ function udpSender(data: Uint8Array, offset: number): { address: NetAddress; sta
 }
 
 /**
+ * Tells the I/O thread of `conn` that the application took one of its datagrams (or the polled cap
+ * dropped it): one plain store into the thread's taken table, which the thread reads to apply the
+ * per-connection quota (`NetConfig.maxQueuedPerConnection`, TAKEN_SLOTS in protocol/control.ts).
+ */
+function tookOne(conn: ConnectionCore): void {
+  const s = conn.slot;
+  if (s >= 0) conn.thread.taken[s]!++;
+}
+
+/**
  * A batch drain sends the held replies out at a connection switch once they have waited this long
  * (ms). 0 would wake a sleeping I/O thread at every switch; 50 µs lets it take several connections'
  * replies per wake-up. Echo, 1 I/O thread, 2 × 3 runs each: without game work 0.56–0.58× of node:net
@@ -210,6 +220,7 @@ export class ReaderCore implements ReaderHooks {
   private enqueuePolled(item: PolledItem): void {
     if (this.pending.push(item)) this.pendingBytes += item.bytes.length;
     else {
+      tookOne(item.conn); // gone for good: it no longer counts against the connection's quota
       Atomics.store(this.control, ReaderWord.OVERFLOW, 1);
       Atomics.add(this.control, ReaderWord.DROPPED, 1); // logged by reportDrops, once per burst
     }
@@ -353,6 +364,7 @@ export class ReaderCore implements ReaderHooks {
       const item = this.pending.shift();
       if (item === undefined) return false;
       this.pendingBytes -= item.bytes.length;
+      tookOne(item.conn);
       item.conn.stats.datagramsIn++;
       item.conn.stats.bytesIn += item.bytes.length;
       take(item.conn, item.bytes, 0, item.bytes.length, item.address);
@@ -370,6 +382,7 @@ export class ReaderCore implements ReaderHooks {
       const conn = this.rt.lookup(view.id);
       try {
         if (conn !== undefined) {
+          tookOne(conn);
           conn.stats.datagramsIn++;
           conn.stats.bytesIn += view.length;
           if (view.meta === InMeta.UDP) {
@@ -457,7 +470,9 @@ export class ReaderCore implements ReaderHooks {
     if (visitor === null) {
       visitor = this.ringVisitor = (id, meta, data, offset, length) => {
         const conn = this.rt.lookup(id);
-        if (conn === undefined || conn.facade === null) return;
+        if (conn === undefined) return;
+        tookOne(conn);
+        if (conn.facade === null) return;
         this.visitConn(conn);
         conn.stats.datagramsIn++;
         conn.stats.bytesIn += length;

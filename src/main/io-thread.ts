@@ -17,6 +17,7 @@ import {
   CallWord,
   PENDING_SLOTS,
   STAT_WORDS,
+  TAKEN_SLOTS,
   type ControlMessage,
   type IoWorkerApi,
   type SyncCall,
@@ -67,8 +68,10 @@ export class IoThread {
 
   /** Bytes waiting to be written, per stream slot (written by the worker). */
   readonly pending: Int32Array;
+  /** Datagrams the application took, per stream slot (written here, read by the worker; see TAKEN_SLOTS). */
+  readonly taken: Int32Array;
 
-  constructor(index: number, init: Omit<WorkerInit, 'kind' | 'index' | 'eventRing' | 'outRing' | 'callSlot' | 'statsSab' | 'comlinkPort' | 'pendingSab' | 'logLevel'>, sizes: RingSizes, onExit: (t: IoThread) => void) {
+  constructor(index: number, init: Omit<WorkerInit, 'kind' | 'index' | 'eventRing' | 'outRing' | 'callSlot' | 'statsSab' | 'comlinkPort' | 'pendingSab' | 'takenSab' | 'logLevel'>, sizes: RingSizes, onExit: (t: IoThread) => void) {
     this.index = index;
     const eventSab = SpscRing.allocate(sizes.event);
     const outSab = SpscRing.allocate(sizes.outbound);
@@ -76,6 +79,8 @@ export class IoThread {
     const statsSab = new SharedArrayBuffer(STAT_WORDS * 8);
     const pendingSab = new SharedArrayBuffer(PENDING_SLOTS * 4);
     this.pending = new Int32Array(pendingSab);
+    const takenSab = new SharedArrayBuffer(TAKEN_SLOTS * 4);
+    this.taken = new Int32Array(takenSab);
     this.eventRing = new SpscRing(eventSab);
     this.outRing = new SpscRing(outSab);
     this.stats = new Float64Array(statsSab);
@@ -104,6 +109,7 @@ export class IoThread {
       callSlot: callSab,
       statsSab,
       pendingSab,
+      takenSab,
       comlinkPort: channel.port2,
       logLevel: logLevelWord(),
     };

@@ -77,7 +77,13 @@ export interface ThreadStats {
   bytesOut: number;
   accepts: number;
   resets: number;
+  /** Times the thread paused reading a socket: its reader ring was full, or its connection's quota was reached. */
   backpressurePauses: number;
+  /**
+   * Of {@link backpressurePauses}, those for the connection's quota (`NetConfig.maxQueuedPerConnection`
+   * datagrams delivered and not yet taken by the application).
+   */
+  quotaPauses: number;
   /**
    * TCP writes the thread issued: each carries everything one connection was sent since the
    * thread's previous pass over its outbound ring (`datagramsOut / tcpWrites` is the batching).
@@ -188,7 +194,7 @@ export class Runtime {
   }
 
   private spawn(index: number, peers: Array<{ index: number; port: MessagePort }>): IoThread {
-    const init = { poolSab: this.poolSab, writerSab: this.writerSab, peers, supportIpv6: this.config.supportIpv6, idleTimeoutMs: this.config.idleTimeoutMs, ioSpinUs: this.config.ioSpinUs };
+    const init = { poolSab: this.poolSab, writerSab: this.writerSab, peers, supportIpv6: this.config.supportIpv6, idleTimeoutMs: this.config.idleTimeoutMs, ioSpinUs: this.config.ioSpinUs, maxQueuedPerConnection: this.config.maxQueuedPerConnection };
     return new IoThread(index, init, this.config.ringBytes, (dead) => this.onThreadExit(dead));
   }
 
@@ -516,6 +522,7 @@ export class Runtime {
         accepts: w[StatWord.ACCEPTS] ?? 0,
         resets: w[StatWord.RESETS] ?? 0,
         backpressurePauses: w[StatWord.BACKPRESSURE_PAUSES] ?? 0,
+        quotaPauses: w[StatWord.QUOTA_PAUSES] ?? 0,
         tcpWrites: w[StatWord.TCP_WRITES] ?? 0,
         tcpReads: w[StatWord.TCP_READS] ?? 0,
         outboundSleeps: w[StatWord.OUTBOUND_SLEEPS] ?? 0,

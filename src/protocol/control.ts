@@ -56,6 +56,10 @@ export interface WorkerInit {
   ioSpinUs: number;
   /** The main thread's log level word (`log.ts`): the worker logs only what the main thread shows. */
   logLevel: SharedArrayBuffer;
+  /** Datagrams taken by the application, per stream slot (see {@link TAKEN_SLOTS}). */
+  takenSab: SharedArrayBuffer;
+  /** `NetConfig.maxQueuedPerConnection`; 0 = off. */
+  maxQueuedPerConnection: number;
 }
 
 /**
@@ -73,6 +77,17 @@ export interface WorkerInit {
  * table's size).
  */
 export const PENDING_SLOTS = 65536;
+
+/**
+ * Per-connection quota (`NetConfig.maxQueuedPerConnection`): each TCP stream's slot (the same slot as
+ * in {@link PENDING_SLOTS}) has a word in its thread's `takenSab` (Int32Array of TAKEN_SLOTS): the
+ * datagrams of that stream the application has taken (`getData`, `drainData`; in polled mode also
+ * those the polled queue cap dropped), cumulative, modulo 2^32. Written by the main thread only (one
+ * store per datagram taken), read by the thread that owns the stream, which counts the datagrams it
+ * delivered into a reader ring: when delivered − taken reaches the quota it stops reading the socket
+ * until the application has taken some.
+ */
+export const TAKEN_SLOTS = PENDING_SLOTS;
 
 /** Main → worker control messages. */
 export type ControlMessage =
@@ -245,6 +260,7 @@ export const StatWord = {
   BYTES_OUT: 4,
   ACCEPTS: 5,
   RESETS: 6,
+  /** Times reading a socket was paused: its reader ring was full, or its quota was reached (QUOTA_PAUSES). */
   BACKPRESSURE_PAUSES: 7,
   UDP_DROPPED: 12,
   TCP_WRITES: 13,
@@ -252,8 +268,10 @@ export const StatWord = {
   OUTBOUND_SLEEPS: 15,
   ELU_IDLE_MS: 8,
   ELU_ACTIVE_MS: 9,
+  /** Times reading a socket was paused because its connection had its quota of datagrams queued. */
+  QUOTA_PAUSES: 16,
 } as const;
-export const STAT_WORDS = 16;
+export const STAT_WORDS = 32;
 
 /**
  * Call slot layout (Int32Array header + bytes).

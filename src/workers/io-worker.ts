@@ -56,6 +56,11 @@ import { EventPublisher, ReaderSlot, WorkerStats } from './worker-context.js';
 export type WorkerNotice = { kind: 'live'; handles: number; callsDone: number };
 
 const DRAIN_BUDGET = 8192;
+/**
+ * How often (ms) streams paused for their quota look whether the application has caught up. The
+ * timer runs only while some stream waits; the main thread sends nothing (it only counts).
+ */
+const QUOTA_RECHECK_MS = 1;
 const IDLE_WAIT_MS = 1000;
 const encoder = new TextEncoder();
 
@@ -76,6 +81,11 @@ class IoWorker implements EndpointHost {
   private readonly supportIpv6: boolean;
   private readonly dirty = new Set<TcpStream>();
   readonly pending: Int32Array;
+  readonly taken: Int32Array;
+  readonly maxQueuedPerConnection: number;
+  /** Streams paused for their quota (see {@link waitForQuota}). */
+  private readonly quotaWaiters = new Set<TcpStream>();
+  private quotaTimer: NodeJS.Timeout | null = null;
   private readonly freeSlots: number[] = [];
   private nextSlot = 0;
   private readonly idleTimeoutMs: number;
@@ -118,6 +128,8 @@ class IoWorker implements EndpointHost {
     this.writerWords = new Int32Array(init.writerSab);
     this.supportIpv6 = init.supportIpv6;
     this.pending = new Int32Array(init.pendingSab);
+    this.taken = new Int32Array(init.takenSab);
+    this.maxQueuedPerConnection = init.maxQueuedPerConnection;
     this.idleTimeoutMs = init.idleTimeoutMs;
     this.spinMs = init.ioSpinUs / 1000;
     // This thread's lines go to the main thread's sink, at the main thread's level.
@@ -137,6 +149,21 @@ class IoWorker implements EndpointHost {
     if (reused !== undefined) return reused;
     return this.nextSlot < PENDING_SLOTS ? this.nextSlot++ : -1;
   }
+
+  /** {@link EndpointHost}: re-checks `stream` every {@link QUOTA_RECHECK_MS} until it reads again. */
+  waitForQuota(stream: TcpStream): void {
+    this.quotaWaiters.add(stream);
+    if (this.quotaTimer === null) this.quotaTimer = setTimeout(this.quotaTick, QUOTA_RECHECK_MS).unref();
+  }
+
+  private readonly quotaTick = (): void => {
+    this.quotaTimer = null;
+    const waiting = [...this.quotaWaiters];
+    this.quotaWaiters.clear();
+    // A stream that stops for its quota again re-registers itself (waitForQuota).
+    for (const s of waiting) if (!s.retryQuota()) this.quotaWaiters.add(s);
+    if (this.quotaWaiters.size > 0 && this.quotaTimer === null && !this.shuttingDown) this.quotaTimer = setTimeout(this.quotaTick, QUOTA_RECHECK_MS).unref();
+  };
 
   private idleLoop(): void {
     const limit = this.idleTimeoutMs;

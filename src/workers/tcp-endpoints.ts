@@ -3,8 +3,10 @@
  *
  * A stream reads only while a reader monitors it (Panda reads nothing from unmonitored sockets, so
  * the kernel buffers and TCP pushes back). Complete datagrams go into the monitoring reader's ring in
- * arrival order; when the ring is full the stream stops reading and keeps the datagrams it already
- * decoded, in order, until there is room: nothing is dropped except by a threaded reader's queue cap.
+ * arrival order; when the ring is full, or when the connection has its quota of datagrams waiting for
+ * the application (`NetConfig.maxQueuedPerConnection`), the stream stops reading and keeps the
+ * datagrams it already decoded, in order, until there is room: nothing is dropped except by a
+ * threaded reader's queue cap, which counts (admits) a datagram when it enters the ring.
  * Outbound records are batched into one `write` per stream per drain of the outbound ring.
  *
  * Thread: I/O workers only.
@@ -23,6 +25,12 @@ export interface EndpointHost {
   readonly stats: WorkerStats;
   /** Pending-send bytes per stream slot, read by the main thread. */
   readonly pending: Int32Array;
+  /** Datagrams the application took, per stream slot (written by the main thread; TAKEN_SLOTS). */
+  readonly taken: Int32Array;
+  /** `NetConfig.maxQueuedPerConnection`; 0 = off. */
+  readonly maxQueuedPerConnection: number;
+  /** `stream` stopped reading for its quota: call its {@link TcpStream.retryQuota} until it is done. */
+  waitForQuota(stream: TcpStream): void;
   /** Forget an endpoint whose socket is gone. */
   release(id: number): void;
   /** A rendezvous accepted a socket (still paused). */
@@ -35,6 +43,9 @@ export function wireAddress(address: string | undefined, family: string | undefi
   return { family: family === 'IPv6' ? 6 : 4, address, port };
 }
 
+/** What {@link copyOf} returns for an empty datagram (a flood of them is kept one read at a time). */
+const EMPTY = new Uint8Array(0);
+
 /** Below 4 KiB, Buffer.allocUnsafe takes from Node's pool: cheap per flush. */
 const INITIAL_OUT = 2048;
 
@@ -43,6 +54,7 @@ const INITIAL_OUT = 2048;
  * (the shared `onread` buffer) `slice` is a view, which the next read would overwrite.
  */
 function copyOf(buf: Uint8Array, offset: number, length: number): Uint8Array {
+  if (length === 0) return EMPTY; // never written to: one object for every empty datagram kept
   const out = new Uint8Array(length);
   out.set(buf.subarray(offset, offset + length));
   return out;
@@ -55,8 +67,21 @@ export class TcpStream implements RingWaiter {
   private readonly host: EndpointHost;
   private reader: ReaderSlot | null = null;
   private decoder: TcpFrameDecoder | null = null;
-  /** Datagrams decoded while the reader's ring was full (copies), oldest first. */
+  /**
+   * Datagrams decoded but not yet in a ring (copies), oldest first: read while the reader's ring was
+   * full or the quota used up, or after a detach. Not counted in the reader's queue (QUEUED) until
+   * they enter its ring.
+   */
   private backlog: Uint8Array[] = [];
+  /** Datagrams delivered into a reader ring, cumulative. */
+  private delivered = 0;
+  /**
+   * Quota: `delivered` may reach this before the application's count is read again (Infinity: no
+   * quota). Set from that count, so the hot path pays one comparison per datagram.
+   */
+  private quotaMark = Number.POSITIVE_INFINITY;
+  /** Quota: datagrams waiting for the application = (delivered − taken − quotaBase) mod 2^32. */
+  private quotaBase = 0;
   private pendingReset: ResetReason | null = null;
   private out: Buffer = Buffer.allocUnsafe(INITIAL_OUT);
   private outLen = 0;
@@ -104,11 +129,14 @@ export class TcpStream implements RingWaiter {
     this.lastRx = performance.now();
     if (this.decoder === null) this.decoder = new TcpFrameDecoder({ headerSize, rawMode, maxDatagramSize });
     else this.reconfigure(reader);
+    if (this.slot >= 0 && this.host.maxQueuedPerConnection > 0) {
+      // Counted from here: what an earlier reader still holds of this stream does not count.
+      this.quotaBase = (this.delivered - Atomics.load(this.host.taken, this.slot)) | 0;
+      this.quotaMark = this.delivered + this.host.maxQueuedPerConnection;
+    }
     if (this.early.length > 0) for (const chunk of this.early.splice(0)) this.onData(chunk);
-    if (this.backlog.length > 0) {
-      reader.readmit(this.backlog.length);
-      reader.block(this);
-    } else this.socket.resume();
+    if (this.backlog.length > 0) reader.block(this);
+    else this.socket.resume();
   }
 
   /**
@@ -118,7 +146,6 @@ export class TcpStream implements RingWaiter {
   detach(readerId: number): void {
     if (this.reader?.id !== readerId) return;
     this.reader.blocked.delete(this);
-    this.reader.unadmit(this.backlog.length);
     this.reader = null;
     this.socket.pause();
   }
@@ -166,35 +193,104 @@ export class TcpStream implements RingWaiter {
   private deliver(buf: Uint8Array, offset: number, length: number): void {
     const reader = this.reader;
     this.host.stats.inDatagram(length);
-    if (reader === null) {
-      // Read after a detach (the rest of a chunk): keep it, uncounted, for the next attach.
+    if (reader === null || this.backlog.length > 0) {
+      // Read after a detach (the rest of a chunk), or behind datagrams that wait: keep it, in order.
       this.backlog.push(copyOf(buf, offset, length));
       return;
     }
-    if (this.backlog.length > 0) {
-      if (reader.admit()) this.backlog.push(copyOf(buf, offset, length));
+    if (this.delivered >= this.quotaMark && !this.quotaLeft()) {
+      // The connection has its quota waiting for the application: keep this datagram and everything
+      // after it, stop reading (TCP pushes back on the sender) until the application caught up.
+      this.backlog.push(copyOf(buf, offset, length));
+      this.socket.pause();
+      this.host.stats.add(StatWord.BACKPRESSURE_PAUSES, 1);
+      this.host.stats.add(StatWord.QUOTA_PAUSES, 1);
+      this.host.waitForQuota(this);
       return;
     }
     if (!reader.admit()) return;
-    if (reader.ring.tryWriteRange(this.id, 0, buf, offset, length)) return;
+    if (reader.ring.tryWriteRange(this.id, 0, buf, offset, length)) {
+      this.delivered++;
+      return;
+    }
     // Ring full: keep this datagram and everything after it, stop reading, wait for room.
+    reader.unadmit(1);
     this.backlog.push(copyOf(buf, offset, length));
     this.socket.pause();
     this.host.stats.add(StatWord.BACKPRESSURE_PAUSES, 1);
     reader.block(this);
   }
 
-  /** {@link RingWaiter}: move the backlog into the ring; resume reading once it is empty. */
+  /** Quota: datagrams delivered and not yet taken by the application. */
+  private outstanding(): number {
+    let n = (this.delivered - Atomics.load(this.host.taken, this.slot) - this.quotaBase) | 0;
+    if (n < 0) {
+      // More taken than delivered since the base was set (a reused slot's late takes, or an earlier
+      // reader's datagrams taken after an attach): start again from here.
+      this.quotaBase = (this.quotaBase + n) | 0;
+      n = 0;
+    }
+    return n;
+  }
+
+  /** Quota: reads the application's count; false if the quota is used up, else moves the mark. */
+  private quotaLeft(): boolean {
+    const left = this.host.maxQueuedPerConnection - this.outstanding();
+    if (left <= 0) return false;
+    this.quotaMark = this.delivered + left;
+    return true;
+  }
+
+  /**
+   * Called by the worker's quota timer while this stream waits for the application: once it has
+   * taken some, delivers what waits (within the quota) and resumes reading when nothing waits any
+   * more. True once it no longer waits for the application (it may wait for ring room then, or for
+   * the quota again: it registers itself again).
+   */
+  retryQuota(): boolean {
+    const reader = this.reader;
+    if (reader === null || this.backlog.length === 0) return true; // detached or closed meanwhile
+    if (this.outstanding() >= this.host.maxQueuedPerConnection) return false;
+    if (!this.retryDelivery()) reader.block(this);
+    return true;
+  }
+
+  /**
+   * {@link RingWaiter}: move the backlog into the ring (counted by the reader's cap as each enters,
+   * within the quota); resume reading once it is empty. False while the ring is full; a stream that
+   * stops for its quota registers with the worker's quota timer and returns true.
+   */
   retryDelivery(): boolean {
     const reader = this.reader;
     if (reader === null) return true;
+    const backlog = this.backlog;
     let i = 0;
-    while (i < this.backlog.length && reader.ring.tryWrite(this.id, 0, this.backlog[i]!)) i++;
+    let full = false;
+    let quota = false;
+    while (i < backlog.length) {
+      if (this.delivered >= this.quotaMark && !this.quotaLeft()) {
+        quota = true;
+        break;
+      }
+      if (reader.admit()) {
+        if (!reader.ring.tryWrite(this.id, 0, backlog[i]!)) {
+          reader.unadmit(1);
+          full = true;
+          break;
+        }
+        this.delivered++;
+      } // else dropped for the reader's cap (counted by admit)
+      i++;
+    }
     if (i > 0) {
-      this.backlog.splice(0, i);
+      backlog.splice(0, i);
       reader.ringBell();
     }
-    if (this.backlog.length > 0) return false;
+    if (full) return false;
+    if (quota) {
+      this.host.waitForQuota(this);
+      return true;
+    }
     if (this.pendingReset !== null) this.reportReset(this.pendingReset);
     else if (this.state === 'open') {
       this.lastRx = performance.now(); // waiting for ring room is not the peer's idleness
@@ -272,12 +368,9 @@ export class TcpStream implements RingWaiter {
   /** A write reached the kernel: the pending figure went down. */
   private readonly onWritten = (): void => this.publishPending();
 
-  /** Forgets the reader and what waits for it (closing): queue counts are given back. */
+  /** Forgets the reader and what waits for it (closing); the backlog was never counted in its queue. */
   private dropReader(): void {
-    if (this.reader !== null) {
-      this.reader.blocked.delete(this);
-      this.reader.unadmit(this.backlog.length);
-    }
+    if (this.reader !== null) this.reader.blocked.delete(this);
     this.reader = null;
     this.decoder = null;
     this.backlog = [];
