@@ -63,6 +63,19 @@ const DRAIN_BUDGET = 8192;
 const IDLE_WAIT_MS = 1000;
 const encoder = new TextEncoder();
 
+/**
+ * Bytes given to `socket.write` that the kernel has not taken yet: those Node still buffers, plus
+ * those libuv holds of the write in flight (`writableLength` counts a partly written chunk whole).
+ * Node's long-standing `_bytesDispatched` and `_handle.writeQueueSize`; `writableLength` without them.
+ */
+function notInKernel(socket: net.Socket): number {
+  const s = socket as net.Socket & { _bytesDispatched?: number; _handle?: { writeQueueSize?: number } | null };
+  const dispatched = s._bytesDispatched;
+  const queued = s._handle?.writeQueueSize;
+  if (typeof dispatched !== 'number' || typeof queued !== 'number') return socket.writableLength;
+  return Math.max(0, socket.bytesWritten - dispatched) + queued;
+}
+
 class IoWorker implements EndpointHost {
   readonly index: number;
   readonly events: EventPublisher;
@@ -554,7 +567,7 @@ class IoWorker implements EndpointHost {
     for (const s of this.streams.values()) {
       const socket = s.socket;
       if (socket.writableFinished || socket.destroyed) continue;
-      flushing.set(socket, socket.writableLength);
+      flushing.set(socket, notInKernel(socket));
       socket.once('finish', () => settle(socket)); // everything in the kernel, FIN sent
       socket.once('close', () => settle(socket));
     }
@@ -562,8 +575,8 @@ class IoWorker implements EndpointHost {
     timer = setTimeout(() => {
       // The bound: a peer that does not read keeps the rest.
       for (const socket of [...flushing.keys()]) {
-        flushing.set(socket, socket.writableLength);
-        if (!socket.writableFinished) socket.destroy(); // its 'close' settles it
+        flushing.set(socket, notInKernel(socket));
+        if (!socket.writableFinished) socket.destroy();
         settle(socket);
       }
       finish();
