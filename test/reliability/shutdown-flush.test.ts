@@ -164,6 +164,18 @@ describe.each(MODES)('shutdown flushes what was sent ($name)', ({ threads }) => 
     expect(await manager.shutdownAsync()).toEqual(report);
   });
 
+  it('shutdown() while shutdownAsync() waits: it finishes the job, both return the same report, nothing lost', async () => {
+    const { datagrams, wire } = payloads();
+    const rx = await receiverThread();
+    const { manager, writer, conn } = sender(threads, rx.port);
+    sendAll(writer, conn, datagrams);
+    const pending = manager.shutdownAsync();
+    const report = manager.shutdown();
+    expect(await pending).toEqual(report);
+    await expectDelivered(rx, wire);
+    expectClean(report, 1);
+  });
+
   it('writer.shutdown() first, then manager.shutdown(): still flushed', async () => {
     const { datagrams, wire } = payloads();
     const rx = await receiverThread();
