@@ -16,7 +16,7 @@ import { coreOf, type Connection, type ConnectionKind } from './connection.js';
 import type { IoThread } from './io-thread.js';
 import { NetAddress } from './net-address.js';
 import { PointerToConnection } from './pointer-to-connection.js';
-import { Runtime, type ManagerStats, type ThreadStats } from './runtime.js';
+import { DEFAULT_SHUTDOWN_TIMEOUT_MS, Runtime, type ManagerStats, type ShutdownOptions, type ShutdownReport, type ThreadStats } from './runtime.js';
 import { InterfaceList, NetInterface } from './interfaces.js';
 
 let runtimeOfImpl: (m: ConnectionManager) => Runtime;
@@ -34,6 +34,16 @@ function checkFinite(name: string, v: number): number {
 function checkNonNegative(name: string, v: number): number {
   if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new ValueRangeError(`${name} must be a non-negative number, got ${v}`);
   return v;
+}
+
+/** The bound of a shutdown, from its options (checked: a finite number ≥ 0). */
+function shutdownTimeout(options: ShutdownOptions | undefined): number {
+  if (options === undefined) return DEFAULT_SHUTDOWN_TIMEOUT_MS;
+  if (options === null || typeof options !== 'object') throw new InvalidArgumentError(`shutdown takes an options object ({ timeoutMs }), got ${String(options)}`);
+  const t = options.timeoutMs;
+  if (t === undefined) return DEFAULT_SHUTDOWN_TIMEOUT_MS;
+  if (typeof t !== 'number' || !Number.isFinite(t) || t < 0) throw new ValueRangeError(`shutdown timeoutMs must be a finite number ≥ 0, got ${String(t)}`);
+  return t;
 }
 
 /** Host string for a NetAddress (IPv6 literals unbracketed, as node:net wants). */
@@ -213,12 +223,36 @@ export class ConnectionManager {
   }
 
   /**
-   * Closes every connection (flushing what was sent) and stops the I/O threads. Not needed for the
-   * process to exit (threads hold the process only while they own sockets); useful in tests and
-   * hot reloads. Idempotent. (Not in Panda, where the destructor does this.)
+   * Closes every connection and stops the I/O threads, without losing what was sent: each thread
+   * first takes every send still in its outbound ring (and each CLOSE this call issues, after the
+   * sends before it), writes it, and ends each TCP stream (FIN after its last byte); the threads
+   * are stopped once every accepted byte was handed to the kernel and every stream ended — or once
+   * `options.timeoutMs` (default {@link DEFAULT_SHUTDOWN_TIMEOUT_MS}) passes: then the streams still
+   * writing (a peer that does not read) are destroyed, and the report says how much was not sent.
+   *
+   * Blocks the main thread meanwhile, bounded (`timeoutMs`, plus up to a second for a thread that
+   * does not answer); the I/O threads run on their own, so they flush while it waits. Use
+   * {@link shutdownAsync} to wait without blocking. Sends held by a `cork` are flushed too.
+   *
+   * Not needed for the process to exit (threads hold the process only while they own sockets, and
+   * `closeConnection` flushes too); useful in tests, hot reloads and orderly stops. Idempotent: a
+   * later call returns the first call's report. (Not in Panda, where the destructor does this.)
+   * Throws ValueRangeError for a `timeoutMs` that is not a finite number ≥ 0, InvalidArgumentError
+   * for options that are not an object; nothing is closed then.
+   * Thread: main thread only.
    */
-  shutdown(): void {
-    this.#rt.shutdown();
+  shutdown(options?: ShutdownOptions): ShutdownReport {
+    return this.#rt.shutdown(shutdownTimeout(options));
+  }
+
+  /**
+   * Non-blocking twin of {@link shutdown}: the same flush, bound and report, awaited. Connections are
+   * closed and the threads asked to flush before it returns its promise; a {@link shutdown} made
+   * while it waits finishes the job and both return the same report. Rejects with the same typed
+   * errors for bad options. Thread: main thread only.
+   */
+  async shutdownAsync(options?: ShutdownOptions): Promise<ShutdownReport> {
+    return this.#rt.shutdownAsync(shutdownTimeout(options));
   }
 
   /** @internal Test hook: crash I/O thread `index` as a fault would. */

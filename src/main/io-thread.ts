@@ -16,7 +16,11 @@ import {
   CALL_SLOT_HEADER_BYTES,
   CallWord,
   PENDING_SLOTS,
+  SHUTDOWN_REPORT_BYTES,
+  SHUTDOWN_UNSENT_OFFSET,
   STAT_WORDS,
+  ShutdownState,
+  ShutdownWord,
   TAKEN_SLOTS,
   type ControlMessage,
   type IoWorkerApi,
@@ -45,6 +49,12 @@ function workerEntry(): URL {
 }
 
 const decoder = new TextDecoder();
+
+/** The words a worker reports its shutdown on ({@link ShutdownWord}); from {@link IoThread.requestShutdown}. */
+export interface ShutdownProbe {
+  readonly words: Int32Array;
+  readonly unsent: Float64Array;
+}
 
 /** One I/O worker as seen from the main thread. */
 export class IoThread {
@@ -204,6 +214,49 @@ export class IoThread {
     } else {
       this.worker.unref();
       this.comlinkPort.unref();
+    }
+  }
+
+  /**
+   * Asks the worker to flush and stop: it takes everything published in its outbound ring before
+   * this call (a batch held open by `holdWake` is published here), ends its streams and reports on
+   * the probe once each has handed everything to the kernel, or after `timeoutMs` (then it cuts
+   * them). Null when the worker is gone. Follow with a wait, then {@link terminate}.
+   */
+  requestShutdown(timeoutMs: number): ShutdownProbe | null {
+    if (!this.alive) return null;
+    this.outRing.releaseWake(false);
+    const sab = new SharedArrayBuffer(SHUTDOWN_REPORT_BYTES);
+    this.post({ kind: 'shutdown', timeoutMs, report: sab });
+    return { words: new Int32Array(sab, 0, 2), unsent: new Float64Array(sab, SHUTDOWN_UNSENT_OFFSET, 1) };
+  }
+
+  /**
+   * Blocks this thread until the worker reported on `probe` (done, or exited mid-way) or the clock
+   * (`performance.now()`) reaches `deadline`; true if it reported. Waits in slices, as
+   * {@link callSync}; the worker runs its own event loop meanwhile, so it can flush.
+   */
+  static waitShutdown(probe: ShutdownProbe, deadline: number): boolean {
+    for (;;) {
+      if (Atomics.load(probe.words, ShutdownWord.STATE) !== ShutdownState.FLUSHING) return true;
+      const left = deadline - performance.now();
+      if (left <= 0) return false;
+      Atomics.wait(probe.words, ShutdownWord.STATE, ShutdownState.FLUSHING, Math.min(left, 50));
+    }
+  }
+
+  /** Non-blocking twin of {@link waitShutdown}; keeps the process alive while it waits. */
+  static async waitShutdownAsync(probe: ShutdownProbe, deadline: number): Promise<boolean> {
+    for (;;) {
+      if (Atomics.load(probe.words, ShutdownWord.STATE) !== ShutdownState.FLUSHING) return true;
+      const left = deadline - performance.now();
+      if (left <= 0) return false;
+      const slice = Math.min(left, 50);
+      const w = Atomics.waitAsync(probe.words, ShutdownWord.STATE, ShutdownState.FLUSHING, slice);
+      if (!w.async) continue;
+      const hold = setTimeout(() => {}, slice + 5); // a pending waitAsync alone does not keep the process alive
+      await w.value;
+      clearTimeout(hold);
     }
   }
 

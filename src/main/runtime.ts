@@ -17,6 +17,8 @@ import {
   MAX_WRITERS,
   OutOp,
   POOL_WORDS,
+  ShutdownState,
+  ShutdownWord,
   PoolWord,
   StatWord,
   WRITER_WORDS,
@@ -30,9 +32,9 @@ import {
   type WireAddress,
 } from '../protocol/control.js';
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
-import { IoThread } from './io-thread.js';
+import { IoThread, type ShutdownProbe } from './io-thread.js';
 import { SpscRing } from '../shared-memory/spsc-ring.js';
-import { Connection, type ConnectionCore, type ConnectionKind } from './connection.js';
+import { Connection, pendingSendBytes, type ConnectionCore, type ConnectionKind } from './connection.js';
 import type { ConnectionManager } from './connection-manager.js';
 import { NetAddress } from './net-address.js';
 import { flushCollected, newCollectState } from './collect-tcp.js';
@@ -131,6 +133,55 @@ export interface ManagerStats {
   resetsReported: number;
   readers: ReaderStats[];
   writers: WriterStats[];
+}
+
+/** Default bound of `manager.shutdown()`, ms. */
+export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 5000;
+
+/** How long past its bound the main thread still waits for an I/O thread's shutdown report, ms. */
+const SHUTDOWN_GRACE_MS = 1000;
+
+/** Options of `manager.shutdown()` and `manager.shutdownAsync()`. Thread: main thread only. */
+export interface ShutdownOptions {
+  /**
+   * How long the I/O threads may take to hand what was sent to the kernel, ms: a finite number ≥ 0
+   * (default {@link DEFAULT_SHUTDOWN_TIMEOUT_MS}). Past it, streams still writing are cut (destroyed).
+   */
+  timeoutMs?: number;
+}
+
+/** What `manager.shutdown()` / `shutdownAsync()` report. Thread: main thread only. */
+export interface ShutdownReport {
+  /**
+   * True when nothing was lost: every byte `send` accepted was handed to the kernel and every TCP
+   * stream ended with a FIN, within the bound, and every I/O thread reported so.
+   */
+  flushed: boolean;
+  /**
+   * TCP bytes (framed, headers included) accepted by `send` and never handed to the kernel: what
+   * streams cut at the bound (a peer that does not read) still held. For a stream the peer reset
+   * during the flush, or a thread that died or did not answer, it is the last figure known (at most
+   * what was waiting when the shutdown began).
+   */
+  unsentBytes: number;
+  /**
+   * Outbound records (sends and closes; a run batched by `cork`/`drainData` counts once) that an
+   * I/O thread never took from its ring: 0 unless a thread died or did not answer in time.
+   */
+  unsentDatagrams: number;
+  /** Connections that were open when the shutdown began and that it closed (streams, rendezvous, UDP). */
+  connections: number;
+  /** How long the shutdown took, ms (a later call returns the first call's report as it was). */
+  elapsedMs: number;
+}
+
+/** A shutdown under way: what the threads were asked, and the figures to fall back on. */
+interface ShutdownRun {
+  started: number;
+  /** `performance.now()` past which the main thread stops waiting for reports. */
+  deadline: number;
+  connections: number;
+  threads: Array<{ thread: IoThread; probe: ShutdownProbe | null; pendingBytes: number }>;
 }
 
 /** Turns a wire address into a NetAddress (unspecified family → Panda's "no peer" address). */
@@ -476,15 +527,71 @@ export class Runtime {
 
   shutDown = false;
 
-  /** Closes every connection and stops the threads (bounded). */
-  shutdown(): void {
-    if (this.shutDown) return;
+  private shutdownRun: ShutdownRun | null = null;
+  private shutdownReport: ShutdownReport | null = null;
+
+  /**
+   * Closes every connection, lets the I/O threads hand everything sent to the kernel and end their
+   * streams (at most `timeoutMs`, then they cut what is left), stops them, and reports. Blocks the
+   * main thread meanwhile (bounded: `timeoutMs` plus a grace for a thread that does not answer). A
+   * later call returns the first one's report; a call while {@link shutdownAsync} runs waits for it.
+   */
+  shutdown(timeoutMs: number): ShutdownReport {
+    if (this.shutdownReport !== null) return { ...this.shutdownReport };
+    const run = this.shutdownRun ?? this.beginShutdown(timeoutMs);
+    for (const t of run.threads) if (t.probe !== null) IoThread.waitShutdown(t.probe, run.deadline);
+    return this.endShutdown(run);
+  }
+
+  /** Non-blocking twin of {@link shutdown}. */
+  async shutdownAsync(timeoutMs: number): Promise<ShutdownReport> {
+    if (this.shutdownReport !== null) return { ...this.shutdownReport };
+    const run = this.shutdownRun ?? this.beginShutdown(timeoutMs);
+    for (const t of run.threads) if (t.probe !== null) await IoThread.waitShutdownAsync(t.probe, run.deadline);
+    return this.endShutdown(run); // the same report if a synchronous call finished it meanwhile
+  }
+
+  /**
+   * Closes every connection (its CLOSE follows its sends in the ring) and asks each thread to flush.
+   * Each thread's figure to fall back on (it dies, or does not answer) is taken first: the bytes its
+   * connections had waiting.
+   */
+  private beginShutdown(timeoutMs: number): ShutdownRun {
+    const started = performance.now();
+    const pending = new Map<IoThread, number>();
+    for (const core of this.connections.values()) {
+      if (core.kind === 'tcp') pending.set(core.thread, (pending.get(core.thread) ?? 0) + Math.max(0, pendingSendBytes(core)));
+    }
+    const connections = this.connections.size;
     for (const core of [...this.connections.values()]) this.close(core);
     this.shutDown = true;
-    for (const t of this.threads) {
-      t.post({ kind: 'shutdown' });
-      t.terminate();
+    const threads = this.threads.map((thread) => ({ thread, probe: thread.requestShutdown(timeoutMs), pendingBytes: pending.get(thread) ?? 0 }));
+    this.shutdownRun = { started, deadline: started + timeoutMs + SHUTDOWN_GRACE_MS, connections, threads };
+    return this.shutdownRun;
+  }
+
+  /** Stops the threads and sums up what they reported (once). */
+  private endShutdown(run: ShutdownRun): ShutdownReport {
+    if (this.shutdownReport !== null) return { ...this.shutdownReport };
+    let unsentBytes = 0;
+    let unsentDatagrams = 0;
+    let complete = true;
+    for (const { thread, probe, pendingBytes } of run.threads) {
+      if (probe !== null && Atomics.load(probe.words, ShutdownWord.STATE) === ShutdownState.DONE) {
+        unsentBytes += probe.unsent[0] ?? 0;
+        if (Atomics.load(probe.words, ShutdownWord.CUT) > 0) complete = false;
+      } else {
+        complete = false;
+        unsentBytes += pendingBytes;
+        unsentDatagrams += thread.outRing.size;
+        log('error', `I/O thread ${thread.index} did not finish flushing (${probe === null ? 'it was gone' : 'no answer'}); up to ${pendingBytes} bytes were not sent`);
+      }
+      thread.terminate();
     }
+    const flushed = complete && unsentBytes === 0 && unsentDatagrams === 0;
+    if (!flushed) log('warning', `shutdown: ${unsentBytes} bytes were not sent (peers that did not read within the bound?)`);
+    this.shutdownReport = { flushed, unsentBytes, unsentDatagrams, connections: run.connections, elapsedMs: performance.now() - run.started };
+    return { ...this.shutdownReport };
   }
 
   /** Test hook: crash an I/O thread (`docs/reliability.md`). */

@@ -101,7 +101,8 @@ export type ControlMessage =
   | { kind: 'detach'; connId: number; readerId: number }
   | { kind: 'setOption'; connId: number; option: ConnectionOption }
   | { kind: 'crashForTest' }
-  | { kind: 'shutdown' };
+  /** Flush, end every stream, then report on `report` ({@link ShutdownWord}); cut what is left after `timeoutMs`. */
+  | { kind: 'shutdown'; timeoutMs: number; report: SharedArrayBuffer };
 
 /** Socket options a Connection can set (Panda's setters, made real). */
 export type SocketOptionName = 'noDelay' | 'keepAlive' | 'linger' | 'reuseAddr' | 'recvBuffer' | 'sendBuffer' | 'ttl' | 'tos' | 'maxSegment' | 'broadcast';
@@ -285,6 +286,23 @@ export const STAT_WORDS = 32;
 export const CallWord = { STATE: 0, CALL_ID: 1, LENGTH: 2 } as const;
 export const CALL_SLOT_HEADER_BYTES = 64;
 export const CALL_SLOT_BYTES = 64 * 1024;
+
+/**
+ * Shutdown report (`report` SAB of the 'shutdown' message, {@link SHUTDOWN_REPORT_BYTES}): an
+ * Int32Array over the first 8 bytes, a Float64Array over the next 8. Written by the worker once,
+ * STATE last (then notified); the main thread waits on STATE.
+ * ```
+ * [0] STATE         0 flushing, 1 done, 2 the worker exited before it was done ({@link ShutdownState})
+ * [1] CUT           TCP streams destroyed before their FIN went out (bound passed, or peer reset)
+ * f64 at byte 8     UNSENT_BYTES: bytes of those streams never handed to the kernel
+ * ```
+ */
+export const ShutdownWord = { STATE: 0, CUT: 1 } as const;
+/** Values of {@link ShutdownWord.STATE}. */
+export const ShutdownState = { FLUSHING: 0, DONE: 1, EXITED: 2 } as const;
+/** Byte offset of the UNSENT_BYTES float64 in the shutdown report. */
+export const SHUTDOWN_UNSENT_OFFSET = 8;
+export const SHUTDOWN_REPORT_BYTES = 16;
 
 /**
  * Writer queue words (`writerSab`, Int32Array): [slot] = datagrams queued and not yet taken by a worker.

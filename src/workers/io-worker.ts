@@ -33,6 +33,9 @@ import {
   outMetaOp,
   outMetaWriter,
   PENDING_SLOTS,
+  SHUTDOWN_UNSENT_OFFSET,
+  ShutdownState,
+  ShutdownWord,
   type AcceptedEvent,
   type AdoptMessage,
   type ConnectionOption,
@@ -63,6 +66,19 @@ const DRAIN_BUDGET = 8192;
 const QUOTA_RECHECK_MS = 1;
 const IDLE_WAIT_MS = 1000;
 const encoder = new TextEncoder();
+
+/**
+ * Bytes given to `socket.write` that the kernel has not taken yet: those Node still buffers, plus
+ * those libuv holds of the write in flight (`writableLength` counts a partly written chunk whole).
+ * Node's long-standing `_bytesDispatched` and `_handle.writeQueueSize`; `writableLength` without them.
+ */
+function notInKernel(socket: net.Socket): number {
+  const s = socket as net.Socket & { _bytesDispatched?: number; _handle?: { writeQueueSize?: number } | null };
+  const dispatched = s._bytesDispatched;
+  const queued = s._handle?.writeQueueSize;
+  if (typeof dispatched !== 'number' || typeof queued !== 'number') return socket.writableLength;
+  return Math.max(0, socket.bytesWritten - dispatched) + queued;
+}
 
 class IoWorker implements EndpointHost {
   readonly index: number;
@@ -224,7 +240,7 @@ class IoWorker implements EndpointHost {
         });
         return;
       case 'shutdown':
-        this.shutdown();
+        this.shutdown(msg.timeoutMs, msg.report);
         return;
       case 'init':
         throw new Error('I/O worker initialised twice');
@@ -430,6 +446,9 @@ class IoWorker implements EndpointHost {
 
   // ---- outbound ring ----
 
+  /** Takes every record left in the outbound ring now and writes what they queued (set by {@link drainLoop}). */
+  private drainRest: () => void = () => {};
+
   private drainLoop(): void {
     const onRecord = (id: number, meta: number, data: Uint8Array, offset: number, length: number): void => {
       const slot = outMetaWriter(meta);
@@ -459,15 +478,23 @@ class IoWorker implements EndpointHost {
         } else (this.udp.get(id) ?? this.rendezvous.get(id))?.close();
       }
     };
+    /** Takes up to `budget` records, then writes what they queued (one write per stream). */
+    const drainOut = (budget: number): number => {
+      const n = this.out.drain(budget, onRecord);
+      for (const s of this.dirty) s.flushOutput();
+      this.dirty.clear();
+      return n;
+    };
+    this.drainRest = () => {
+      while (drainOut(DRAIN_BUDGET) === DRAIN_BUDGET);
+    };
     // With spinMs, keep turning (setImmediate lets the sockets' I/O run in between) until nothing
     // has come for spinMs, then sleep: a send made meanwhile needs no wake-up.
     let lastActive = 0;
     const spinMs = this.spinMs;
     const step = (): void => {
-      if (this.shuttingDown) return;
-      const n = this.out.drain(DRAIN_BUDGET, onRecord);
-      for (const s of this.dirty) s.flushOutput();
-      this.dirty.clear();
+      if (this.shuttingDown) return; // shutdown() took the rest of the ring itself
+      const n = drainOut(DRAIN_BUDGET);
       let again = n === DRAIN_BUDGET;
       if (!again && spinMs > 0) {
         const now = performance.now();
@@ -510,13 +537,75 @@ class IoWorker implements EndpointHost {
     timer.unref();
   }
 
-  private shutdown(): void {
+  /**
+   * Flushes and stops (the main thread's `shutdown`). The main thread published every send and the
+   * CLOSE of each of its connections before it posted the message, but this message can come before
+   * the drain loop took them: take them all now, in order. Then end every stream (FIN after its last
+   * byte) and wait, at most `timeoutMs`, until each has handed everything to the kernel; cut what is
+   * left at the bound. Reports on `reportSab` ({@link ShutdownWord}); the main thread then terminates
+   * this thread.
+   */
+  private shutdown(timeoutMs: number, reportSab: SharedArrayBuffer): void {
+    if (this.shuttingDown) return;
     this.shuttingDown = true;
-    for (const s of [...this.streams.values()]) s.destroy();
+    const words = new Int32Array(reportSab, 0, 2);
+    const unsent = new Float64Array(reportSab, SHUTDOWN_UNSENT_OFFSET, 1);
+    let cut = 0;
+    let bytes = 0;
+    let reported = false;
+    const report = (state: number): void => {
+      if (reported) return;
+      reported = true;
+      unsent[0] = bytes;
+      Atomics.store(words, ShutdownWord.CUT, cut);
+      Atomics.store(words, ShutdownWord.STATE, state);
+      Atomics.notify(words, ShutdownWord.STATE);
+    };
+    // A thread that dies meanwhile must not leave the main thread waiting for the bound.
+    process.once('exit', () => report(ShutdownState.EXITED));
+    this.drainRest();
+    // What the main thread did not close (a socket it has not heard of yet) is closed the same way.
+    for (const s of [...this.streams.values()]) s.closeLocal();
     for (const r of [...this.rendezvous.values()]) r.close();
     for (const u of [...this.udp.values()]) u.close();
-    for (const p of this.peers.values()) p.close();
-    parentPort?.close();
+    // Each stream still writing: bytes not yet in the kernel, as last seen.
+    const flushing = new Map<net.Socket, number>();
+    let timer: NodeJS.Timeout | undefined;
+    const finish = (): void => {
+      if (reported) return;
+      clearTimeout(timer);
+      report(ShutdownState.DONE);
+      for (const p of this.peers.values()) p.close();
+      parentPort?.close();
+    };
+    const settle = (socket: net.Socket): void => {
+      const left = flushing.get(socket);
+      if (left === undefined) return;
+      flushing.delete(socket);
+      if (!socket.writableFinished) {
+        // Closed before its FIN went out (the peer reset it): what was still waiting is lost.
+        cut++;
+        bytes += left;
+      }
+      if (flushing.size === 0) finish();
+    };
+    for (const s of this.streams.values()) {
+      const socket = s.socket;
+      if (socket.writableFinished || socket.destroyed) continue;
+      flushing.set(socket, notInKernel(socket));
+      socket.once('finish', () => settle(socket)); // everything in the kernel, FIN sent
+      socket.once('close', () => settle(socket));
+    }
+    if (flushing.size === 0) return finish();
+    timer = setTimeout(() => {
+      // The bound: a peer that does not read keeps the rest.
+      for (const socket of [...flushing.keys()]) {
+        flushing.set(socket, notInKernel(socket));
+        if (!socket.writableFinished) socket.destroy();
+        settle(socket);
+      }
+      finish();
+    }, timeoutMs);
   }
 }
 

@@ -111,7 +111,7 @@ export function withNetConfig<T>(patch: NetConfigPatch, make: () => T): T {
 /** Opens a server; its manager is shut down when the test finishes. */
 export function makeServer(threads: number): Server {
   const manager = new QueuedConnectionManager();
-  onTestFinished(() => manager.shutdown());
+  onTestFinished(() => void manager.shutdown());
   const listener = new QueuedConnectionListener(manager, threads);
   const reader = new QueuedConnectionReader(manager, threads);
   const writer = new ConnectionWriter(manager, threads);
@@ -136,7 +136,7 @@ export interface Client {
 /** Connects `count` (default 1) connections to 127.0.0.1:`port`; the manager is shut down when the test finishes. */
 export function makeClient(port: number, threads: number, count = 1): Client {
   const manager = new QueuedConnectionManager();
-  onTestFinished(() => manager.shutdown());
+  onTestFinished(() => void manager.shutdown());
   const reader = new QueuedConnectionReader(manager, threads);
   const writer = new ConnectionWriter(manager, threads);
   const connections: Connection[] = [];

@@ -18,7 +18,7 @@ import { MODES, waitFor } from '../helpers/net.js';
 
 function manager(threads: number) {
   const m = new QueuedConnectionManager();
-  onTestFinished(() => m.shutdown());
+  onTestFinished(() => void m.shutdown());
   return { m, listener: new QueuedConnectionListener(m, threads), reader: new QueuedConnectionReader(m, threads), writer: new ConnectionWriter(m, threads) };
 }
 

@@ -58,11 +58,11 @@ describe('NetConfig', () => {
 
   it('applies to objects made afterwards only', () => {
     const m = new QueuedConnectionManager();
-    onTestFinished(() => m.shutdown());
+    onTestFinished(() => void m.shutdown());
     const before = new QueuedConnectionReader(m, 0);
     setNetConfig({ tcpHeaderSize: 4, netMaxWriteQueue: 7, netMaxResponseQueue: 9 });
     const m2 = new QueuedConnectionManager();
-    onTestFinished(() => m2.shutdown());
+    onTestFinished(() => void m2.shutdown());
     const after = new QueuedConnectionReader(m2, 0);
     const writer = new ConnectionWriter(m2, 1);
     const listener = new QueuedConnectionListener(m2, 0);
@@ -79,7 +79,7 @@ describe('NetConfig', () => {
   it('getHostName is the OS host name', () => {
     expect(ConnectionManager.getHostName()).toBe(os.hostname());
     const m = new QueuedConnectionManager();
-    onTestFinished(() => m.shutdown());
+    onTestFinished(() => void m.shutdown());
     expect(m.getHostName()).toBe(os.hostname());
   });
 });

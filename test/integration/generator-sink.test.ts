@@ -33,7 +33,7 @@ interface Setup {
 
 async function setup(threads: number): Promise<Setup> {
   const server = new QueuedConnectionManager();
-  onTestFinished(() => server.shutdown());
+  onTestFinished(() => void server.shutdown());
   const listener = new QueuedConnectionListener(server, threads);
   const generator = new DatagramGeneratorNet(server, threads);
   const rendezvous = server.openTCPServerRendezvous('127.0.0.1', 0, 10);
@@ -42,7 +42,7 @@ async function setup(threads: number): Promise<Setup> {
   const port = rendezvous.getLocalAddress().getPort();
 
   const client = new QueuedConnectionManager();
-  onTestFinished(() => client.shutdown());
+  onTestFinished(() => void client.shutdown());
   const sink = new DatagramSinkNet(client, threads);
   const conn = client.openTCPClientConnection('127.0.0.1', port, 3000);
   if (conn === null) throw new Error(`connect failed: ${String(client.getLastError())}`);

@@ -285,7 +285,7 @@ describe.each(MODES)('lifecycle ($name)', ({ threads }) => {
   it('closeConnection of a connection no reader monitors releases its socket promptly (no 5 s linger)', async () => {
     const server = makeServer(threads);
     const m = new QueuedConnectionManager();
-    onTestFinished(() => m.shutdown());
+    onTestFinished(() => void m.shutdown());
     new QueuedConnectionReader(m, threads); // sets the thread count; the connection is never added to it
     const c = m.openTCPClientConnection('127.0.0.1', server.port, 3000);
     expect(c).not.toBeNull();

@@ -107,7 +107,7 @@ describe.each(MODES)('queues ($name)', ({ threads }) => {
     await acceptAll(server, 1);
     // A writer made on a third manager (Panda's writer sends on any connection it is given).
     const other = new QueuedConnectionManager();
-    onTestFinished(() => other.shutdown());
+    onTestFinished(() => void other.shutdown());
     const foreignWriter = new ConnectionWriter(other, threads);
     foreignWriter.setMaxQueueSize(3);
     const got: Received[] = [];

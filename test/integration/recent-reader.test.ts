@@ -39,7 +39,7 @@ function datagramsIn(m: QueuedConnectionManager): number {
 
 async function setup(threads: number): Promise<Setup> {
   const server = new QueuedConnectionManager();
-  onTestFinished(() => server.shutdown());
+  onTestFinished(() => void server.shutdown());
   const listener = new QueuedConnectionListener(server, threads);
   const recent = new RecentConnectionReader(server);
   const rendezvous = server.openTCPServerRendezvous('127.0.0.1', 0, 10);
@@ -48,7 +48,7 @@ async function setup(threads: number): Promise<Setup> {
   const port = rendezvous.getLocalAddress().getPort();
 
   const client = new QueuedConnectionManager();
-  onTestFinished(() => client.shutdown());
+  onTestFinished(() => void client.shutdown());
   const clientWriter = new ConnectionWriter(client, threads);
   const conn = client.openTCPClientConnection('127.0.0.1', port, 3000);
   if (conn === null) throw new Error(`connect failed: ${String(client.getLastError())}`);

@@ -25,7 +25,7 @@ interface Got {
 
 function setup(threads: number) {
   const manager = new QueuedConnectionManager();
-  onTestFinished(() => manager.shutdown());
+  onTestFinished(() => void manager.shutdown());
   const reader = new QueuedConnectionReader(manager, threads);
   const writer = new ConnectionWriter(manager, threads);
   const got: Got[] = [];

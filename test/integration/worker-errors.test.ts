@@ -12,7 +12,7 @@ import { captureLog } from '../helpers/faults.js';
 /** A manager whose pool matches the mode (a reader with `threads` threads; polled: the one shared thread). */
 function makeManager(threads: number): QueuedConnectionManager {
   const manager = new QueuedConnectionManager();
-  onTestFinished(() => manager.shutdown());
+  onTestFinished(() => void manager.shutdown());
   new QueuedConnectionReader(manager, threads);
   return manager;
 }

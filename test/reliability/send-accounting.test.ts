@@ -173,7 +173,7 @@ describe.each(MODES)('send accounting ($name)', ({ threads }) => {
 
     // UDP readers do not apply maxDatagramSize, so UDP sends ignore it (as before).
     const manager = withNetConfig({ maxDatagramSize: 512 }, () => new QueuedConnectionManager());
-    onTestFinished(() => manager.shutdown());
+    onTestFinished(() => void manager.shutdown());
     const reader = new QueuedConnectionReader(manager, threads);
     const writer = new ConnectionWriter(manager, threads);
     const rx = manager.openUDPConnection('127.0.0.1', 0);
