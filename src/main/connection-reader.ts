@@ -197,6 +197,7 @@ export class ReaderCore implements ReaderHooks {
     this.monitored.delete(core);
     if (core.reader === this) core.reader = null;
     core.thread.post({ kind: 'detach', connId: core.id, readerId: this.id });
+    this.rt.readerLeft(core); // a reset held for its datagrams is reported now
     return true;
   }
 
@@ -212,6 +213,8 @@ export class ReaderCore implements ReaderHooks {
     else {
       Atomics.store(this.control, ReaderWord.OVERFLOW, 1);
       Atomics.add(this.control, ReaderWord.DROPPED, 1);
+      item.conn.droppedIn++; // accounted for: a reset held for the connection's datagrams need not wait for it
+      this.rt.noteTaken(item.conn);
       log('error', 'queue full: datagram dropped');
     }
   }
@@ -333,6 +336,7 @@ export class ReaderCore implements ReaderHooks {
       this.pendingBytes -= item.bytes.length;
       item.conn.stats.datagramsIn++;
       item.conn.stats.bytesIn += item.bytes.length;
+      this.rt.noteTaken(item.conn);
       take(item.conn, item.bytes, 0, item.bytes.length, item.address);
       return true;
     }
@@ -350,6 +354,7 @@ export class ReaderCore implements ReaderHooks {
         if (conn !== undefined) {
           conn.stats.datagramsIn++;
           conn.stats.bytesIn += view.length;
+          this.rt.noteTaken(conn);
           if (view.meta === InMeta.UDP) {
             const { address, start } = udpSender(ring.data, view.offset);
             take(conn, ring.data, start, view.offset + view.length - start, address);
@@ -439,6 +444,7 @@ export class ReaderCore implements ReaderHooks {
         this.visitConn(conn);
         conn.stats.datagramsIn++;
         conn.stats.bytesIn += length;
+        this.rt.noteTaken(conn);
         if (meta === InMeta.UDP) {
           const { address, start } = udpSender(data, offset);
           this.visit!(conn.facade, data, start, offset + length - start, address);
@@ -511,6 +517,7 @@ export class ReaderCore implements ReaderHooks {
     for (const core of [...this.monitored]) {
       this.forget(core);
       core.thread.post({ kind: 'detach', connId: core.id, readerId: this.id });
+      this.rt.readerLeft(core);
     }
     this.rt.unregisterReader(this.id);
     // A pending waitForData wakes and, finding the reader shut and nothing left, resolves false.

@@ -13,7 +13,7 @@
 import type net from 'node:net';
 import { FrameTooLargeError, toErrorRecord, type ErrorRecord } from '../errors.js';
 import { log } from '../log.js';
-import { EventKind, StatWord, type WireAddress } from '../protocol/control.js';
+import { EventKind, StatWord, type ResetEvent, type WireAddress } from '../protocol/control.js';
 import { TcpFrameDecoder, frameHeader, type TcpHeaderSize } from '../protocol/tcp-framing.js';
 import type { EventPublisher, ReaderSlot, RingWaiter, WorkerStats } from './worker-context.js';
 
@@ -34,6 +34,13 @@ export function wireAddress(address: string | undefined, family: string | undefi
   if (address === undefined || port === undefined) return { family: 0, address: '', port: 0 };
   return { family: family === 'IPv6' ? 6 : 4, address, port };
 }
+
+/**
+ * How long a stream whose peer half-closed keeps its write side open waiting for the main thread's
+ * CLOSE (sent once the application has taken the reset): a bound, so that an application that never
+ * takes its data or resets cannot keep the descriptor forever. The replies it sends meanwhile are written.
+ */
+const HALF_OPEN_LIMIT_MS = 30_000;
 
 /** Below 4 KiB, Buffer.allocUnsafe takes from Node's pool: cheap per flush. */
 const INITIAL_OUT = 2048;
@@ -60,7 +67,20 @@ export class TcpStream implements RingWaiter {
   private pendingReset: ResetReason | null = null;
   private out: Buffer = Buffer.allocUnsafe(INITIAL_OUT);
   private outLen = 0;
-  private state: 'open' | 'closing' | 'gone' = 'open';
+  /**
+   * `ended`: the peer half-closed (FIN) and the reset was reported; the socket stays writable, so the
+   * replies the application sends before it takes the reset are written, until the main thread's
+   * CLOSE ({@link closeLocal}) ends it (Panda keeps the socket until the application closes it).
+   */
+  private state: 'open' | 'ended' | 'closing' | 'gone' = 'open';
+  /** The peer half-closed: the reset, when reported, keeps the socket writable (state `ended`). */
+  private peerEnded = false;
+  /**
+   * Datagrams this stream wrote into a reader ring, cumulative (the threads' cap drops are not
+   * counted). The RESET event carries it: the main thread holds the reset until the application has
+   * taken that many datagrams of the connection, so a reset never overtakes them.
+   */
+  delivered = 0;
   /** Bytes read before any reader attached (normally none). */
   private early: Uint8Array[] = [];
   /** Framed bytes queued for writing, cumulative (mod 2^32). */
@@ -81,11 +101,11 @@ export class TcpStream implements RingWaiter {
     socket.on('drain', () => this.publishPending());
     // Plain Uint8Array views: the stream's code then only ever sees one kind of array (see IoWorker.readView).
     socket.on('data', (chunk: Buffer) => this.onData(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.length)));
-    socket.on('end', () => this.fail({ reason: 'closed by peer' }));
+    socket.on('end', () => this.onPeerEnd());
     socket.on('error', (err: Error) => this.fail({ reason: `socket error: ${err.message}`, error: toErrorRecord(err) }));
     socket.on('close', () => {
       if (this.state === 'open') this.fail({ reason: 'socket closed' });
-      else if (this.state === 'closing') this.gone();
+      else if (this.state === 'closing' || this.state === 'ended') this.gone();
     });
     host.stats.add(StatWord.CONNECTIONS, 1);
   }
@@ -173,7 +193,10 @@ export class TcpStream implements RingWaiter {
       return;
     }
     if (!reader.admit()) return;
-    if (reader.ring.tryWriteRange(this.id, 0, buf, offset, length)) return;
+    if (reader.ring.tryWriteRange(this.id, 0, buf, offset, length)) {
+      this.delivered++;
+      return;
+    }
     // Ring full: keep this datagram and everything after it, stop reading, wait for room.
     this.backlog.push(copyOf(buf, offset, length));
     this.socket.pause();
@@ -188,6 +211,7 @@ export class TcpStream implements RingWaiter {
     let i = 0;
     while (i < this.backlog.length && reader.ring.tryWrite(this.id, 0, this.backlog[i]!)) i++;
     if (i > 0) {
+      this.delivered += i;
       this.backlog.splice(0, i);
       reader.ringBell();
     }
@@ -214,7 +238,7 @@ export class TcpStream implements RingWaiter {
 
   /** Appends one framed datagram to this drain's outgoing batch. */
   queueSend(data: Uint8Array, offset: number, length: number, headerSize: TcpHeaderSize, raw: boolean): boolean {
-    if (this.state !== 'open') return false;
+    if (this.state !== 'open' && this.state !== 'ended') return false;
     this.reserveOut(length + 4);
     const before = this.outLen;
     if (!raw) this.outLen += frameHeader(length, headerSize, this.out, this.outLen);
@@ -230,7 +254,7 @@ export class TcpStream implements RingWaiter {
    * drain's outgoing batch, as they lie.
    */
   queueFramed(data: Uint8Array, offset: number, length: number, count: number, headerSize: number): boolean {
-    if (this.state !== 'open') return false;
+    if (this.state !== 'open' && this.state !== 'ended') return false;
     this.reserveOut(length);
     this.out.set(data.subarray(offset, offset + length), this.outLen);
     this.outLen += length;
@@ -261,7 +285,7 @@ export class TcpStream implements RingWaiter {
    * buffer until the kernel has it, so a fresh one is started (cheaper than copying the batch).
    */
   flushOutput(): void {
-    if (this.outLen === 0 || this.state !== 'open') return;
+    if (this.outLen === 0 || (this.state !== 'open' && this.state !== 'ended')) return;
     const size = this.outLen;
     this.outLen = 0;
     this.socket.write(this.out.subarray(0, size), this.onWritten);
@@ -284,9 +308,12 @@ export class TcpStream implements RingWaiter {
     this.backlog = [];
   }
 
-  /** The application closed the connection: flush, then FIN; no reset is reported. */
+  /**
+   * The application closed the connection, or (state `ended`) took the reset of a peer that
+   * half-closed: flush, then FIN; no reset is reported.
+   */
   closeLocal(): void {
-    if (this.state !== 'open') return;
+    if (this.state !== 'open' && this.state !== 'ended') return;
     this.flushOutput();
     this.state = 'closing';
     this.dropReader();
@@ -307,9 +334,35 @@ export class TcpStream implements RingWaiter {
     this.gone();
   }
 
-  private fail(why: ResetReason): void {
+  /**
+   * The peer half-closed (FIN): a reset, reported after the datagrams it sent, but the write side stays
+   * open until the main thread's CLOSE (or {@link HALF_OPEN_LIMIT_MS}), so replies still go out.
+   */
+  private onPeerEnd(): void {
     if (this.state !== 'open' || this.pendingReset !== null) return;
+    this.peerEnded = true;
+    // Bounded: a CLOSE that never comes (an application that never takes the data or the reset, or
+    // a backlog that never drains) cannot keep the descriptor forever.
+    setTimeout(() => {
+      if (this.peerEnded && (this.state === 'ended' || this.state === 'open')) this.socket.destroy();
+    }, HALF_OPEN_LIMIT_MS).unref();
+    if (this.backlog.length > 0) {
+      this.pendingReset = { reason: 'closed by peer' };
+      return;
+    }
+    this.reportReset({ reason: 'closed by peer' });
+  }
+
+  private fail(why: ResetReason): void {
+    if (this.state === 'ended') {
+      // A write error or RST after the peer's FIN: the reset is reported already; release the socket.
+      this.socket.destroy();
+      return;
+    }
+    if (this.state !== 'open') return;
+    this.peerEnded = false; // an error after a FIN still waiting for ring room: destroy after all
     this.socket.destroy();
+    if (this.pendingReset !== null) return; // reported once the backlog is delivered
     if (this.backlog.length > 0) {
       // Datagrams that arrived before the failure go first; the reset follows them (Panda §5.3).
       this.pendingReset = why;
@@ -322,10 +375,16 @@ export class TcpStream implements RingWaiter {
     this.pendingReset = null;
     this.reader = null;
     this.decoder = null;
-    this.state = 'closing';
     this.host.stats.add(StatWord.RESETS, 1);
     log('info', `connection ${this.id} reset: ${why.reason}`);
-    this.host.events.publish(this.id, EventKind.RESET, why);
+    const ev: ResetEvent = { ...why, delivered: this.delivered };
+    this.host.events.publish(this.id, EventKind.RESET, ev);
+    if (this.peerEnded && !this.socket.destroyed) {
+      // Half-closed: keep writing the application's replies until its CLOSE (bounded, see onPeerEnd).
+      this.state = 'ended';
+      return;
+    }
+    this.state = 'closing';
     this.gone();
   }
 
