@@ -9,8 +9,8 @@
 import net from 'node:net';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { NetDatagram, type Connection } from '../../src/index.js';
-import { MODES, frame, makeServer, waitFor, yieldOnce } from '../helpers/net.js';
-import { record } from '../helpers/faults.js';
+import { MODES, frame, makeServer, pumpFor, takeResets, waitFor, yieldOnce, type Server } from '../helpers/net.js';
+import { connectPeer, record } from '../helpers/faults.js';
 
 const TOTAL = 2000;
 /** Peers in flight at once (the rendezvous backlog is 100). */
@@ -98,4 +98,63 @@ describe.each(MODES)('reset after data ($name)', ({ threads }) => {
     expect(received).toBe(TOTAL);
     expect(resets).toBe(TOTAL);
   }, 60_000);
+
+  it('closeConnection while the reset waits for the datagrams: no reset is ever reported, the peer sees EOF', async () => {
+    const server = makeServer(threads);
+    const peer = await connectPeer(server.port);
+    const [conn] = await acceptOne(server);
+    peer.sendFrame(Buffer.from('unread'));
+    peer.socket.end();
+    await waitFor(() => workerResets(server) === 1, { what: 'the I/O thread to see the FIN', tick: () => server.manager.resetConnectionAvailable() });
+    expect(server.manager.resetConnectionAvailable()).toBe(false); // held: its datagram is not taken
+    expect(conn!.isOpen()).toBe(true);
+    expect(server.manager.closeConnection(conn!)).toBe(true);
+    const resets: Connection[] = [];
+    await waitFor(() => peer.ended, { what: 'the peer to see EOF', tick: () => takeResets(server.manager, resets) });
+    await pumpFor(20, () => {
+      while (server.reader.dataAvailable()) server.reader.drainData(() => {});
+      takeResets(server.manager, resets);
+    });
+    expect(resets).toEqual([]);
+    expect(server.manager.getStats().resetsReported).toBe(0);
+  });
+
+  it('datagrams dropped for the reader cap do not hold the reset back', async () => {
+    const server = makeServer(threads);
+    server.reader.setMaxQueueSize(1);
+    const peer = await connectPeer(server.port);
+    const [conn] = await acceptOne(server);
+    peer.socket.write(Buffer.concat([0, 1, 2].map((i) => frame(Buffer.from([i]), 2))));
+    peer.socket.end();
+    await waitFor(() => workerResets(server) === 1, { what: 'the I/O thread to see the FIN' });
+    const got: number[] = [];
+    const resets: Connection[] = [];
+    await waitFor(() => resets.length === 1, {
+      what: () => `the reset (have ${got.length} datagrams, ${server.reader.getDroppedCount()} dropped)`,
+      tick: () => {
+        while (server.reader.dataAvailable()) server.reader.drainData((_c, data, offset) => got.push(data[offset]!));
+        takeResets(server.manager, resets);
+      },
+    });
+    expect(resets).toEqual([conn]);
+    expect(got).toEqual([0]);
+    expect(server.reader.getDroppedCount()).toBe(2);
+  });
 });
+
+/** Accepts one connection and adds it to the server's reader. */
+async function acceptOne(server: Server): Promise<Connection[]> {
+  await waitFor(() => server.accepted.length === 1, {
+    what: 'the accept',
+    tick: () => {
+      const c = server.listener.newConnectionAvailable() ? server.listener.getNewConnection() : null;
+      if (c !== null && server.reader.addConnection(c)) server.accepted.push(c);
+    },
+  });
+  return server.accepted;
+}
+
+/** Resets the I/O threads have seen (and published), whether or not the application has them yet. */
+function workerResets(server: Server): number {
+  return server.manager.getThreadStats().reduce((n, t) => n + t.resets, 0);
+}
