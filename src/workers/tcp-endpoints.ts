@@ -75,6 +75,8 @@ export class TcpStream implements RingWaiter {
   private state: 'open' | 'ended' | 'closing' | 'gone' = 'open';
   /** The peer half-closed: the reset, when reported, keeps the socket writable (state `ended`). */
   private peerEnded = false;
+  /** The {@link HALF_OPEN_LIMIT_MS} bound of a half-closed stream (cleared when the stream goes). */
+  private halfOpenTimer: ReturnType<typeof setTimeout> | null = null;
   /**
    * Datagrams this stream wrote into a reader ring, cumulative (the threads' cap drops are not
    * counted). The RESET event carries it: the main thread holds the reset until the application has
@@ -343,9 +345,10 @@ export class TcpStream implements RingWaiter {
     this.peerEnded = true;
     // Bounded: a CLOSE that never comes (an application that never takes the data or the reset, or
     // a backlog that never drains) cannot keep the descriptor forever.
-    setTimeout(() => {
+    this.halfOpenTimer = setTimeout(() => {
       if (this.peerEnded && (this.state === 'ended' || this.state === 'open')) this.socket.destroy();
-    }, HALF_OPEN_LIMIT_MS).unref();
+    }, HALF_OPEN_LIMIT_MS);
+    this.halfOpenTimer.unref();
     if (this.backlog.length > 0) {
       this.pendingReset = { reason: 'closed by peer' };
       return;
@@ -391,6 +394,7 @@ export class TcpStream implements RingWaiter {
   private gone(): void {
     if (this.state === 'gone') return;
     this.state = 'gone';
+    if (this.halfOpenTimer !== null) clearTimeout(this.halfOpenTimer); // the stream need not outlive its socket
     if (this.slot >= 0) Atomics.store(this.host.pending, this.slot, 0); // reset for the slot's next user
     this.host.stats.add(StatWord.CONNECTIONS, -1);
     this.host.release(this.id);
