@@ -306,8 +306,11 @@ export function runtimeOf(m: ConnectionManager): Runtime {
 
 /**
  * A ConnectionManager that queues connections that died (peer close, error, failed send) for the
- * application to collect with {@link getResetConnection}. Each death is reported once, after the
- * datagrams that connection delivered before dying are in the reader's queue.
+ * application to collect with {@link getResetConnection}. Each death is reported once, and only after
+ * the application has taken (`getData` / `drainData`) the datagrams that connection delivered before
+ * dying: no datagram of a connection reaches the application after its reset. Until then the
+ * connection stays open; a peer that half-closed (FIN) still gets the replies sent to it, and taking
+ * the reset ends the connection after them. An RST or socket error loses what was not yet written.
  * Thread: main thread only.
  */
 export class QueuedConnectionManager extends ConnectionManager {

@@ -207,6 +207,7 @@ export class ReaderCore implements ReaderHooks {
     this.monitored.delete(core);
     if (core.reader === this) core.reader = null;
     core.thread.post({ kind: 'detach', connId: core.id, readerId: this.id });
+    this.rt.readerLeft(core); // a reset held for its datagrams is reported now
     return true;
   }
 
@@ -223,6 +224,8 @@ export class ReaderCore implements ReaderHooks {
       tookOne(item.conn); // gone for good: it no longer counts against the connection's quota
       Atomics.store(this.control, ReaderWord.OVERFLOW, 1);
       Atomics.add(this.control, ReaderWord.DROPPED, 1); // logged by reportDrops, once per burst
+      item.conn.droppedIn++; // accounted for: a reset held for the connection's datagrams need not wait for it
+      this.rt.noteTaken(item.conn);
     }
   }
 
@@ -367,6 +370,7 @@ export class ReaderCore implements ReaderHooks {
       tookOne(item.conn);
       item.conn.stats.datagramsIn++;
       item.conn.stats.bytesIn += item.bytes.length;
+      this.rt.noteTaken(item.conn);
       take(item.conn, item.bytes, 0, item.bytes.length, item.address);
       return true;
     }
@@ -385,6 +389,7 @@ export class ReaderCore implements ReaderHooks {
           tookOne(conn);
           conn.stats.datagramsIn++;
           conn.stats.bytesIn += view.length;
+          this.rt.noteTaken(conn);
           if (view.meta === InMeta.UDP) {
             const { address, start } = udpSender(ring.data, view.offset);
             take(conn, ring.data, start, view.offset + view.length - start, address);
@@ -476,6 +481,7 @@ export class ReaderCore implements ReaderHooks {
         this.visitConn(conn);
         conn.stats.datagramsIn++;
         conn.stats.bytesIn += length;
+        this.rt.noteTaken(conn);
         if (meta === InMeta.UDP) {
           const { address, start } = udpSender(data, offset);
           this.visit!(conn.facade, data, start, offset + length - start, address);
@@ -548,6 +554,7 @@ export class ReaderCore implements ReaderHooks {
     for (const core of [...this.monitored]) {
       this.forget(core);
       core.thread.post({ kind: 'detach', connId: core.id, readerId: this.id });
+      this.rt.readerLeft(core);
     }
     this.rt.unregisterReader(this.id);
     // A pending waitForData wakes and, finding the reader shut and nothing left, resolves false.

@@ -41,6 +41,11 @@ export interface ConnectionCore {
   readonly collect: CollectState;
   /** Counted on the main thread as datagrams are taken and sent. */
   readonly stats: ConnectionStats;
+  /**
+   * Datagrams of this connection a polled reader dropped for its queue cap: with `stats.datagramsIn`,
+   * what became of the datagrams its stream delivered (see `Runtime.reset`, which holds a reset until then).
+   */
+  droppedIn: number;
 }
 
 /** Per-connection counters, counted on the main thread (not in Panda). */

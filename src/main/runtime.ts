@@ -307,6 +307,7 @@ export class Runtime {
       facade: null,
       collect: newCollectState(this.config.collectTcp, this.config.collectTcpInterval),
       stats: { datagramsIn: 0, bytesIn: 0, datagramsOut: 0, bytesOut: 0 },
+      droppedIn: 0,
     };
     this.connections.set(id, core);
     return new Connection(core);
@@ -389,10 +390,11 @@ export class Runtime {
     return false;
   }
 
-  /** Closes `core` locally: no reset is reported (Panda §5.2). */
+  /** Closes `core` locally: no reset is reported (Panda §5.2), not even one held back by {@link reset}. */
   close(core: ConnectionCore): boolean {
     if (core.collect.len > 0) flushCollected(this, core); // Panda flushes first, even a foreign connection
     if (!core.open || this.connections.get(core.id) !== core) return false;
+    this.held.delete(core);
     const reader = core.reader === null ? undefined : this.readers.get(core.reader.id);
     reader?.forget(core);
     this.retire(core);
@@ -401,21 +403,80 @@ export class Runtime {
     return true;
   }
 
-  /** Reports `core` reset: removed from its reader, closed, handed to {@link onReset}. */
-  reset(core: ConnectionCore, reason: string): void {
+  /**
+   * Reports `core` reset: removed from its reader, closed, handed to {@link onReset}.
+   *
+   * `delivered` (from the I/O thread's RESET event): the datagrams its stream put into reader rings
+   * before the reset. Until the application has taken that many (or a polled reader dropped them for
+   * its cap), the reset is held back — the connection stays open and monitored, and the sends made
+   * meanwhile are written — so the application never gets a datagram of a connection after it took
+   * its reset. Taking the last of them ({@link noteTaken}) releases it at the next {@link pump} (which
+   * `resetConnectionAvailable` runs): not during the take, so the reply to that last datagram still
+   * goes out. A connection with no reader is reported at once; one whose reader removes it or shuts
+   * down ({@link readerLeft}) at the next pump.
+   *
+   * Once released, the thread is sent the connection's CLOSE (after the sends before it): a stream
+   * whose peer half-closed kept its write side open until now; it ends it (FIN) and lets the socket go.
+   */
+  reset(core: ConnectionCore, reason: string, delivered = -1): void {
     if (core.facade === null) return;
-    const wasOpen = core.open;
     const reader = core.reader === null ? undefined : this.readers.get(core.reader.id);
     if (reader !== undefined) {
       reader.drainThread(core.thread);
+      if (core.open && delivered > taken(core)) {
+        this.held.set(core, { reason, delivered });
+        return;
+      }
       reader.forget(core);
     }
-    if (wasOpen) {
+    this.held.delete(core);
+    this.report(core, reason);
+  }
+
+  /** Resets held back by {@link reset} until the application has taken the connection's datagrams. */
+  private readonly held = new Map<ConnectionCore, { reason: string; delivered: number }>();
+
+  /** Held resets whose datagrams are all accounted for (or whose reader left): released at the next {@link pump}. */
+  private readonly ready = new Set<ConnectionCore>();
+
+  /**
+   * A reader counted a datagram of `core` as taken (or dropped it for its cap): once everything its
+   * stream delivered before its reset is accounted for, the held reset is released at the next
+   * {@link pump}. Cheap when no reset is held.
+   */
+  noteTaken(core: ConnectionCore): void {
+    if (this.held.size === 0) return;
+    const h = this.held.get(core);
+    if (h !== undefined && taken(core) >= h.delivered) this.ready.add(core);
+  }
+
+  /** `core` left its reader (removed, or the reader shut down): a reset held for it is released at the next {@link pump}. */
+  readerLeft(core: ConnectionCore): void {
+    if (this.held.has(core)) this.ready.add(core);
+  }
+
+  /** Reports the held resets {@link noteTaken} and {@link readerLeft} made ready, oldest first. */
+  private releaseReady(): void {
+    for (const core of this.ready) {
+      this.ready.delete(core);
+      const h = this.held.get(core);
+      if (h === undefined) continue; // closed by the application meanwhile, or reported otherwise
+      this.held.delete(core);
+      const reader = core.reader === null ? undefined : this.readers.get(core.reader.id);
+      reader?.forget(core);
+      this.report(core, h.reason);
+    }
+  }
+
+  private report(core: ConnectionCore, reason: string): void {
+    if (core.open) {
+      if (core.collect.len > 0) flushCollected(this, core); // sends the application made before the reset
       this.retire(core);
       log('info', `connection ${core.id} reset: ${reason}`);
+      if (core.kind === 'tcp' && core.thread.alive) this.pushOut(core.thread, core.id, packOutMeta(OutOp.CLOSE, 0, false, 0), EMPTY, 2000);
     }
     this.resetsReported++;
-    this.onReset(core.facade);
+    this.onReset(core.facade!);
   }
 
   /**
@@ -451,8 +512,12 @@ export class Runtime {
     }
   }
 
-  /** Drains every thread's event ring: accepts and resets become queue entries. Cheap when idle. */
+  /**
+   * Drains every thread's event ring: accepts and resets become queue entries; then reports the held
+   * resets whose datagrams the application has taken (see {@link reset}). Cheap when idle.
+   */
   pump(): void {
+    if (this.ready.size > 0) this.releaseReady();
     for (const t of this.threads) {
       if (t.eventRing.size === 0) continue;
       t.eventRing.drain(1 << 30, (id, kind, data, offset, length) => {
@@ -480,7 +545,8 @@ export class Runtime {
       }
       case EventKind.RESET: {
         const core = this.connections.get(id);
-        if (core !== undefined) this.reset(core, (body as ResetEvent).reason);
+        const ev = body as ResetEvent;
+        if (core !== undefined) this.reset(core, ev.reason, ev.delivered ?? -1);
         return;
       }
       case EventKind.LOG: {
@@ -638,6 +704,11 @@ export class Runtime {
       };
     });
   }
+}
+
+/** Datagrams of `core` the application has taken, or a polled reader dropped for its cap. */
+function taken(core: ConnectionCore): number {
+  return core.stats.datagramsIn + core.droppedIn;
 }
 
 function describe(e: ErrorRecord): string {

@@ -162,6 +162,12 @@ export interface AcceptedEvent {
 export interface ResetEvent {
   reason: string;
   error?: ErrorRecord;
+  /**
+   * Datagrams the stream wrote into reader rings before this reset, cumulative (TcpStream
+   * `delivered`). The main thread holds the reset until the application has taken that many
+   * datagrams of the connection, so the reset never reaches it before them. Absent: report at once.
+   */
+  delivered?: number;
 }
 export interface LogEvent {
   level: 'debug' | 'info' | 'warning' | 'error';

@@ -295,7 +295,9 @@ class IoWorker implements EndpointHost {
   private listen(connId: number, host: string, port: number, backlog: number): Promise<SyncResult> {
     const attempt = (bindHost: string): Promise<SyncResult> =>
       new Promise((resolve) => {
-        const server = net.createServer({ pauseOnConnect: true, allowHalfOpen: false });
+        // Half-open sockets: a peer's FIN leaves the write side open until the application has taken
+        // the reset, so its replies still go out (TcpStream.onPeerEnd).
+        const server = net.createServer({ pauseOnConnect: true, allowHalfOpen: true });
         const onError = (err: NodeJS.ErrnoException): void => {
           server.close();
           resolve({ ok: false, error: toErrorRecord(Object.assign(err, { address: bindHost, port })) });
@@ -317,7 +319,7 @@ class IoWorker implements EndpointHost {
   private connect(connId: number, host: string, port: number, timeoutMs: number): Promise<SyncResult> {
     return new Promise((resolve) => {
       let stream: TcpStream | undefined;
-      const socket = net.connect({ host, port, allowHalfOpen: false, onread: this.onread(() => stream) });
+      const socket = net.connect({ host, port, allowHalfOpen: true, onread: this.onread(() => stream) });
       const timer = setTimeout(() => {
         socket.destroy();
         resolve({ ok: false, error: toErrorRecord(new SocketError(`connect to ${host}:${port} timed out after ${timeoutMs} ms`, { syscall: 'connect', errno: 'ETIMEDOUT', address: host, port })) });
@@ -419,7 +421,7 @@ class IoWorker implements EndpointHost {
 
   private adopt(m: AdoptMessage): void {
     let stream: TcpStream | undefined;
-    const opts = { fd: m.fd, readable: true, writable: true, allowHalfOpen: false, pauseOnCreate: true, onread: this.onread(() => stream) };
+    const opts = { fd: m.fd, readable: true, writable: true, allowHalfOpen: true, pauseOnCreate: true, onread: this.onread(() => stream) };
     const socket = new net.Socket(opts as net.SocketConstructorOpts);
     stream = this.register(m.connId, socket, m.rendezvousId, m.peer, m.local);
   }

@@ -15,7 +15,7 @@
 import type net from 'node:net';
 import { FrameTooLargeError, toErrorRecord, type ErrorRecord } from '../errors.js';
 import { log } from '../log.js';
-import { EventKind, StatWord, type WireAddress } from '../protocol/control.js';
+import { EventKind, StatWord, type ResetEvent, type WireAddress } from '../protocol/control.js';
 import { TcpFrameDecoder } from '../protocol/tcp-framing.js';
 import type { EventPublisher, ReaderSlot, RingWaiter, WorkerStats } from './worker-context.js';
 
@@ -46,6 +46,13 @@ export function wireAddress(address: string | undefined, family: string | undefi
 /** What {@link copyOf} returns for an empty datagram (a flood of them is kept one read at a time). */
 const EMPTY = new Uint8Array(0);
 
+/**
+ * How long a stream whose peer half-closed keeps its write side open waiting for the main thread's
+ * CLOSE (sent once the application has taken the reset): a bound, so that an application that never
+ * takes its data or resets cannot keep the descriptor forever. The replies it sends meanwhile are written.
+ */
+const HALF_OPEN_LIMIT_MS = 30_000;
+
 /** Below 4 KiB, Buffer.allocUnsafe takes from Node's pool: cheap per flush. */
 const INITIAL_OUT = 2048;
 
@@ -73,7 +80,12 @@ export class TcpStream implements RingWaiter {
    * they enter its ring.
    */
   private backlog: Uint8Array[] = [];
-  /** Datagrams delivered into a reader ring, cumulative. */
+  /**
+   * Datagrams this stream wrote into a reader ring, cumulative (the threads' cap drops are not
+   * counted). The quota compares it with what the application took; the RESET event carries it, and
+   * the main thread holds the reset until the application has taken that many datagrams of the
+   * connection, so a reset never overtakes them.
+   */
   private delivered = 0;
   /**
    * Quota: `delivered` may reach this before the application's count is read again (Infinity: no
@@ -85,7 +97,16 @@ export class TcpStream implements RingWaiter {
   private pendingReset: ResetReason | null = null;
   private out: Buffer = Buffer.allocUnsafe(INITIAL_OUT);
   private outLen = 0;
-  private state: 'open' | 'closing' | 'gone' = 'open';
+  /**
+   * `ended`: the peer half-closed (FIN) and the reset was reported; the socket stays writable, so the
+   * replies the application sends before it takes the reset are written, until the main thread's
+   * CLOSE ({@link closeLocal}) ends it (Panda keeps the socket until the application closes it).
+   */
+  private state: 'open' | 'ended' | 'closing' | 'gone' = 'open';
+  /** The peer half-closed: the reset, when reported, keeps the socket writable (state `ended`). */
+  private peerEnded = false;
+  /** The {@link HALF_OPEN_LIMIT_MS} bound of a half-closed stream (cleared when the stream goes). */
+  private halfOpenTimer: ReturnType<typeof setTimeout> | null = null;
   /** Bytes read before any reader attached (normally none). */
   private early: Uint8Array[] = [];
   /**
@@ -109,11 +130,11 @@ export class TcpStream implements RingWaiter {
     socket.on('drain', () => this.publishPending());
     // Plain Uint8Array views: the stream's code then only ever sees one kind of array (see IoWorker.readView).
     socket.on('data', (chunk: Buffer) => this.onData(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.length)));
-    socket.on('end', () => this.fail({ reason: 'closed by peer' }));
+    socket.on('end', () => this.onPeerEnd());
     socket.on('error', (err: Error) => this.fail({ reason: `socket error: ${err.message}`, error: toErrorRecord(err) }));
     socket.on('close', () => {
       if (this.state === 'open') this.fail({ reason: 'socket closed' });
-      else if (this.state === 'closing') this.gone();
+      else if (this.state === 'closing' || this.state === 'ended') this.gone();
     });
     host.stats.add(StatWord.CONNECTIONS, 1);
   }
@@ -317,7 +338,7 @@ export class TcpStream implements RingWaiter {
    * Counted as one datagram of `length` bytes.
    */
   queueSend(data: Uint8Array, offset: number, length: number): boolean {
-    if (this.state !== 'open') return false;
+    if (this.state !== 'open' && this.state !== 'ended') return false;
     this.reserveOut(length);
     this.out.set(data.subarray(offset, offset + length), this.outLen);
     this.outLen += length;
@@ -330,7 +351,7 @@ export class TcpStream implements RingWaiter {
    * drain's outgoing batch, as they lie.
    */
   queueFramed(data: Uint8Array, offset: number, length: number, count: number, headerSize: number): boolean {
-    if (this.state !== 'open') return false;
+    if (this.state !== 'open' && this.state !== 'ended') return false;
     this.reserveOut(length);
     this.out.set(data.subarray(offset, offset + length), this.outLen);
     this.outLen += length;
@@ -355,7 +376,7 @@ export class TcpStream implements RingWaiter {
    * buffer until the kernel has it, so a fresh one is started (cheaper than copying the batch).
    */
   flushOutput(): void {
-    if (this.outLen === 0 || this.state !== 'open') return;
+    if (this.outLen === 0 || (this.state !== 'open' && this.state !== 'ended')) return;
     const size = this.outLen;
     this.outLen = 0;
     this.written = (this.written + size) | 0;
@@ -376,9 +397,12 @@ export class TcpStream implements RingWaiter {
     this.backlog = [];
   }
 
-  /** The application closed the connection: flush, then FIN; no reset is reported. */
+  /**
+   * The application closed the connection, or (state `ended`) took the reset of a peer that
+   * half-closed: flush, then FIN; no reset is reported.
+   */
   closeLocal(): void {
-    if (this.state !== 'open') return;
+    if (this.state !== 'open' && this.state !== 'ended') return;
     this.flushOutput();
     this.state = 'closing';
     this.dropReader();
@@ -399,9 +423,36 @@ export class TcpStream implements RingWaiter {
     this.gone();
   }
 
-  private fail(why: ResetReason): void {
+  /**
+   * The peer half-closed (FIN): a reset, reported after the datagrams it sent, but the write side stays
+   * open until the main thread's CLOSE (or {@link HALF_OPEN_LIMIT_MS}), so replies still go out.
+   */
+  private onPeerEnd(): void {
     if (this.state !== 'open' || this.pendingReset !== null) return;
+    this.peerEnded = true;
+    // Bounded: a CLOSE that never comes (an application that never takes the data or the reset, or
+    // a backlog that never drains) cannot keep the descriptor forever.
+    this.halfOpenTimer = setTimeout(() => {
+      if (this.peerEnded && (this.state === 'ended' || this.state === 'open')) this.socket.destroy();
+    }, HALF_OPEN_LIMIT_MS);
+    this.halfOpenTimer.unref();
+    if (this.backlog.length > 0) {
+      this.pendingReset = { reason: 'closed by peer' };
+      return;
+    }
+    this.reportReset({ reason: 'closed by peer' });
+  }
+
+  private fail(why: ResetReason): void {
+    if (this.state === 'ended') {
+      // A write error or RST after the peer's FIN: the reset is reported already; release the socket.
+      this.socket.destroy();
+      return;
+    }
+    if (this.state !== 'open') return;
+    this.peerEnded = false; // an error after a FIN still waiting for ring room: destroy after all
     this.socket.destroy();
+    if (this.pendingReset !== null) return; // reported once the backlog is delivered
     if (this.backlog.length > 0) {
       // Datagrams that arrived before the failure go first; the reset follows them (Panda §5.3).
       this.pendingReset = why;
@@ -414,16 +465,23 @@ export class TcpStream implements RingWaiter {
     this.pendingReset = null;
     this.reader = null;
     this.decoder = null;
-    this.state = 'closing';
     this.host.stats.add(StatWord.RESETS, 1);
     log('debug', `connection ${this.id} reset: ${why.reason}`); // the main thread logs the reset at info when it reports it
-    this.host.events.publish(this.id, EventKind.RESET, why);
+    const ev: ResetEvent = { ...why, delivered: this.delivered };
+    this.host.events.publish(this.id, EventKind.RESET, ev);
+    if (this.peerEnded && !this.socket.destroyed) {
+      // Half-closed: keep writing the application's replies until its CLOSE (bounded, see onPeerEnd).
+      this.state = 'ended';
+      return;
+    }
+    this.state = 'closing';
     this.gone();
   }
 
   private gone(): void {
     if (this.state === 'gone') return;
     this.state = 'gone';
+    if (this.halfOpenTimer !== null) clearTimeout(this.halfOpenTimer); // the stream need not outlive its socket
     if (this.slot >= 0) Atomics.store(this.host.pending, this.slot, 0); // reset for the slot's next user
     this.host.stats.add(StatWord.CONNECTIONS, -1);
     this.host.release(this.id);
