@@ -27,6 +27,11 @@ export const ErrorCode = {
   FRAME_TOO_LARGE: 'ERR_PANDANET_FRAME_TOO_LARGE',
   /** A UDP packet is shorter than its header or fails Panda's additive checksum. */
   BAD_UDP_PACKET: 'ERR_PANDANET_BAD_UDP_PACKET',
+  /**
+   * A message-director datagram that is shorter than its header says (recipients, sender, message
+   * type), or a control message with missing arguments.
+   */
+  BAD_MD_DATAGRAM: 'ERR_PANDANET_BAD_MD_DATAGRAM',
   /** PyDatagram putArg/getArg was given a subatomic type it does not handle. */
   NO_SUCH_TYPE: 'ERR_PANDANET_NO_SUCH_TYPE',
   /** The component was shut down; the call is no longer allowed (Panda asserts). */
@@ -139,6 +144,13 @@ export class UdpPacketError extends PandaNetError {
   }
 }
 
+/** A message-director datagram shorter than its header says, or a control message with missing arguments. Thread: any. */
+export class MdDatagramError extends PandaNetError {
+  constructor(message: string) {
+    super(ErrorCode.BAD_MD_DATAGRAM, message);
+  }
+}
+
 /** An OS socket error. Thread: any. */
 export class SocketError extends PandaNetError {
   constructor(message: string, details: ErrorDetails) {
@@ -215,6 +227,7 @@ const CLASS_OF_CODE: Partial<Record<ErrorCode, string>> = {
   [ErrorCode.INVALID_HEADER_SIZE]: 'InvalidArgumentError',
   [ErrorCode.FRAME_TOO_LARGE]: 'FrameTooLargeError',
   [ErrorCode.BAD_UDP_PACKET]: 'UdpPacketError',
+  [ErrorCode.BAD_MD_DATAGRAM]: 'MdDatagramError',
   [ErrorCode.SOCKET]: 'SocketError',
   [ErrorCode.INTERNAL]: 'InternalError',
 };
@@ -249,6 +262,9 @@ export function errorFromRecord(rec: ErrorRecord): PandaNetError {
       break;
     case 'UdpPacketError':
       err = new UdpPacketError(message);
+      break;
+    case 'MdDatagramError':
+      err = new MdDatagramError(message);
       break;
     case 'SocketError':
       err = new SocketError(message, details);

@@ -63,6 +63,7 @@ export {
   InvalidArgumentError,
   FrameTooLargeError,
   UdpPacketError,
+  MdDatagramError,
   SocketError,
   InternalError,
   type ErrorDetails,

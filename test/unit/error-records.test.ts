@@ -15,6 +15,7 @@ import {
   SocketError,
   TooLongError,
   UdpPacketError,
+  MdDatagramError,
   ValueRangeError,
   errorFromRecord,
   toErrorRecord,
@@ -34,6 +35,7 @@ function samples(): PandaNetError[] {
     new InvalidArgumentError('header size 3', ErrorCode.INVALID_HEADER_SIZE),
     new FrameTooLargeError(1_000_000_000, 65_535),
     new UdpPacketError('checksum mismatch'),
+    new MdDatagramError('recipient count 5 needs 40 bytes; 12 left'),
     new SocketError('connect ECONNREFUSED 127.0.0.1:9', { syscall: 'connect', errno: 'ECONNREFUSED', address: '127.0.0.1', port: 9 }),
     new InternalError('Cannot read properties of undefined'),
   ];
