@@ -31,6 +31,7 @@ export { ConnectionWriter } from './main/connection-writer.js';
 export { RecentConnectionReader } from './main/recent-connection-reader.js';
 export { DatagramGeneratorNet, DEFAULT_GENERATOR_TIMEOUT_MS } from './main/datagram-generator-net.js';
 export { DatagramSinkNet } from './main/datagram-sink-net.js';
+export { MdParticipant, MAX_POST_REMOVE_SIZE, type MdConnectOptions, type MdParticipantLink } from './md/participant.js';
 export { NetInterface, InterfaceList, scanInterfaces, buildInterfaces, formatMacAddress, type NetInterfaceInit } from './main/interfaces.js';
 export type { ThreadStats, ManagerStats, ReaderStats, WriterStats, ShutdownOptions, ShutdownReport } from './main/runtime.js';
 export { DEFAULT_SHUTDOWN_TIMEOUT_MS } from './main/runtime.js';
