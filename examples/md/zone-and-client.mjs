@@ -57,7 +57,7 @@ let done = false;
 const zoneLoop = (async () => {
   const dg = new NetDatagram();
   while (!done && (await zone.reader.waitForDataAsync(5000))) {
-    while (zone.reader.getData(dg)) {
+    while (zone.reader.dataAvailable() && zone.reader.getData(dg)) {
       const { from, type, it } = readHeader(dg);
       if (type === MSG_HELLO) {
         const reply = new PyDatagram();
@@ -78,7 +78,7 @@ let welcomed = false;
 for (let tries = 0; tries < 50 && !welcomed; tries++) {
   client.participant.send(hello('player one'));
   if (await client.reader.waitForDataAsync(100)) {
-    while (client.reader.getData(dg)) {
+    while (client.reader.dataAvailable() && client.reader.getData(dg)) {
       const { type, it } = readHeader(dg);
       if (type === MSG_WELCOME && !welcomed) {
         console.log(`client: ${it.getString()}`);

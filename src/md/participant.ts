@@ -43,7 +43,7 @@ export const MAX_POST_REMOVE_SIZE = 0xffff - 11 - 8 - 2;
 
 /** Options of {@link MdParticipant.connect}. Thread: main thread only. */
 export interface MdConnectOptions {
-  /** I/O threads of the reader and writer it makes, as in every constructor; 0 = polled (default 0). */
+  /** I/O threads of the reader and writer it makes, as in every constructor; 0 = polled (default 2, as `MessageDirector`). */
   threads?: number;
   /** Connect timeout, ms (default 3000). */
   timeoutMs?: number;
@@ -109,14 +109,14 @@ export class MdParticipant {
 
   /**
    * Convenience (not in Panda/Astron): makes a `QueuedConnectionReader` and a `ConnectionWriter` on
-   * `manager` with `options.threads` I/O threads (default 0, polled), connects to the MD at
+   * `manager` with `options.threads` I/O threads (default 2; 0 = polled), connects to the MD at
    * `host:port` without blocking the thread, adds the connection to the reader and wraps it — the
    * explicit constructor form in one call. Sends SET_CON_NAME when `options.name` is given. Rejects
    * with the manager's error (usually a `SocketError`) when the connection fails; the reader and
    * writer it made are then shut down. Thread: main thread only.
    */
   static async connect(manager: ConnectionManager, host: string, port: number, options: MdConnectOptions = {}): Promise<MdParticipantLink> {
-    const threads = options.threads ?? 0;
+    const threads = options.threads ?? 2;
     const reader = new QueuedConnectionReader(manager, threads);
     const writer = new ConnectionWriter(manager, threads);
     let connection: Connection | null = null;
