@@ -4,6 +4,10 @@
  * Layer (a), without a director: a raw `node:net` server stands in for the MD and checks the exact
  * bytes of every control message and of `send` (Panda's 2-byte TCP length header + Astron's bytes),
  * channels near 2^64 − 1 included; typed errors send nothing; refusals return false.
+ *
+ * Layer (b), through a real `MessageDirector`: participants with their own managers route to each
+ * other by channel and range, unregister stops delivery, post-removes fire on close and on reset,
+ * `clearPostRemoves` keeps them from firing.
  */
 import { describe, expect, it, onTestFinished } from 'vitest';
 import {
@@ -14,14 +18,18 @@ import {
   MAX_POST_REMOVE_SIZE,
   MdDatagramError,
   MdParticipant,
+  MessageDirector,
   PandaNetError,
   PyDatagram,
+  PyDatagramIterator,
   QueuedConnectionManager,
   SocketError,
   TooLongError,
   ValueRangeError,
+  type MdAddress,
+  type MdParticipantLink,
 } from '../../src/index.js';
-import { MODES, closedPort, makeClient, patternBytes, rawListen, receive, sameBytes, waitFor, type Client, type RawPeer, type RawServer } from '../helpers/net.js';
+import { MODES, closedPort, makeClient, patternBytes, rawConnect, rawListen, receive, sameBytes, takeAll, waitFor, type Client, type RawPeer, type RawServer, type Received } from '../helpers/net.js';
 
 const MAX = (1n << 64n) - 1n;
 
@@ -64,9 +72,10 @@ async function setup(threads: number): Promise<{ raw: RawServer; client: Client;
 async function expectWire(peer: RawPeer, expectedHex: string): Promise<void> {
   const n = expectedHex.length / 2;
   await waitFor(() => peer.received().length >= n, { what: () => `${n} bytes at the raw MD (have ${peer.received().length})` });
-  const got = hex(peer.received());
-  expect(got.length / 2, 'bytes received').toBe(n);
-  expect(got).toBe(expectedHex);
+  const got = peer.received();
+  expect(got.length, 'bytes received').toBe(n);
+  if (n > 4096) expect(sameBytes(got, Buffer.from(expectedHex, 'hex'))).toBe(true); // a readable message for big ones
+  else expect(hex(got)).toBe(expectedHex);
 }
 
 /** A routed datagram: `addServerHeader(to, from, type)` and a string. */
@@ -324,5 +333,230 @@ describe.each(MODES)('MdParticipant bytes on the wire ($name)', ({ threads }) =>
     );
     expect(err).toBeInstanceOf(SocketError);
     expect((err as SocketError).code).toBe(ErrorCode.SOCKET);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------
+// Layer (b): end to end through a real MessageDirector. Participants have their own managers, readers
+// and writers; a probe barrier (one participant sends probes on a channel until another receives one)
+// proves the MD has applied a participant's earlier control messages, since it handles each
+// connection's datagrams in order.
+
+/** A received MD datagram, parsed. */
+interface Msg {
+  to: bigint[];
+  from: bigint;
+  type: number;
+  text: string;
+  bytes: Uint8Array;
+}
+
+const PROBE = 1;
+const DATA = 2000;
+
+/** One participant of the test: its own manager, reader, writer and connection. */
+interface Member {
+  name: string;
+  manager: QueuedConnectionManager;
+  link: MdParticipantLink;
+  md: MdParticipant;
+  /** Everything but probes, in arrival order. */
+  got: Msg[];
+  /** Ids of the probes received. */
+  probes: Set<string>;
+}
+
+function parseMsg(bytes: Uint8Array): Msg {
+  const it = new PyDatagramIterator(new PyDatagram(bytes));
+  const n = it.getUint8();
+  const to: bigint[] = [];
+  for (let i = 0; i < n; i++) to.push(it.getUint64());
+  const from = it.getUint64();
+  const type = it.getUint16();
+  return { to, from, type, text: it.getString(), bytes };
+}
+
+/** A routed datagram to every channel of `to` (duplicates kept), from `from`, holding `text`. */
+function toMany(to: readonly (number | bigint)[], from: number | bigint, type: number, text: string): PyDatagram {
+  const dg = new PyDatagram();
+  dg.addUint8(to.length);
+  for (const c of to) dg.addUint64(c);
+  dg.addUint64(from);
+  dg.addUint16(type);
+  dg.addString(text);
+  return dg;
+}
+
+async function startDirector(threads: number): Promise<MdAddress> {
+  const director = new MessageDirector({ host: '127.0.0.1', port: 0, threads, name: 'md-participant-test' });
+  onTestFinished(() => director.stop());
+  return director.start();
+}
+
+async function join(addr: MdAddress, threads: number, name: string): Promise<Member> {
+  const manager = new QueuedConnectionManager();
+  onTestFinished(() => void manager.shutdown());
+  const link = await MdParticipant.connect(manager, addr.host, addr.port, { threads, name });
+  return { name, manager, link, md: link.participant, got: [], probes: new Set() };
+}
+
+/** Takes what every member's reader holds. */
+function pump(members: readonly Member[]): void {
+  const tmp: Received[] = [];
+  for (const m of members) {
+    tmp.length = 0;
+    takeAll(m.link.reader, tmp);
+    for (const r of tmp) {
+      const msg = parseMsg(r.bytes);
+      if (msg.type === PROBE) m.probes.add(msg.text);
+      else m.got.push(msg);
+    }
+  }
+}
+
+let barrierId = 0;
+/** `from` sends probes to `channel` (bounded) until `to` receives one of them. */
+async function barrier(from: Member, to: Member, channel: number | bigint, all: readonly Member[]): Promise<void> {
+  const id = `barrier-${++barrierId}`;
+  let sent = 0;
+  await waitFor(() => to.probes.has(id), {
+    what: () => `${to.name} to receive a probe on channel ${channel} from ${from.name} (${sent} sent)`,
+    tick: () => {
+      pump(all);
+      if (sent < 2000 && !to.probes.has(id)) {
+        if (!from.md.send(toMany([channel], 999, PROBE, id))) throw new Error('probe refused');
+        sent++;
+      }
+    },
+  });
+}
+
+/** Waits until `m` has received a datagram whose text is `text`. */
+async function until(m: Member, text: string, all: readonly Member[]): Promise<void> {
+  await waitFor(() => m.got.some((g) => g.text === text), { what: () => `${m.name} to receive "${text}" (has ${m.got.map((g) => g.text).join(', ')})`, tick: () => pump(all) });
+}
+
+const texts = (m: Member): string[] => m.got.map((g) => g.text);
+
+describe.each(MODES)('MdParticipant through a MessageDirector ($name)', ({ threads }) => {
+  it('routes by channel and inclusive range, once per participant, never back to the sender, bytes unchanged', async () => {
+    const addr = await startDirector(threads);
+    const a = await join(addr, threads, 'A');
+    const b = await join(addr, threads, 'B');
+    const c = await join(addr, threads, 'C');
+    const all = [a, b, c];
+    expect(b.md.registerForChannel(5000)).toBe(true);
+    expect(b.md.registerForRange(6000, 6999)).toBe(true);
+    expect(c.md.registerForChannel(5000n)).toBe(true);
+    expect(c.md.registerForRange(MAX - 9n, MAX)).toBe(true);
+    await barrier(a, b, 6999, all);
+    await barrier(a, c, MAX, all);
+    const three = toMany([5000, 6000, 5000], 100, DATA, 'three');
+    const sent = [
+      toMany([5000], 100, DATA, 'one'),
+      toMany([6999], 100, DATA, 'two'),
+      three,
+      toMany([MAX], 100, DATA, 'four'),
+      toMany([7000, 5999, MAX - 10n], 100, DATA, 'five'), // just outside every subscription
+      toMany([6000, MAX - 9n], 100, DATA, 'six'),
+      toMany([5000], 100, DATA, 'end'),
+    ];
+    for (const dg of sent) expect(a.md.send(dg)).toBe(true);
+    expect(b.md.send(toMany([5000, 6000], 200, DATA, 'seven'))).toBe(true); // B holds both: still not back to B
+    await until(b, 'end', all);
+    await until(c, 'end', all);
+    await until(c, 'seven', all);
+    // C's marker reaches B after anything the MD routed before it, 'seven' included had it gone back to B.
+    expect(c.md.send(toMany([5000], 300, DATA, 'end-c'))).toBe(true);
+    await until(b, 'end-c', all);
+    expect(texts(b)).toEqual(['one', 'two', 'three', 'six', 'end', 'end-c']);
+    expect(texts(c).filter((t) => t !== 'seven')).toEqual(['one', 'three', 'four', 'six', 'end']);
+    expect(texts(c).filter((t) => t === 'seven')).toHaveLength(1);
+    expect(a.got).toHaveLength(0);
+    expect(hex(b.got[2]!.bytes)).toBe(hex(three.getMessage())); // recipient list not rewritten
+    expect(b.got[2]!.to).toEqual([5000n, 6000n, 5000n]);
+    expect(c.got.find((g) => g.text === 'four')!.to).toEqual([MAX]);
+  });
+
+  it('unregisterForChannel and unregisterForRange stop delivery (the range is sliced, inclusive)', async () => {
+    const addr = await startDirector(threads);
+    const a = await join(addr, threads, 'A');
+    const b = await join(addr, threads, 'B');
+    const all = [a, b];
+    b.md.registerForChannel(5000);
+    b.md.registerForRange(6000, 6999);
+    await barrier(a, b, 6000, all);
+    expect(b.md.unregisterForChannel(5000)).toBe(true);
+    expect(b.md.unregisterForRange(6000, 6499)).toBe(true);
+    expect(b.md.registerForChannel(5999)).toBe(true);
+    await barrier(a, b, 5999, all);
+    for (const [ch, text] of [
+      [5000, 'x'],
+      [6000, 'y'],
+      [6499, 'y2'],
+      [6500, 'z'],
+      [6999, 'z2'],
+      [5999, 'end'],
+    ] as const) {
+      expect(a.md.send(toMany([ch], 100, DATA, text))).toBe(true);
+    }
+    await until(b, 'end', all);
+    expect(texts(b)).toEqual(['z', 'z2', 'end']);
+  });
+
+  it('post-removes fire when the connection closes; clearPostRemoves keeps a key’s from firing', async () => {
+    const addr = await startDirector(threads);
+    const a = await join(addr, threads, 'A');
+    const b = await join(addr, threads, 'B');
+    const c = await join(addr, threads, 'C');
+    const all = [a, b, c];
+    b.md.registerForChannel(5000);
+    await barrier(c, b, 5000, all);
+    const gone = toMany([5000], 100, DATA, 'A gone');
+    const gone2 = toMany([5000, 5000], 100, DATA, 'A gone 2'); // once, though listed twice
+    expect(a.md.addPostRemove(100, gone)).toBe(true);
+    expect(a.md.addPostRemove(101, toMany([5000], 101, DATA, 'cleared'))).toBe(true);
+    expect(a.md.clearPostRemoves(101)).toBe(true);
+    expect(a.md.addPostRemove(100n, gone2)).toBe(true);
+    expect(a.md.addPostRemove(MAX, toMany([5000], MAX, DATA, 'A gone 3'))).toBe(true);
+    // Nothing fires while A is connected.
+    expect(c.md.send(toMany([5000], 300, DATA, 'still here'))).toBe(true);
+    await until(b, 'still here', all);
+    expect(texts(b)).toEqual(['still here']);
+    a.manager.closeConnection(a.link.connection);
+    await until(b, 'A gone 3', all);
+    expect(c.md.send(toMany([5000], 300, DATA, 'end'))).toBe(true);
+    await until(b, 'end', all);
+    expect(texts(b)).toEqual(['still here', 'A gone', 'A gone 2', 'A gone 3', 'end']);
+    expect(hex(b.got[1]!.bytes)).toBe(hex(gone.getMessage()));
+    expect(hex(b.got[2]!.bytes)).toBe(hex(gone2.getMessage()));
+  });
+
+  it('post-removes fire when the connection is reset (a raw participant that sends RST)', async () => {
+    const addr = await startDirector(threads);
+    const a = await join(addr, threads, 'A');
+    const b = await join(addr, threads, 'B');
+    const all = [a, b];
+    b.md.registerForChannel(5000);
+    await barrier(a, b, 5000, all);
+    const raw = await rawConnect(addr.port);
+    const gone = toMany([5000], 77, DATA, 'raw gone');
+    await raw.write(Buffer.from(control(9010, u64(77) + blob(gone.getMessage())) + control(9000, u64(7777)), 'hex'));
+    // The raw participant's own probe barrier: A's probe on 7777 reaching it proves the MD read both messages.
+    const id = 'raw-probe';
+    const probe = Buffer.from(framed(hex(toMany([7777], 999, PROBE, id).getMessage())), 'hex');
+    let sent = 0;
+    await waitFor(() => raw.received().includes(probe), {
+      what: () => `the raw participant to receive a probe (${sent} sent)`,
+      tick: () => {
+        if (sent < 2000) {
+          a.md.send(toMany([7777], 999, PROBE, id));
+          sent++;
+        }
+      },
+    });
+    raw.socket.resetAndDestroy();
+    await until(b, 'raw gone', all);
+    expect(hex(b.got[0]!.bytes)).toBe(hex(gone.getMessage()));
   });
 });
