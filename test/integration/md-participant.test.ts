@@ -293,14 +293,20 @@ describe.each(MODES)('MdParticipant bytes on the wire ($name)', ({ threads }) =>
     ]).toEqual([false, false, false, false, false, false, false, false, false]);
   });
 
-  it.runIf(threads > 0)('a threaded writer whose queue stays full: send returns false at once, a control call after a bounded wait', async () => {
+  it('a writer whose queue cap is 0: threaded, send returns false at once and a control call after a bounded wait; immediate (polled) has no queue', async () => {
     const { peer, client, md } = await setup(threads);
-    client.writer.setMaxQueueSize(0); // every send finds the queue full
-    expect(md.send(routed(5, 1, 1, 'refused'))).toBe(false);
-    expect(md.registerForChannel(5)).toBe(false); // waited (bounded) for room that never came
+    client.writer.setMaxQueueSize(0); // a threaded writer finds its queue full at every send
+    const sent = md.send(routed(5, 1, 1, 'data'));
+    const registered = md.registerForChannel(5); // threaded: waits (bounded) for room that never comes
     client.writer.setMaxQueueSize(10_000);
     expect(md.registerForChannel(6)).toBe(true);
-    await expectWire(peer, control(9000, u64(6)));
+    if (threads > 0) {
+      expect([sent, registered]).toEqual([false, false]);
+      await expectWire(peer, control(9000, u64(6)));
+    } else {
+      expect([sent, registered]).toEqual([true, true]); // Panda's immediate writer: no queue, no cap
+      await expectWire(peer, framed(hex(routed(5, 1, 1, 'data').getMessage())) + control(9000, u64(5)) + control(9000, u64(6)));
+    }
   });
 
   it('connect() opens the reader, writer and connection, names the participant; routed datagrams arrive on the reader', async () => {
