@@ -309,6 +309,20 @@ describe.each(MODES)('MdParticipant bytes on the wire ($name)', ({ threads }) =>
     }
   });
 
+  it('a control call waits for room in a full queue instead of losing the subscription; send does not wait', async () => {
+    const { peer, client, md } = await setup(threads);
+    const d1 = routed(5, 1, 1, 'first');
+    client.writer.setMaxQueueSize(1);
+    client.writer.cork(); // the I/O threads are not woken: d1 stays in the (threaded) queue, which is then full
+    expect(md.send(d1)).toBe(true);
+    const d2 = md.send(routed(5, 1, 1, 'second')); // threaded: refused at once unless a thread took d1 meanwhile
+    expect(md.registerForChannel(5)).toBe(true); // threaded: waits (bounded) while the threads drain the queue
+    client.writer.uncork();
+    if (threads === 0) expect(d2).toBe(true); // the immediate writer has no queue
+    const second = d2 ? framed(hex(routed(5, 1, 1, 'second').getMessage())) : '';
+    await expectWire(peer, framed(hex(d1.getMessage())) + second + control(9000, u64(5)));
+  });
+
   it('connect() opens the reader, writer and connection, names the participant; routed datagrams arrive on the reader', async () => {
     const raw = await rawListen();
     const manager = new QueuedConnectionManager();
