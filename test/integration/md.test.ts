@@ -52,7 +52,8 @@ describe.each(MODES)('MessageDirector ($name)', ({ threads }) => {
     const c2 = await connectParticipant(port, 'c2');
     await c1.send(ctl({ kind: 'addRange', lo: MAX_CHANNEL - 10n, hi: MAX_CHANNEL }), ctl({ kind: 'addRange', lo: 0, hi: 0 }));
     await controls(md, 2);
-    const sent = [MAX_CHANNEL - 11n, MAX_CHANNEL - 10n, MAX_CHANNEL, 1n, 0n].map((c, i) => mdDg([c], 7, 100 + i));
+    // (channel 1 alone would make a control datagram)
+    const sent = [MAX_CHANNEL - 11n, MAX_CHANNEL - 10n, MAX_CHANNEL, 2n, 0n].map((c, i) => mdDg([c], 7, 100 + i));
     await c2.send(...sent);
     await c1.waitFrames(3);
     await c2.send(mdDg([0], 7, 999)); // fence
@@ -229,7 +230,7 @@ describe.each(MODES)('MessageDirector ($name)', ({ threads }) => {
   });
 
   it('a participant that never reads is terminated as a slow consumer (bounded memory); the others get everything', async () => {
-    const { md, port } = await withNetConfig({ maxPendingSendBytes: 256 << 10 }, () => startMd(threads));
+    const { md, port } = await withNetConfig({ maxPendingSendBytes: 1 << 20 }, () => startMd(threads));
     const slow = await connectParticipant(port, 'slow');
     const ok = await connectParticipant(port, 'ok');
     const sender = await connectParticipant(port, 'sender');
@@ -240,12 +241,13 @@ describe.each(MODES)('MessageDirector ($name)', ({ threads }) => {
     await controls(md, 3);
     const payload = new Uint8Array(4000).fill(7);
     let sent = 0;
-    // Bounded: at most 400 batches of 100 × 4 kB (160 MB); the kernel buffers of one loopback
-    // connection hold a few MB, so the MD's 256 kB high-water mark is reached long before.
+    // Bounded: at most 400 batches of 50 × 4 kB (80 MB); the kernel buffers of one loopback
+    // connection hold a few MB, so the MD's 1 MiB high-water mark is reached long before. `ok`
+    // takes each batch before the next one is sent: it reads, so it never nears the mark.
     for (let b = 0; b < 400 && md.getStats().slowConsumers === 0; b++) {
-      await sender.send(...Array.from({ length: 100 }, (_, i) => mdDg([9, 8], 1, 1, [...u32(sent + i), ...payload])));
-      sent += 100;
-      await waitFor(() => md.getStats().datagramsIn >= sent || md.getStats().slowConsumers > 0, { what: () => `the MD took ${sent} datagrams (${md.getStats().datagramsIn})` });
+      await sender.send(...Array.from({ length: 50 }, (_, i) => mdDg([9, 8], 1, 1, [...u32(sent + i), ...payload])));
+      sent += 50;
+      await ok.waitCount(sent, 'this batch');
     }
     expect(md.getStats().slowConsumers).toBe(1);
     expect(md.getStats().terminated).toBe(1);
