@@ -262,6 +262,7 @@ export class MessageDirector {
 
   async #loop(): Promise<void> {
     const reader = this.#reader!;
+    let woken = false;
     while (this.#state === 'running') {
       let busy = false;
       try {
@@ -272,8 +273,12 @@ export class MessageDirector {
       if (this.#state !== 'running') break;
       // After work, let the event loop run (sockets, timers) before the next round; idle, sleep
       // until the I/O threads deliver (or IDLE_WAIT_MS, to look at accepts and disconnects).
+      // A wake-up that found nothing to route (data of a connection no longer read, say) must not
+      // spin on resolved promises: then wait a millisecond instead.
       if (busy) await new Promise<void>((r) => setImmediate(r));
-      else await reader.waitForDataAsync(IDLE_WAIT_MS).catch(() => false);
+      else if (woken) await new Promise<void>((r) => setTimeout(r, 1));
+      if (busy || woken) woken = false;
+      else woken = await reader.waitForDataAsync(IDLE_WAIT_MS).catch(() => false);
     }
   }
 
@@ -425,7 +430,11 @@ export class MessageDirector {
     const { host, port } = this.#upstreamAddr!;
     const c = await this.#manager!.openTCPClientConnectionAsync(host, port, UPSTREAM_CONNECT_MS).catch(() => null);
     if (this.#state !== 'running') {
-      if (c !== null) this.#manager?.closeConnection(c);
+      try {
+        if (c !== null) this.#manager?.closeConnection(c);
+      } catch {
+        // stopped meanwhile: the manager closed everything
+      }
       return;
     }
     if (c === null) {
