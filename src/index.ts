@@ -52,6 +52,21 @@ export {
 export { udpChecksum, encodeUdpPacket, decodeUdpPacket, checkUdpPacket, MAX_UDP_PAYLOAD, UDP_RECEIVE_BUFFER } from './protocol/udp-header.js';
 
 export { MessageDirector, type MessageDirectorOptions, type MdAddress, type MdStats } from './md/message-director.js';
+export {
+  MdMsg,
+  MAX_CHANNEL,
+  channelKey,
+  keyToBigInt,
+  readChannelKey,
+  writeChannelKey,
+  newMdHeader,
+  readMdHeader,
+  parseMdControl,
+  mdControlDatagram,
+  type ChannelKey,
+  type MdHeader,
+  type MdControl,
+} from './md/protocol.js';
 
 export { getNetConfig, setNetConfig, resetNetConfig, setNetClock, getNetClock, type NetConfig, type NetConfigPatch, type NetClock } from './config.js';
 export type { SocketOptionName } from './protocol/control.js';

@@ -9,7 +9,7 @@
  * | u8 n  | u64 recipients[n]    | u64 from | u16 msg | payload |
  * +-------+----------------------+----------+---------+---------+
  * ```
- * A **control** datagram has exactly one recipient, {@link CONTROL_CHANNEL} (1), and no sender:
+ * A **control** datagram has exactly one recipient, `CONTROL_CHANNEL` (1), and no sender:
  * `01 · 01 00 00 00 00 00 00 00 · u16 msg · args`.
  *
  * Channels are 64-bit. On the hot path they are read as **channel keys** ({@link ChannelKey}): a
@@ -22,9 +22,6 @@
  */
 import { MdDatagramError } from '../errors.js';
 import { PyDatagram } from '../datagram/py-datagram.js';
-
-/** The channel a control datagram is addressed to. Thread: any. */
-export const CONTROL_CHANNEL = 1n;
 
 /** Control message codes (participant → its message director), as Panda3D's `MsgTypes` names them. Thread: any. */
 export const MdMsg = {
