@@ -50,6 +50,8 @@ export {
 } from './protocol/tcp-framing.js';
 export { udpChecksum, encodeUdpPacket, decodeUdpPacket, checkUdpPacket, MAX_UDP_PAYLOAD, UDP_RECEIVE_BUFFER } from './protocol/udp-header.js';
 
+export { MessageDirector, type MessageDirectorOptions, type MdAddress, type MdStats } from './md/message-director.js';
+
 export { getNetConfig, setNetConfig, resetNetConfig, setNetClock, getNetClock, type NetConfig, type NetConfigPatch, type NetClock } from './config.js';
 export type { SocketOptionName } from './protocol/control.js';
 export { setLogLevel, getLogLevel, setLogSink, type LogLevel, type LogSink } from './log.js';

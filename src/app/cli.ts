@@ -7,6 +7,7 @@
  * pandanet serve   game server + live view
  * pandanet bots    bot swarm against a running server
  * pandanet echo    echo server for interop checks
+ * pandanet md      Astron message director (one node, or a child in Astron's tree)
  * pandanet bench   the benchmarks (`npm run bench -- …`, from a source checkout)
  * ```
  *
@@ -25,6 +26,7 @@ import { parseArgs } from 'node:util';
 import { BotSwarm, quietConnectErrors, type BotReport } from './bots.js';
 import { BotsChild } from './bots-child.js';
 import { EchoServer } from './echo-server.js';
+import { MessageDirector } from '../md/message-director.js';
 import { GameServer, ListenError } from './game-server.js';
 import { LiveView, fmtBytes, fmtInt, fmtMs, formatSummary, type RunSummary } from './live-view.js';
 import { MetricsServer, PandanetMetrics } from './metrics.js';
@@ -359,6 +361,46 @@ async function runEcho(v: Values): Promise<number> {
 }
 
 // ---------------------------------------------------------------------------------------------
+// md
+
+/** `HOST:PORT` (an IPv6 host in brackets: `[::1]:7199`). */
+function hostPort(v: Values, name: string, minPort: number): { host: string; port: number } | undefined {
+  const x = v[name];
+  if (x === undefined) return undefined;
+  if (typeof x !== 'string' || x === '') throw new UsageError(`--${name} needs HOST:PORT`);
+  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d+)$/.exec(x.trim());
+  if (m === null) throw new UsageError(`--${name} needs HOST:PORT, got '${x}'`);
+  const port = Number(m[3]);
+  if (port < minPort || port > 65535) throw new UsageError(`--${name}: port must be ${minPort}..65535, got ${port}`);
+  return { host: m[1] ?? m[2]!, port };
+}
+
+async function runMd(v: Values): Promise<number> {
+  const listen = hostPort(v, 'listen', 0);
+  if (listen === undefined) throw new UsageError('--listen HOST:PORT is required');
+  const upstream = hostPort(v, 'upstream', 1) ?? null;
+  const threads = int(v, 'threads', 2, 0, 64);
+  const name = str(v, 'name', 'md');
+  const md = new MessageDirector({ host: listen.host, port: listen.port, threads, upstream, name });
+  const stop = stopSignal(undefined);
+  let address;
+  try {
+    address = await md.start();
+  } catch (err) {
+    process.stderr.write(`${PROG} md: ${err instanceof Error ? err.message : String(err)}\n`);
+    return 1;
+  }
+  const host = address.host.includes(':') ? `[${address.host}]` : address.host;
+  process.stdout.write(`md listening on ${host}:${address.port}\n`);
+  const reason = await stop.stopped;
+  stop.dispose();
+  const s = md.getStats();
+  await md.stop();
+  process.stdout.write(`${PROG}: md ${name} stopped (${reason}); routed ${fmtInt(s.routed)} datagrams (${fmtInt(s.deliveries)} deliveries), ${s.terminated} participants terminated\n`);
+  return 0;
+}
+
+// ---------------------------------------------------------------------------------------------
 // bench
 
 async function runBench(rest: string[]): Promise<number> {
@@ -469,6 +511,32 @@ Options:
     },
     run: (v) => runEcho(v),
   },
+  md: {
+    summary: "Astron message director: routes datagrams by 64-bit channel (Astron's MD protocol)",
+    help: `Usage: ${PROG} md --listen HOST:PORT [options]
+
+Runs a message director that speaks Astron's MD protocol (Panda's 2-byte length prefix; datagrams
+as PyDatagram.addServerHeader writes them; control messages 9000-9003, 9010-9014). With --upstream it
+joins Astron's tree as a child of another MD (Astron's astrond or another pandanet md), connecting
+before it reports ready. Prints "md listening on HOST:PORT" once ready (useful with port 0). SIGTERM
+or Ctrl-C stops it cleanly (exit code 0); participants' post-removes do not fire on a clean stop.
+See docs/cluster.md.
+
+Options:
+  --listen HOST:PORT    address to listen on (required; port 0 picks a free one)
+  --upstream HOST:PORT  parent message director (default: none, this node is a root)
+  --threads N           I/O threads; 0 = Panda's polled mode (default 2)
+  --name NAME           a name for logs (default md)
+  -h, --help            show this help`,
+    options: {
+      listen: { type: 'string' },
+      upstream: { type: 'string' },
+      threads: { type: 'string' },
+      name: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    run: (v) => runMd(v),
+  },
   bench: {
     summary: 'the benchmarks: runs `npm run bench -- ARGS` (source checkout only)',
     help: `Usage: ${PROG} bench [workload…] [options]
@@ -491,7 +559,7 @@ function mainHelp(): string {
   return `Usage: ${PROG} <command> [options]
 
 Panda3D's low-level networking API for Node.js — a demo game server with a bot swarm, an echo
-server and the benchmarks.
+server, a message director and the benchmarks.
 
 Commands:
 ${Object.entries(COMMANDS)

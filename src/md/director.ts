@@ -1,0 +1,336 @@
+/**
+ * The message director's logic, without sockets: participants, control messages, routing, post-removes,
+ * termination, and Astron's tree rules as calls on a {@link DirectorOutput}. {@link MessageDirector}
+ * wires it to pandanet connections; tests can drive it directly.
+ *
+ * Rules (docs/cluster.md, from Astron's behaviour):
+ * - A datagram goes to every participant subscribed to any of its recipients (channel or range), once
+ *   per participant, byte for byte, never back to its sender. No subscriber: dropped (still forwarded
+ *   upstream when it came from a local participant).
+ * - A control datagram (one recipient, channel 1, no sender) from a participant is acted on, never
+ *   routed; from upstream it is an ordinary datagram (routed to subscribers of channel 1, if any).
+ * - A truncated datagram (or a control message with missing arguments) terminates its sender: its
+ *   subscriptions go, its post-removes fire, nothing more it sends is routed. From upstream, it is
+ *   logged and dropped.
+ * - When a participant goes (disconnect, reset, termination), its subscriptions are removed (with
+ *   the upstream REMOVEs of {@link ChannelMap.unsubscribeAll}), then its post-removes are routed as if
+ *   it had sent them, key by key, each key followed by CLEAR_POST_REMOVES upstream.
+ * - Upstream (when configured): every datagram a local participant sends (post-removes included) is
+ *   forwarded unchanged; datagrams from upstream are only delivered locally; subscription changes are
+ *   forwarded as {@link ChannelMap} says; ADD_POST_REMOVE is forwarded when added, CLEAR_POST_REMOVES
+ *   when asked and after a participant's post-removes fired.
+ *
+ * Pure module. Thread: the owner's thread only (the main thread for {@link MessageDirector}).
+ * @module
+ */
+import { MdDatagramError } from '../errors.js';
+import { ChannelMap, type RouteTarget } from './channel-map.js';
+import { newMdHeader, parseMdControl, readMdHeader, type ChannelKey, type MdControl, type MdHeader } from './protocol.js';
+
+/** One participant (a connection to this MD) as the director sees it. Thread: the director's owner. */
+export class MdParticipantRecord<C> implements RouteTarget {
+  routeStamp = 0;
+  /** `active` until it goes; `terminated` when the MD cut it off (its socket may still be open for a while); `gone` when removed. */
+  state: 'active' | 'terminated' | 'gone' = 'active';
+  /** SET_CON_NAME (for logs). */
+  name = '';
+  /** SET_CON_URL (for logs). */
+  url = '';
+  /** Post-removes by key, in the order added. */
+  readonly postRemoves = new Map<ChannelKey, Uint8Array[]>();
+  /** Datagrams it sent (control messages included). */
+  datagramsIn = 0;
+  /** Datagrams routed to it. */
+  datagramsOut = 0;
+
+  constructor(
+    /** Director-wide id (for logs). */
+    readonly id: number,
+    /** The transport's handle (a pandanet `Connection` in {@link MessageDirector}). */
+    readonly conn: C,
+  ) {}
+
+  /** A name for logs: the SET_CON_NAME name, else `participant #id`. */
+  label(): string {
+    return this.name !== '' ? `'${this.name}' (#${this.id})` : `participant #${this.id}`;
+  }
+}
+
+/** What the director asks of its transport. Thread: the director's owner. */
+export interface DirectorOutput<C> {
+  /**
+   * Routes `data[offset, offset + length)` unchanged to `to[0 .. n)` and, when `up`, upstream. Called
+   * once per datagram; the bytes are valid only during the call. Must not call back into the director
+   * (report a failed send later, e.g. with {@link Director.terminate} after the call).
+   */
+  route(data: Uint8Array, offset: number, length: number, to: readonly MdParticipantRecord<C>[], n: number, up: boolean): void;
+  /** Sends a control message upstream (only called when the director has an upstream). */
+  controlUp(msg: MdControl): void;
+  /** The transport side of a termination: stop reading `p` now, close it later (see docs/cluster.md). */
+  terminated(p: MdParticipantRecord<C>, reason: string): void;
+  /** A log line. */
+  log(level: 'debug' | 'info' | 'warning' | 'error', message: string): void;
+}
+
+/** Counters of a {@link Director}. Thread: any (a snapshot). */
+export interface DirectorCounters {
+  /** Participants now active. */
+  participants: number;
+  /** Non-control datagrams from local participants (post-removes included). */
+  datagramsIn: number;
+  /** Control messages from local participants. */
+  controlIn: number;
+  /** Datagrams from upstream. */
+  fromUpstream: number;
+  /** Datagrams that reached at least one local participant. */
+  routed: number;
+  /** Deliveries to local participants (a datagram to 3 participants counts 3). */
+  deliveries: number;
+  /** Datagrams no local participant was subscribed to. */
+  droppedNoSubscriber: number;
+  /** Datagrams forwarded upstream (local traffic and post-removes). */
+  toUpstream: number;
+  /** Control messages sent upstream. */
+  controlUp: number;
+  /** Participants terminated by the MD (truncated datagram, slow consumer...). */
+  terminated: number;
+  /** Truncated datagrams seen (from participants or upstream). */
+  truncated: number;
+  /** Unknown control codes seen. */
+  unknownControl: number;
+  /** Post-remove datagrams routed. */
+  postRemovesFired: number;
+}
+
+/** The routing/state machine of one message director. Thread: the owner's thread only. */
+export class Director<C> {
+  readonly map = new ChannelMap<MdParticipantRecord<C>>();
+  readonly #out: DirectorOutput<C>;
+  readonly #participants = new Set<MdParticipantRecord<C>>();
+  readonly #header: MdHeader = newMdHeader();
+  readonly #recipients: MdParticipantRecord<C>[] = [];
+  #nextId = 1;
+  /** Whether this node has a parent (tree rules apply). */
+  readonly hasUpstream: boolean;
+  readonly counters: DirectorCounters = {
+    participants: 0,
+    datagramsIn: 0,
+    controlIn: 0,
+    fromUpstream: 0,
+    routed: 0,
+    deliveries: 0,
+    droppedNoSubscriber: 0,
+    toUpstream: 0,
+    controlUp: 0,
+    terminated: 0,
+    truncated: 0,
+    unknownControl: 0,
+    postRemovesFired: 0,
+  };
+
+  constructor(out: DirectorOutput<C>, options: { upstream: boolean }) {
+    this.#out = out;
+    this.hasUpstream = options.upstream;
+  }
+
+  /** A new participant on `conn`. */
+  addParticipant(conn: C): MdParticipantRecord<C> {
+    const p = new MdParticipantRecord(this.#nextId++, conn);
+    this.#participants.add(p);
+    this.counters.participants = this.#participants.size;
+    return p;
+  }
+
+  /** Active participants. */
+  participants(): IterableIterator<MdParticipantRecord<C>> {
+    return this.#participants.values();
+  }
+
+  /**
+   * A datagram `data[offset, offset + length)` from participant `p` (ignored unless `p` is active).
+   * Control messages are acted on; others routed. A truncated one terminates `p`.
+   */
+  receive(p: MdParticipantRecord<C>, data: Uint8Array, offset: number, length: number): void {
+    if (p.state !== 'active') return;
+    p.datagramsIn++;
+    const h = this.#header;
+    const bad = readMdHeader(data, offset, length, h);
+    if (bad !== null) {
+      this.counters.truncated++;
+      this.terminate(p, `truncated datagram (${bad})`);
+      return;
+    }
+    if (h.control) {
+      this.counters.controlIn++;
+      let msg: MdControl;
+      try {
+        msg = parseMdControl(data, h);
+      } catch (err) {
+        if (!(err instanceof MdDatagramError)) throw err;
+        this.counters.truncated++;
+        this.terminate(p, `truncated control message (${err.message})`);
+        return;
+      }
+      this.#control(p, msg);
+      return;
+    }
+    this.counters.datagramsIn++;
+    this.#route(p, data, offset, length, h);
+  }
+
+  /** A datagram from upstream: delivered locally, never sent back up. Truncated: logged and dropped. */
+  receiveFromUpstream(data: Uint8Array, offset: number, length: number): void {
+    const h = this.#header;
+    const bad = readMdHeader(data, offset, length, h);
+    this.counters.fromUpstream++;
+    if (bad !== null) {
+      this.counters.truncated++;
+      this.#out.log('warning', `md: truncated datagram from upstream (${bad}); dropped`);
+      return;
+    }
+    this.#route(null, data, offset, length, h);
+  }
+
+  #route(from: MdParticipantRecord<C> | null, data: Uint8Array, offset: number, length: number, h: MdHeader): void {
+    const to = this.#recipients; // reused: collect overwrites or appends, so it never has holes
+    const n = this.map.collect(data, h.recipients, h.count, to, from);
+    const up = from !== null && this.hasUpstream;
+    if (n > 0) {
+      this.counters.routed++;
+      this.counters.deliveries += n;
+      for (let i = 0; i < n; i++) to[i]!.datagramsOut++;
+    } else this.counters.droppedNoSubscriber++;
+    if (up) this.counters.toUpstream++;
+    if (n > 0 || up) this.#out.route(data, offset, length, to, n, up);
+  }
+
+  #up(msg: MdControl | null): void {
+    if (msg === null || !this.hasUpstream) return;
+    this.counters.controlUp++;
+    this.#out.controlUp(msg);
+  }
+
+  #control(p: MdParticipantRecord<C>, msg: MdControl): void {
+    switch (msg.kind) {
+      case 'addChannel':
+        this.#up(this.map.subscribeChannel(p, msg.channel));
+        return;
+      case 'removeChannel':
+        this.#up(this.map.unsubscribeChannel(p, msg.channel));
+        return;
+      case 'addRange':
+        this.#up(this.map.subscribeRange(p, msg.lo, msg.hi));
+        return;
+      case 'removeRange':
+        for (const m of this.map.unsubscribeRange(p, msg.lo, msg.hi)) this.#up(m);
+        return;
+      case 'addPostRemove': {
+        const list = p.postRemoves.get(msg.key);
+        if (list === undefined) p.postRemoves.set(msg.key, [msg.datagram]);
+        else list.push(msg.datagram);
+        this.#up(msg);
+        return;
+      }
+      case 'clearPostRemoves':
+        p.postRemoves.delete(msg.key);
+        this.#up(msg);
+        return;
+      case 'setConName':
+        p.name = msg.name;
+        return;
+      case 'setConUrl':
+        p.url = msg.url;
+        return;
+      case 'logMessage':
+        this.#out.log('info', `md: log message from ${p.label()} (${msg.blob.length} bytes)`);
+        return;
+      case 'unknown':
+        this.counters.unknownControl++;
+        this.#out.log('warning', `md: unknown control message ${msg.msgType} from ${p.label()}; ignored`);
+        return;
+    }
+  }
+
+  /**
+   * The MD cuts `p` off (truncated datagram, slow consumer): it is removed (subscriptions go, its
+   * post-removes fire) and the transport told to stop reading it. No-op unless `p` is active.
+   */
+  terminate(p: MdParticipantRecord<C>, reason: string): void {
+    if (p.state !== 'active') return;
+    p.state = 'terminated';
+    this.counters.terminated++;
+    this.#out.log('warning', `md: terminating ${p.label()}: ${reason}`);
+    this.#out.terminated(p, reason);
+    this.#remove(p);
+  }
+
+  /**
+   * `p` disconnected (FIN or reset): its subscriptions go and its post-removes fire. Idempotent (a
+   * terminated participant's later disconnect only marks it gone).
+   */
+  disconnected(p: MdParticipantRecord<C>): void {
+    if (p.state === 'active') this.#remove(p);
+    p.state = 'gone';
+  }
+
+  /**
+   * Forgets `p` without firing its post-removes or telling upstream anything (a clean stop of the
+   * whole node: in a tree, the parent still holds the forwarded post-removes and fires them when this
+   * node's link closes).
+   */
+  forget(p: MdParticipantRecord<C>): void {
+    this.map.unsubscribeAll(p);
+    this.#participants.delete(p);
+    this.counters.participants = this.#participants.size;
+    p.state = 'gone';
+  }
+
+  #remove(p: MdParticipantRecord<C>): void {
+    for (const m of this.map.unsubscribeAll(p)) this.#up(m);
+    this.#participants.delete(p);
+    this.counters.participants = this.#participants.size;
+    const h = this.#header;
+    for (const [key, list] of p.postRemoves) {
+      for (const dg of list) {
+        const bad = readMdHeader(dg, 0, dg.length, h);
+        if (bad !== null) {
+          this.#out.log('warning', `md: post-remove of ${p.label()} is truncated (${bad}); not routed`);
+          continue;
+        }
+        this.counters.postRemovesFired++;
+        this.counters.datagramsIn++;
+        this.#route(p, dg, 0, dg.length, h);
+      }
+      this.#up({ kind: 'clearPostRemoves', key });
+    }
+    p.postRemoves.clear();
+  }
+
+  /**
+   * The control messages that rebuild this node's state on a (re)connected parent: ADD_CHANNEL for
+   * every channel with a local channel subscriber, ADD_RANGE for every interval held by local range
+   * subscriptions, ADD_POST_REMOVE for every pending post-remove. Sends them through
+   * {@link DirectorOutput.controlUp}; returns how many.
+   */
+  resyncUpstream(): number {
+    if (!this.hasUpstream) return 0;
+    let n = 0;
+    for (const c of this.map.subscribedChannels()) {
+      this.#up({ kind: 'addChannel', channel: c });
+      n++;
+    }
+    for (const r of this.map.coveredRanges()) {
+      this.#up({ kind: 'addRange', lo: r.lo, hi: r.hi });
+      n++;
+    }
+    for (const p of this.#participants) {
+      for (const [key, list] of p.postRemoves) {
+        for (const dg of list) {
+          this.#up({ kind: 'addPostRemove', key, datagram: dg });
+          n++;
+        }
+      }
+    }
+    return n;
+  }
+}
