@@ -14,7 +14,7 @@
  * Thread: main thread of the router process.
  * @module
  */
-import * as pandanet from '../../src/index.js';
+import { MessageDirector } from '../../src/index.js';
 import { guardLog, logCounts } from '../lib/log-guard.js';
 import { CpuWindow, ThreadLabels, type WindowReport } from '../lib/server-window.js';
 import { startBaselineRouter, type BaselineRouterStats } from './md-router-baseline.js';
@@ -41,19 +41,11 @@ export type MdRouterMessage =
     }
   | { kind: 'error'; message: string };
 
-/** The part of pandanet's `MessageDirector` the bench uses (issue 15's contract). */
-interface Director {
-  start(): Promise<{ host: string; port: number }>;
-  stop(): Promise<void>;
-  getStats(): unknown;
-}
-type DirectorClass = new (options: { host?: string; port?: number; threads?: number; name?: string }) => Director;
-
 const p = paramsFromArgv<MdRouterParams>();
 guardLog();
 const labels = new ThreadLabels();
 const cpu = new CpuWindow(labels);
-let director: Director | null = null;
+let director: MessageDirector | null = null;
 let baseStats: BaselineRouterStats | null = null;
 let statsAtStart: BaselineRouterStats | null = null;
 
@@ -62,10 +54,8 @@ function send(m: MdRouterMessage): void {
 }
 
 async function startPandanet(): Promise<number> {
-  const Md = (pandanet as unknown as { MessageDirector?: DirectorClass }).MessageDirector;
-  if (Md === undefined) throw new Error('this build of pandanet has no MessageDirector (issue 15, src/md/message-director.ts)');
   labels.markBefore();
-  const md = new Md({ host: '127.0.0.1', port: 0, threads: p.threads, name: 'bench' });
+  const md = new MessageDirector({ host: '127.0.0.1', port: 0, threads: p.threads, name: 'bench' });
   director = md;
   const addr = await md.start();
   labels.markAfter(Math.max(1, p.threads));
