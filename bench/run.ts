@@ -12,7 +12,8 @@
  * - `udp`       UDP echo with Panda's checksum, pandanet polled/threaded vs node:dgram;
  * - `md`        one message-director node, participant → participant datagrams/s and latency at
  *               50 % of each router's max: pandanet's MessageDirector t0/t1/t2 vs a plain `node:net`
- *               router, and Astron's quoted figure (bench/e2e/md.ts; about 2 minutes);
+ *               router (per read chunk and per loop turn writes), and Astron's quoted figure
+ *               (bench/e2e/md.ts; about 2.5 minutes);
  * - `micro`     in-memory micro benchmarks (bench/micro; only when named).
  *
  * Prints the machine first; a progress bar per workload on stderr; results (JSON, Markdown, SVG) in
@@ -46,7 +47,7 @@ const VALUED = new Set([
   'runs', 'connections', 'per-connection', 'warmup', 'in-flight', 'client-threads', 'threads', 'work', 'drain', 'idle', 'timeout-s', 'micro-timeout-s', 'only', 'profile', 'quiet-wait-s', 'out', 'io-spin-us',
   'loads', 'measure-ms', 'duration-s', 'idle-s', 'rate', 'participants',
 ]);
-const KNOWN = new Set([...VALUED, 'quick', 'no-save', 'help']);
+const KNOWN = new Set([...VALUED, 'quick', 'no-save', 'help', 'no-tick-baseline']);
 
 type Flags = ParsedArgs['flags'];
 
@@ -170,6 +171,7 @@ function mdOptions(f: Flags): Partial<MdOptions> {
     o.measureMs = m;
     o.maxMeasureMs = m;
   }
+  if (f.has('no-tick-baseline')) o.tickBaseline = false;
   return o;
 }
 
@@ -291,7 +293,7 @@ function usage(): string {
     '  scale:     --connections N --idle-s S',
     '  budget:    --rate N (datagrams/s of the fixed phase) --measure-ms MS',
     '  udp:       --measure-ms MS',
-    '  md:        --participants N --in-flight N --client-threads N --loads 0.5 --measure-ms MS',
+    '  md:        --participants N --in-flight N --client-threads N --loads 0.5 --measure-ms MS --no-tick-baseline',
     '  micro:     --micro-timeout-s 300 --only ring,datagram',
     '',
     'Results: bench/results/<workload>-<date>.{json,md} and <workload>-<date>-<chart>.svg',

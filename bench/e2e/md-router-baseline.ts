@@ -12,7 +12,9 @@
  *   once per participant (a stamp per datagram) and never back to its sender; a datagram with no
  *   subscriber is dropped;
  * - writes are batched per read chunk: the frames of one chunk bound for one participant go out in
- *   one `socket.write` (one write per read chunk per destination);
+ *   one `socket.write` (one write per read chunk per destination). With `flush: 'tick'` (a variant,
+ *   not the default) they are held until the event loop's next `setImmediate` instead, so one write
+ *   per destination carries what every chunk of that loop turn routed to it;
  * - a truncated datagram (or a control message missing its argument) destroys the sender's socket;
  *   a socket that closes loses its subscriptions.
  *
@@ -58,12 +60,26 @@ function keyAt(buf: Buffer, at: number): Key {
   return hi < 0x20_0000 ? hi * TWO_32 + lo : buf.readBigUInt64LE(at);
 }
 
+/** When the router writes what it routed: after each read chunk, or once per event-loop turn. */
+export type BaselineFlush = 'chunk' | 'tick';
+
 /** Starts the router on `host:port` (0: ephemeral); resolves with the port and live counters. */
-export function startBaselineRouter(host: string, port: number): Promise<{ server: net.Server; port: number; stats: BaselineRouterStats }> {
+export function startBaselineRouter(host: string, port: number, flushMode: BaselineFlush = 'chunk'): Promise<{ server: net.Server; port: number; stats: BaselineRouterStats }> {
   const stats: BaselineRouterStats = { participants: 0, datagramsIn: 0, datagramsOut: 0, controls: 0, noSubscriber: 0, terminated: 0 };
   const subs = new Map<Key, Set<Participant>>();
-  const touched: Participant[] = [];
+  let touched: Participant[] = [];
   let stamp = 0;
+  let flushQueued = false;
+
+  const flush = (): void => {
+    flushQueued = false;
+    const list = touched;
+    touched = [];
+    for (const q of list) {
+      if (!q.socket.destroyed) q.socket.write(q.out.length === 1 ? q.out[0]! : Buffer.concat(q.out));
+      q.out = [];
+    }
+  };
 
   const unsubscribe = (p: Participant, k: Key): void => {
     const set = subs.get(k);
@@ -145,11 +161,11 @@ export function startBaselineRouter(host: string, port: number): Promise<{ serve
       if (sent === 0) stats.noSubscriber++;
       stats.datagramsOut += sent;
     }
-    for (const q of touched) {
-      q.socket.write(q.out.length === 1 ? q.out[0]! : Buffer.concat(q.out));
-      q.out = [];
+    if (flushMode === 'chunk') flush();
+    else if (!flushQueued && touched.length > 0) {
+      flushQueued = true;
+      setImmediate(flush);
     }
-    touched.length = 0;
     if (ok && off < n) p.pending = Buffer.from(buf.subarray(off));
     return ok;
   };

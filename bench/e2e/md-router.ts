@@ -1,7 +1,8 @@
 /**
  * One message router of the `md` workload, in its own process (so runs don't share a heap):
  *
- * - `baseline`: the plain single-threaded `node:net` router of bench/e2e/md-router-baseline.ts;
+ * - `baseline`: the plain single-threaded `node:net` router of bench/e2e/md-router-baseline.ts
+ *   (`flush: 'tick'`: its variant that writes once per event-loop turn);
  * - `pandanet`: pandanet's `MessageDirector` (`threads` I/O threads, 0 = polled) on 127.0.0.1:0,
  *   routing on this process's main thread as it does in `pandanet md`.
  *
@@ -17,7 +18,7 @@
 import { MessageDirector } from '../../src/index.js';
 import { guardLog, logCounts } from '../lib/log-guard.js';
 import { CpuWindow, ThreadLabels, type WindowReport } from '../lib/server-window.js';
-import { startBaselineRouter, type BaselineRouterStats } from './md-router-baseline.js';
+import { startBaselineRouter, type BaselineFlush, type BaselineRouterStats } from './md-router-baseline.js';
 import { paramsFromArgv } from './protocol.js';
 
 /** Router process parameters. */
@@ -25,6 +26,8 @@ export interface MdRouterParams {
   router: 'baseline' | 'pandanet';
   /** pandanet: I/O threads (0 = polled). */
   threads: number;
+  /** baseline: write after each read chunk (default) or once per event-loop turn. */
+  flush?: BaselineFlush;
 }
 
 export type MdRouterCommand = { kind: 'start' } | { kind: 'stop'; exit?: boolean };
@@ -63,7 +66,7 @@ async function startPandanet(): Promise<number> {
 }
 
 async function startBaseline(): Promise<number> {
-  const r = await startBaselineRouter('127.0.0.1', 0);
+  const r = await startBaselineRouter('127.0.0.1', 0, p.flush ?? 'chunk');
   baseStats = r.stats;
   return r.port;
 }
