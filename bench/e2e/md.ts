@@ -151,6 +151,8 @@ interface MdRun {
   /** Router counters over the max phase (baseline) or `MessageDirector.getStats()` after it (pandanet). */
   routerStats: unknown;
   ratioToBaseline?: number;
+  /** pandanet: datagrams/s over the same round's `baseline tick` run. */
+  ratioToTick?: number;
   ratioToAstron: number;
   wallMs: number;
 }
@@ -174,6 +176,7 @@ interface KindSummary {
   kind: string;
   datagramsPerSec: Spread;
   ratioToBaseline: Spread | null;
+  ratioToTick: Spread | null;
   ratioToAstron: Spread;
   routerMainCpuUsPerDg: Spread;
   routerProcessCpuUsPerDg: Spread;
@@ -329,6 +332,7 @@ function summarize(o: MdOptions, runs: MdRun[]): KindSummary[] {
     const ok = mine.filter((r) => r.ok);
     const col = (f: (r: MdRun) => number): Spread => spread(ok.map(f));
     const ratios = ok.map((r) => r.ratioToBaseline).filter((x): x is number => x !== undefined);
+    const tickRatios = ok.map((r) => r.ratioToTick).filter((x): x is number => x !== undefined);
     const nIo = params.router === 'pandanet' ? Math.max(1, params.threads) : 0;
     const pts = o.loads.map((load): PointSummary => {
       const ps = ok.map((r) => r.points.find((p) => p.load === load)).filter((p): p is LoadPoint => p !== undefined);
@@ -352,6 +356,7 @@ function summarize(o: MdOptions, runs: MdRun[]): KindSummary[] {
       kind,
       datagramsPerSec: col((r) => r.datagramsPerSec),
       ratioToBaseline: ratios.length > 0 ? spread(ratios) : null,
+      ratioToTick: tickRatios.length > 0 ? spread(tickRatios) : null,
       ratioToAstron: col((r) => r.ratioToAstron),
       routerMainCpuUsPerDg: col((r) => r.max?.mainCpuUsPerDg ?? Number.NaN),
       routerProcessCpuUsPerDg: col((r) => r.max?.processCpuUsPerDg ?? Number.NaN),
@@ -375,6 +380,7 @@ export function mdThroughputTable(r: MdResult): string {
     name(s.kind),
     range(s.datagramsPerSec, k),
     s.kind === 'baseline' ? '1' : range(s.ratioToBaseline, f2),
+    s.kind === 'baseline tick' ? '1' : range(s.ratioToTick, f2),
     range(s.ratioToAstron, f2),
     range(s.routerMainCpuUsPerDg, f2),
     range(s.routerProcessCpuUsPerDg, f2),
@@ -384,10 +390,10 @@ export function mdThroughputTable(r: MdResult): string {
     range(s.otherLoadCores, f2),
     `${s.okRuns}/${s.okRuns + s.failedRuns}`,
   ]);
-  rows.push([`Astron MD (reference: quoted, not measured in this run)`, `~${k(r.astronReferencePerSec)}`, '—', '1', '—', '—', '—', '—', '—', '—', '—']);
+  rows.push([`Astron MD (reference: quoted, not measured in this run)`, `~${k(r.astronReferencePerSec)}`, '—', '—', '1', '—', '—', '—', '—', '—', '—', '—']);
   return mdTable(
-    ['router', 'datagrams/s median (min–max)', '× node:net router (same round)', `× Astron reference (${k(r.astronReferencePerSec)}/s)`, 'router main-thread CPU µs/dg', 'router process CPU µs/dg', 'router I/O threads CPU (share of the phase)', 'router main thread waiting for a CPU', 'client CPU µs/dg', 'other load, cores', 'ok/runs'],
-    ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
+    ['router', 'datagrams/s median (min–max)', '× node:net router (same round)', '× per-turn node:net router (same round)', `× Astron reference (${k(r.astronReferencePerSec)}/s)`, 'router main-thread CPU µs/dg', 'router process CPU µs/dg', 'router I/O threads CPU (share of the phase)', 'router main thread waiting for a CPU', 'client CPU µs/dg', 'other load, cores', 'ok/runs'],
+    ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
     rows,
   );
 }
@@ -496,7 +502,9 @@ export async function runMd(options: Partial<MdOptions>, progress: Progress): Pr
       );
     }
     const base = thisRound.find((r) => r.kind === 'baseline');
+    const tick = thisRound.find((r) => r.kind === 'baseline tick');
     for (const r of thisRound) {
+      if (r.kind.startsWith('pandanet') && r.ok && tick?.ok === true) r.ratioToTick = r.datagramsPerSec / tick.datagramsPerSec;
       if (r.kind === 'baseline' || !r.ok || base === undefined || !base.ok) continue;
       r.ratioToBaseline = r.datagramsPerSec / base.datagramsPerSec;
       for (const p of r.points) {
