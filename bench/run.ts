@@ -10,6 +10,10 @@
  * - `scale`     10,000 idle connections: memory per connection, idle CPU;
  * - `budget`    main-thread CPU per datagram and I/O thread utilisation, per mode;
  * - `udp`       UDP echo with Panda's checksum, pandanet polled/threaded vs node:dgram;
+ * - `md`        one message-director node, participant → participant datagrams/s and latency at
+ *               50 % of each router's max: pandanet's MessageDirector t0/t1/t2 vs a plain `node:net`
+ *               router (per read chunk and per loop turn writes), and Astron's quoted figure
+ *               (bench/e2e/md.ts; about 2.5 minutes);
  * - `micro`     in-memory micro benchmarks (bench/micro; only when named).
  *
  * Prints the machine first; a progress bar per workload on stderr; results (JSON, Markdown, SVG) in
@@ -29,6 +33,7 @@ import { BROADCAST_DEFAULTS, BROADCAST_QUICK, broadcastSteps, runBroadcast, type
 import { SCALE_DEFAULTS, SCALE_QUICK, runScale, scaleSteps, type ScaleOptions } from './e2e/scale.js';
 import { BUDGET_DEFAULTS, BUDGET_QUICK, budgetSteps, runBudget, type BudgetOptions } from './e2e/budget.js';
 import { UDP_DEFAULTS, UDP_QUICK, runUdp, udpSteps, type UdpOptions } from './e2e/udp.js';
+import { MD_DEFAULTS, MD_QUICK, mdSteps, runMd, type MdOptions } from './e2e/md.js';
 import type { DrainMode, IdleMode } from './e2e/protocol.js';
 
 interface Workload {
@@ -40,9 +45,9 @@ interface Workload {
 
 const VALUED = new Set([
   'runs', 'connections', 'per-connection', 'warmup', 'in-flight', 'client-threads', 'threads', 'work', 'drain', 'idle', 'timeout-s', 'micro-timeout-s', 'only', 'profile', 'quiet-wait-s', 'out', 'io-spin-us',
-  'loads', 'measure-ms', 'duration-s', 'idle-s', 'rate',
+  'loads', 'measure-ms', 'duration-s', 'idle-s', 'rate', 'participants',
 ]);
-const KNOWN = new Set([...VALUED, 'quick', 'no-save', 'help']);
+const KNOWN = new Set([...VALUED, 'quick', 'no-save', 'help', 'no-tick-baseline']);
 
 type Flags = ParsedArgs['flags'];
 
@@ -150,6 +155,26 @@ function udpOptions(f: Flags): Partial<UdpOptions> {
   return o;
 }
 
+function mdOptions(f: Flags): Partial<MdOptions> {
+  const o: Partial<MdOptions> = { ...common(f) };
+  const loads = listFlag(f, 'loads')?.map(Number);
+  if (loads !== undefined && loads.some((l) => !(l > 0 && l <= 1.5))) throw new Error('--loads takes fractions of the max, e.g. 0.5');
+  if (loads !== undefined) o.loads = loads;
+  const n = intFlag(f, 'participants');
+  if (n !== undefined) o.participants = n;
+  const w = intFlag(f, 'in-flight');
+  if (w !== undefined) o.inFlight = w;
+  const c = intFlag(f, 'client-threads');
+  if (c !== undefined) o.clientThreads = c;
+  const m = intFlag(f, 'measure-ms');
+  if (m !== undefined) {
+    o.measureMs = m;
+    o.maxMeasureMs = m;
+  }
+  if (f.has('no-tick-baseline')) o.tickBaseline = false;
+  return o;
+}
+
 /** Runs `fn` under a progress bar of `steps` steps. */
 async function withProgress<T>(label: string, steps: number, fn: (p: Progress) => Promise<T>): Promise<T> {
   const p = new Progress(label, steps);
@@ -220,6 +245,16 @@ const WORKLOADS: Record<string, Workload> = {
       return r.summary.every((s) => s.failedRuns === 0);
     },
   },
+  md: {
+    describe: 'message director, one node: participant → participant dg/s and p50/p99 at 50 % load, pandanet MD vs node:net router (Astron quoted)',
+    inSuite: true,
+    async run(args) {
+      const o = mdOptions(args.flags);
+      const full = { ...MD_DEFAULTS, ...(o.quick === true ? MD_QUICK : {}), ...o };
+      const r = await withProgress('md', mdSteps(full), (p) => runMd(o, p));
+      return r.summary.every((s) => s.failedRuns === 0);
+    },
+  },
   micro: {
     describe: 'in-memory micro benchmarks from build/bench/micro/*.js (only when named)',
     inSuite: false,
@@ -258,6 +293,7 @@ function usage(): string {
     '  scale:     --connections N --idle-s S',
     '  budget:    --rate N (datagrams/s of the fixed phase) --measure-ms MS',
     '  udp:       --measure-ms MS',
+    '  md:        --participants N --in-flight N --client-threads N --loads 0.5 --measure-ms MS --no-tick-baseline',
     '  micro:     --micro-timeout-s 300 --only ring,datagram',
     '',
     'Results: bench/results/<workload>-<date>.{json,md} and <workload>-<date>-<chart>.svg',
