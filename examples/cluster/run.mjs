@@ -60,7 +60,8 @@ try {
     // MessageDirectorOptions.nats (the NATS mesh): built as a plain object so this file does not
     // depend on the option's type.
     for (const name of ['md-1', 'md-2']) {
-      const options = { host: HOST, port: 0, threads: THREADS, name, nats: { servers: natsServers } };
+      // A cluster name of its own: another run on the same NATS server forms another cluster.
+      const options = { host: HOST, port: 0, threads: THREADS, name, nats: { servers: natsServers, cluster: `cluster-example-${process.pid}` } };
       directors.push(new MessageDirector(options));
     }
   }
@@ -117,13 +118,16 @@ try {
   const md = directors.map((d) => d.getStats());
   const stale = zoneA.stats.stale + zoneB.stats.stale;
   const gw = gateway.stats;
+  // With --nats, the mesh's counter of datagrams sent to the other node (absent from an MD without the mesh).
+  const crossNode = md.reduce((n, s) => n + Number(Reflect.get(s, 'meshDatagramsOut') ?? 0), 0);
   await stopAll();
 
   console.log(
     `summary: ${seen.connected}/${BOTS} bots connected, ${seen.greeted} greeted by the gateway, ${seen.placed} placed by a zone; ` +
       `hand-overs ${seen.aToB + seen.bToA} (A→B ${seen.aToB}, B→A ${seen.bToA}); ` +
       `post-removes: ${goodbyes} goodbyes for ${populated} avatars, ${left} left behind; ` +
-      `datagrams routed ${fmt(md.reduce((n, s) => n + s.routed, 0))} (deliveries ${fmt(md.reduce((n, s) => n + s.deliveries, 0))}, post-removes ${fmt(md.reduce((n, s) => n + s.postRemovesFired, 0))}); ` +
+      `datagrams routed ${fmt(md.reduce((n, s) => n + s.routed, 0))} (deliveries ${fmt(md.reduce((n, s) => n + s.deliveries, 0))}, post-removes ${fmt(md.reduce((n, s) => n + s.postRemovesFired, 0))}` +
+      `${natsServers === undefined ? '' : `, cross-node ${fmt(crossNode)}`}); ` +
       `gateway: up ${fmt(gw.up)}, down ${fmt(gw.down)}, rejected ${gw.rejected}; bots got ${fmt(seen.states)} state datagrams; ${stale} stale moves`,
   );
   const failures = [];
