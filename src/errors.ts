@@ -48,6 +48,8 @@ export const ErrorCode = {
   SOCKET: 'ERR_PANDANET_SOCKET',
   /** Not an OS error: an unexpected exception inside pandanet (a bug), caught on an I/O thread. */
   INTERNAL: 'ERR_PANDANET_INTERNAL',
+  /** An optional package a feature needs is not installed (e.g. the NATS client for the message-director mesh). */
+  MISSING_DEPENDENCY: 'ERR_PANDANET_MISSING_DEPENDENCY',
 } as const;
 
 /** One of the values of {@link ErrorCode}. */
@@ -118,6 +120,13 @@ export class InvalidUtf8Error extends PandaNetError {
 export class InvalidArgumentError extends PandaNetError {
   constructor(message: string, code: ErrorCode = ErrorCode.INVALID_ARGUMENT) {
     super(code, message);
+  }
+}
+
+/** An optional package a feature needs is not installed; `message` names it. Thread: any. */
+export class MissingDependencyError extends PandaNetError {
+  constructor(message: string) {
+    super(ErrorCode.MISSING_DEPENDENCY, message);
   }
 }
 

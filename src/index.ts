@@ -52,6 +52,7 @@ export {
 export { udpChecksum, encodeUdpPacket, decodeUdpPacket, checkUdpPacket, MAX_UDP_PAYLOAD, UDP_RECEIVE_BUFFER } from './protocol/udp-header.js';
 
 export { MessageDirector, type MessageDirectorOptions, type MdAddress, type MdStats } from './md/message-director.js';
+export type { MdNatsOptions } from './md/mesh.js';
 export {
   MdMsg,
   MAX_CHANNEL,
@@ -84,5 +85,6 @@ export {
   MdDatagramError,
   SocketError,
   InternalError,
+  MissingDependencyError,
   type ErrorDetails,
 } from './errors.js';

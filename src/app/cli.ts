@@ -27,6 +27,7 @@ import { BotSwarm, quietConnectErrors, type BotReport } from './bots.js';
 import { BotsChild } from './bots-child.js';
 import { EchoServer } from './echo-server.js';
 import { MessageDirector } from '../md/message-director.js';
+import type { MdNatsOptions } from '../md/mesh.js';
 import { GameServer, ListenError } from './game-server.js';
 import { LiveView, fmtBytes, fmtInt, fmtMs, formatSummary, type RunSummary } from './live-view.js';
 import { MetricsServer, PandanetMetrics } from './metrics.js';
@@ -381,7 +382,30 @@ async function runMd(v: Values): Promise<number> {
   const upstream = hostPort(v, 'upstream', 1) ?? null;
   const threads = int(v, 'threads', 2, 0, 64);
   const name = str(v, 'name', 'md');
-  const md = new MessageDirector({ host: listen.host, port: listen.port, threads, upstream, name });
+  const natsUrl = v['nats'];
+  let nats: MdNatsOptions | null = null;
+  if (natsUrl !== undefined) {
+    if (typeof natsUrl !== 'string' || natsUrl === '') throw new UsageError('--nats needs URL[,URL...]');
+    if (upstream !== null) throw new UsageError('--nats and --upstream exclude each other: choose one topology');
+    nats = { servers: natsUrl, deadAfterMs: int(v, 'dead-after', 3000, 100, 60_000) };
+    const opt = (k: string): string | undefined => (typeof v[k] === 'string' && v[k] !== '' ? (v[k] as string) : undefined);
+    if (opt('cluster') !== undefined) nats.cluster = opt('cluster')!;
+    if (opt('nats-creds') !== undefined) nats.credsFile = opt('nats-creds')!;
+    if (opt('nats-token') !== undefined) nats.token = opt('nats-token')!;
+    if (opt('nats-user') !== undefined) nats.user = opt('nats-user')!;
+    if (opt('nats-pass') !== undefined) nats.pass = opt('nats-pass')!;
+    const tls: NonNullable<MdNatsOptions['tls']> = {};
+    if (opt('nats-tls-ca') !== undefined) tls.caFile = opt('nats-tls-ca')!;
+    if (opt('nats-tls-cert') !== undefined) tls.certFile = opt('nats-tls-cert')!;
+    if (opt('nats-tls-key') !== undefined) tls.keyFile = opt('nats-tls-key')!;
+    if (Object.keys(tls).length > 0) nats.tls = tls;
+  }
+  let md: MessageDirector;
+  try {
+    md = new MessageDirector({ host: listen.host, port: listen.port, threads, upstream, name, nats });
+  } catch (err) {
+    throw new UsageError(err instanceof Error ? err.message : String(err));
+  }
   const stop = stopSignal(undefined);
   let address;
   try {
@@ -518,19 +542,37 @@ Options:
 Runs a message director that speaks Astron's MD protocol (Panda's 2-byte length prefix; datagrams
 as PyDatagram.addServerHeader writes them; control messages 9000-9003, 9010-9014). With --upstream it
 joins Astron's tree as a child of another MD (Astron's astrond or another pandanet md), connecting
-before it reports ready. Prints "md listening on HOST:PORT" once ready (useful with port 0). SIGTERM
+before it reports ready. With --nats it joins a rootless cluster of MDs over NATS instead (no root;
+post-removes survive a node's death). Prints "md listening on HOST:PORT" once ready (useful with port 0). SIGTERM
 or Ctrl-C stops it cleanly (exit code 0); participants' post-removes do not fire on a clean stop.
 See docs/cluster.md.
 
 Options:
   --listen HOST:PORT    address to listen on (required; port 0 picks a free one)
   --upstream HOST:PORT  parent message director (default: none, this node is a root)
+  --nats URL[,URL...]   join a rootless cluster over NATS instead (nats://[user:pass@]host:port;
+                        needs @nats-io/transport-node and @nats-io/kv; not with --upstream)
+  --cluster NAME        the mesh's name: nodes with the same name route together (default default)
+  --dead-after MS       a silent node is dead after MS; its post-removes fire elsewhere (default 3000)
+  --nats-creds FILE     NATS .creds file (JWT + nkey)
+  --nats-user U, --nats-pass P, --nats-token T   NATS credentials (also accepted in the URL)
+  --nats-tls-ca FILE, --nats-tls-cert FILE, --nats-tls-key FILE   TLS to NATS
   --threads N           I/O threads; 0 = Panda's polled mode (default 2)
   --name NAME           a name for logs (default md)
   -h, --help            show this help`,
     options: {
       listen: { type: 'string' },
       upstream: { type: 'string' },
+      nats: { type: 'string' },
+      cluster: { type: 'string' },
+      'dead-after': { type: 'string' },
+      'nats-creds': { type: 'string' },
+      'nats-user': { type: 'string' },
+      'nats-pass': { type: 'string' },
+      'nats-token': { type: 'string' },
+      'nats-tls-ca': { type: 'string' },
+      'nats-tls-cert': { type: 'string' },
+      'nats-tls-key': { type: 'string' },
       threads: { type: 'string' },
       name: { type: 'string' },
       help: { type: 'boolean', short: 'h' },

@@ -361,6 +361,11 @@ export class ChannelMap<P extends RouteTarget> {
     return out;
   }
 
+  /** How many subscribers hold `c` by a channel subscription (ranges not counted). */
+  channelSubscriberCount(c: ChannelKey): number {
+    return this.#channels.get(c)?.length ?? 0;
+  }
+
   /** Channels with at least one channel subscriber (for a resync upstream). */
   subscribedChannels(): ChannelKey[] {
     return [...this.#channels.keys()];

@@ -72,6 +72,22 @@ export interface DirectorOutput<C> {
   log(level: 'debug' | 'info' | 'warning' | 'error', message: string): void;
 }
 
+/**
+ * The director's hooks into a cluster mesh (`src/md/mesh.ts`), when the node has one. Called
+ * synchronously from the director's calls; must not call back into the director. Thread: the
+ * director's owner.
+ */
+export interface DirectorMesh<C> {
+  /** A datagram from a local participant (post-removes included) was routed: send it to the remote nodes holding a recipient. */
+  forward(data: Uint8Array, offset: number, length: number, h: MdHeader): void;
+  /** This node's interest changed: ADD/REMOVE_CHANNEL (first channel subscriber / last one), ADD/REMOVE_RANGE (set semantics). */
+  interest(msgs: readonly MdControl[]): void;
+  /** `p`'s stored post-removes changed (added or cleared). */
+  postRemovesChanged(p: MdParticipantRecord<C>): void;
+  /** `p` is gone and its post-removes fired (they must no longer be held cluster-wide). */
+  participantGone(p: MdParticipantRecord<C>): void;
+}
+
 /** Counters of a {@link Director}. Thread: any (a snapshot). */
 export interface DirectorCounters {
   /** Participants now active. */
@@ -110,6 +126,7 @@ export class Director<C> {
   readonly #header: MdHeader = newMdHeader();
   readonly #recipients: MdParticipantRecord<C>[] = [];
   #nextId = 1;
+  #mesh: DirectorMesh<C> | null = null;
   /** Whether this node has a parent (tree rules apply). */
   readonly hasUpstream: boolean;
   readonly counters: DirectorCounters = {
@@ -131,6 +148,11 @@ export class Director<C> {
   constructor(out: DirectorOutput<C>, options: { upstream: boolean }) {
     this.#out = out;
     this.hasUpstream = options.upstream;
+  }
+
+  /** Attaches the cluster mesh (once, before participants connect; never together with an upstream). */
+  attachMesh(mesh: DirectorMesh<C>): void {
+    this.#mesh = mesh;
   }
 
   /** A new participant on `conn`. */
@@ -191,6 +213,32 @@ export class Director<C> {
     this.#route(null, data, offset, length, h);
   }
 
+  /** A datagram from another node of the mesh: delivered to local subscribers only (never forwarded). Truncated: logged and dropped. */
+  receiveFromMesh(data: Uint8Array, offset: number, length: number): void {
+    const h = this.#header;
+    if (readMdHeader(data, offset, length, h) !== null) {
+      this.counters.truncated++;
+      this.#out.log('warning', 'md: truncated datagram from the mesh; dropped');
+      return;
+    }
+    this.#route(null, data, offset, length, h);
+  }
+
+  /**
+   * A post-remove of a participant of a dead node, fired by this node: routed to local subscribers
+   * and to every remote node holding a recipient, as if its participant had sent it.
+   */
+  firePostRemoveOfDeadNode(dg: Uint8Array): void {
+    const h = this.#header;
+    if (readMdHeader(dg, 0, dg.length, h) !== null) {
+      this.#out.log('warning', 'md: a dead node\'s post-remove is truncated; not routed');
+      return;
+    }
+    this.counters.postRemovesFired++;
+    this.#route(null, dg, 0, dg.length, h);
+    this.#mesh?.forward(dg, 0, dg.length, h);
+  }
+
   #route(from: MdParticipantRecord<C> | null, data: Uint8Array, offset: number, length: number, h: MdHeader): void {
     const to = this.#recipients; // reused: collect overwrites or appends, so it never has holes
     const n = this.map.collect(data, h.recipients, h.count, to, from);
@@ -202,6 +250,14 @@ export class Director<C> {
     } else this.counters.droppedNoSubscriber++;
     if (up) this.counters.toUpstream++;
     if (n > 0 || up) this.#out.route(data, offset, length, to, n, up);
+    if (from !== null && this.#mesh !== null) this.#mesh.forward(data, offset, length, h);
+  }
+
+  /** A change of this node's interest: upstream (tree rules) and to the mesh. */
+  #sub(msg: MdControl | null): void {
+    if (msg === null) return;
+    this.#up(msg);
+    this.#mesh?.interest([msg]);
   }
 
   #up(msg: MdControl | null): void {
@@ -213,27 +269,37 @@ export class Director<C> {
   #control(p: MdParticipantRecord<C>, msg: MdControl): void {
     switch (msg.kind) {
       case 'addChannel':
-        this.#up(this.map.subscribeChannel(p, msg.channel));
+        this.#sub(this.map.subscribeChannel(p, msg.channel));
         return;
       case 'removeChannel':
-        this.#up(this.map.unsubscribeChannel(p, msg.channel));
+        this.#sub(this.map.unsubscribeChannel(p, msg.channel));
         return;
       case 'addRange':
-        this.#up(this.map.subscribeRange(p, msg.lo, msg.hi));
+        this.#sub(this.map.subscribeRange(p, msg.lo, msg.hi));
         return;
-      case 'removeRange':
-        for (const m of this.map.unsubscribeRange(p, msg.lo, msg.hi)) this.#up(m);
+      case 'removeRange': {
+        // REMOVE_RANGE also drops p's channel subscriptions inside it, without a REMOVE_CHANNEL for
+        // the tree (as Astron); the mesh must hear of the channels that lost their last subscriber.
+        const inside = this.#mesh === null ? null : this.map.channelsOf(p).filter((c) => msg.lo <= c && c <= msg.hi);
+        for (const m of this.map.unsubscribeRange(p, msg.lo, msg.hi)) this.#sub(m);
+        if (inside !== null) {
+          const gone = inside.filter((c) => this.map.channelSubscriberCount(c) === 0);
+          if (gone.length > 0) this.#mesh!.interest(gone.map((c): MdControl => ({ kind: 'removeChannel', channel: c })));
+        }
         return;
+      }
       case 'addPostRemove': {
         const list = p.postRemoves.get(msg.key);
         if (list === undefined) p.postRemoves.set(msg.key, [msg.datagram]);
         else list.push(msg.datagram);
         this.#up(msg);
+        this.#mesh?.postRemovesChanged(p);
         return;
       }
       case 'clearPostRemoves':
         p.postRemoves.delete(msg.key);
         this.#up(msg);
+        this.#mesh?.postRemovesChanged(p);
         return;
       case 'setConName':
         p.name = msg.name;
@@ -286,7 +352,7 @@ export class Director<C> {
   }
 
   #remove(p: MdParticipantRecord<C>): void {
-    for (const m of this.map.unsubscribeAll(p)) this.#up(m);
+    for (const m of this.map.unsubscribeAll(p)) this.#sub(m);
     this.#participants.delete(p);
     this.counters.participants = this.#participants.size;
     const h = this.#header;
@@ -304,6 +370,7 @@ export class Director<C> {
       this.#up({ kind: 'clearPostRemoves', key });
     }
     p.postRemoves.clear();
+    this.#mesh?.participantGone(p);
   }
 
   /**

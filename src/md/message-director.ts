@@ -36,7 +36,8 @@ import { getNetConfig } from '../config.js';
 import { InvalidArgumentError, SocketError, ValueRangeError } from '../errors.js';
 import { log } from '../log.js';
 import { Director, type DirectorCounters, type DirectorOutput, type MdParticipantRecord } from './director.js';
-import { mdControlDatagram, type MdControl } from './protocol.js';
+import { channelKey, mdControlDatagram, type MdControl } from './protocol.js';
+import { checkNatsOptions, MdMesh, type MdNatsOptions, type MeshCounters } from './mesh.js';
 
 /** How to run a {@link MessageDirector}. Thread: any. */
 export interface MessageDirectorOptions {
@@ -50,6 +51,12 @@ export interface MessageDirectorOptions {
   upstream?: { host: string; port: number } | null;
   /** A name for logs. */
   name?: string;
+  /**
+   * Join a rootless cluster over NATS instead of a tree (docs/cluster.md, "Cluster over NATS"). Needs
+   * the optional packages `@nats-io/transport-node` and `@nats-io/kv` (imported only then). Not
+   * together with `upstream` (`InvalidArgumentError`).
+   */
+  nats?: MdNatsOptions | null;
   /** How long a terminated participant's socket stays open (unread) before it is closed, ms (default 1000; at least 100). */
   terminateCloseMs?: number;
 }
@@ -61,7 +68,7 @@ export interface MdAddress {
 }
 
 /** What {@link MessageDirector.getStats} reports. Thread: any (a snapshot). */
-export interface MdStats extends DirectorCounters {
+export interface MdStats extends DirectorCounters, MeshCounters {
   /** 'none' (root), 'up', 'down' (reconnecting). */
   upstream: 'none' | 'up' | 'down';
   /** Successful reconnections to the upstream after a loss. */
@@ -72,7 +79,27 @@ export interface MdStats extends DirectorCounters {
   slowConsumers: number;
   /** Deliveries refused by the writer for another reason (queue full for 2 s). */
   sendFailures: number;
+  /** 'none' (no `nats`), 'up', 'down' (NATS unreachable: routing locally, reconnecting). */
+  mesh: 'none' | 'up' | 'down';
+  /** This node's id in the NATS mesh ('' without `nats`). */
+  meshNode: string;
 }
+
+const NO_MESH: MeshCounters = {
+  meshDatagramsOut: 0,
+  meshBatchesOut: 0,
+  meshDatagramsIn: 0,
+  meshDropped: 0,
+  meshInterestOut: 0,
+  meshInterestIn: 0,
+  meshPeers: 0,
+  meshDeadNodes: 0,
+  meshClaimsWon: 0,
+  meshClaimsLost: 0,
+  meshPostRemovesFired: 0,
+  meshReconnects: 0,
+  meshKvErrors: 0,
+};
 
 /** Longest a drain takes datagrams before the loop looks at accepts and resets again. */
 const DRAIN_BATCH = 4096;
@@ -101,6 +128,8 @@ export class MessageDirector {
   readonly #upstreamAddr: { host: string; port: number } | null;
   readonly #name: string;
   readonly #terminateCloseMs: number;
+  readonly #natsOptions: MdNatsOptions | null;
+  #mesh: MdMesh<Connection> | null = null;
   #manager: QueuedConnectionManager | null = null;
   #listener: QueuedConnectionListener | null = null;
   #reader: QueuedConnectionReader | null = null;
@@ -143,6 +172,11 @@ export class MessageDirector {
     const tc = options.terminateCloseMs ?? 1000;
     if (!Number.isFinite(tc) || tc < 100) throw new ValueRangeError(`terminateCloseMs must be a number ≥ 100, got ${String(tc)}`);
     this.#terminateCloseMs = tc;
+    this.#natsOptions = options.nats ?? null;
+    if (this.#natsOptions !== null) {
+      if (this.#upstreamAddr !== null) throw new InvalidArgumentError('MessageDirector: choose one topology: upstream (Astron tree) or nats (mesh), not both');
+      checkNatsOptions(this.#natsOptions);
+    }
     this.#director = new Director<Connection>(this.#output, { upstream: this.#upstreamAddr !== null });
   }
 
@@ -182,6 +216,20 @@ export class MessageDirector {
         }
         this.#attachUpstream(c);
       }
+      if (this.#natsOptions !== null) {
+        this.#mesh = await MdMesh.connect<Connection>(
+          this.#natsOptions,
+          {
+            director: this.#director,
+            afterRoute: () => {
+              if (this.#condemned.length > 0) this.#terminateCondemned();
+            },
+            log: (level, message) => log(level, message),
+          },
+          this.#name,
+        );
+        this.#director.attachMesh(this.#mesh);
+      }
       const rv = await manager.openTCPServerRendezvousAsync(this.#host, this.#port, 1024);
       if (rv === null) {
         const why = manager.getLastError();
@@ -192,6 +240,7 @@ export class MessageDirector {
       this.#address = { host: this.#host, port: rv.getLocalAddress().getPort() };
     } catch (err) {
       this.#state = 'stopped';
+      await this.#mesh?.close().catch(() => undefined);
       await manager.shutdownAsync({ timeoutMs: 1000 }).catch(() => undefined);
       throw err;
     }
@@ -201,7 +250,7 @@ export class MessageDirector {
     }
     this.#state = 'running';
     this.#loopDone = this.#loop();
-    log('info', `md ${this.#name}: listening on ${this.#address.host}:${this.#address.port}${this.#upstreamAddr === null ? '' : `, upstream ${this.#upstreamAddr.host}:${this.#upstreamAddr.port}`}`);
+    log('info', `md ${this.#name}: listening on ${this.#address.host}:${this.#address.port}${this.#upstreamAddr === null ? '' : `, upstream ${this.#upstreamAddr.host}:${this.#upstreamAddr.port}`}${this.#mesh === null ? '' : `, mesh node ${this.#mesh.nodeId}`}`);
     return this.#address;
   }
 
@@ -240,6 +289,7 @@ export class MessageDirector {
       manager.closeConnection(conn);
     }
     this.#byConn.clear();
+    await this.#mesh?.close().catch(() => undefined);
     if (this.#upstream !== null) manager.closeConnection(this.#upstream);
     this.#upstream = null;
     if (this.#rendezvous !== null) manager.closeConnection(this.#rendezvous);
@@ -248,13 +298,33 @@ export class MessageDirector {
     log('info', `md ${this.#name}: stopped`);
   }
 
-  /** Counters and state. Thread: main thread only. */
+  /** Counters and state (the mesh's counters are zeros without `nats`). Thread: main thread only. */
   getStats(): MdStats {
+    const mesh = this.#mesh;
     return {
       ...this.#director.counters,
       upstream: this.#upstreamAddr === null ? 'none' : this.#upstream !== null ? 'up' : 'down',
       ...this.#extra,
+      mesh: mesh === null ? 'none' : mesh.state,
+      meshNode: mesh?.nodeId ?? '',
+      ...(mesh?.counters ?? NO_MESH),
     };
+  }
+
+  /**
+   * The mesh nodes this node would forward a datagram for `channel` to, by its remote-interest index
+   * (empty without `nats`). For tests and tools. Thread: main thread only.
+   */
+  meshHolders(channel: number | bigint): string[] {
+    return this.#mesh?.holders(channelKey(channel)) ?? [];
+  }
+
+  /**
+   * Resolves once the post-removes added so far are held in the mesh's key-value store (bounded by
+   * `timeoutMs`; at once without `nats`). For tests and tools. Thread: main thread only.
+   */
+  async meshSettled(timeoutMs = 2000): Promise<void> {
+    await this.#mesh?.settled(timeoutMs);
   }
 
   // -------------------------------------------------------------------------------------------
@@ -303,6 +373,7 @@ export class MessageDirector {
     reader.poll();
     const n = reader.drainData(this.#visit, DRAIN_BATCH);
     this.#handleResets();
+    this.#mesh?.flush();
     return n > 0;
   }
 
