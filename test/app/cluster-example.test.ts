@@ -11,6 +11,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { MODES } from '../helpers/net.js';
+import { startNats } from '../helpers/nats.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const EXAMPLE = path.join(root, 'examples', 'cluster', 'run.mjs');
@@ -67,6 +68,26 @@ describe.each(MODES)('examples/cluster/run.mjs ($name)', ({ threads }) => {
       expect(left, why).toBe(0);
     },
     DEADLINE_MS + 5000,
+  );
+});
+
+describe.each(MODES)('examples/cluster/run.mjs --nats: two director nodes joined through a real nats-server ($name)', ({ threads }) => {
+  it(
+    'zone A and the gateway on one node, zone B on the other: hand-overs cross NATS, exit 0',
+    async () => {
+      const nats = await startNats();
+      const r = await runExample(['--bots', '8', '--seconds', '3', '--threads', String(threads), '--nats', nats.url]);
+      const why = `stdout:\n${r.stdout}\nstderr:\n${r.stderr}`;
+      expect(r.code, why).toBe(0);
+      expect(r.stdout, why).toMatch(/^cluster: 2 director nodes .* joined through NATS /m);
+      const m = /^summary: (\d+)\/8 bots connected, (\d+) greeted by the gateway, (\d+) placed by a zone; hand-overs (\d+) .*cross-node ([\d,]+)/m.exec(r.stdout);
+      expect(m, why).not.toBeNull();
+      const [connected, greeted, placed, handovers] = m!.slice(1, 5).map(Number);
+      expect([connected, greeted, placed], why).toEqual([8, 8, 8]);
+      expect(handovers, why).toBeGreaterThanOrEqual(1);
+      expect(Number(m![5]!.replace(/,/g, '')), why).toBeGreaterThan(0);
+    },
+    DEADLINE_MS + 10_000,
   );
 });
 
