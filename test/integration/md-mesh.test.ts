@@ -125,9 +125,9 @@ describe.each(MODES)('MessageDirector mesh over NATS ($name)', ({ threads }) => 
 
   it('a node killed (SIGKILL): its post-removes fire exactly once, two survivors racing', async () => {
     const nats = await startNats();
-    const { md: s1, port: p1 } = await startMeshMd(threads, nats, { deadAfterMs: 600 }, { name: 's1' });
-    const { md: s2, port: p2 } = await startMeshMd(threads, nats, { deadAfterMs: 600 }, { name: 's2' });
-    const child = await spawnMd(['--listen', '127.0.0.1:0', '--nats', nats.url, '--dead-after', '600', '--threads', String(threads), '--name', 'doomed']);
+    const { md: s1, port: p1 } = await startMeshMd(threads, nats, { deadAfterMs: 1500 }, { name: 's1' });
+    const { md: s2, port: p2 } = await startMeshMd(threads, nats, { deadAfterMs: 1500 }, { name: 's2' });
+    const child = await spawnMd(['--listen', '127.0.0.1:0', '--nats', nats.url, '--dead-after', '1500', '--threads', String(threads), '--name', 'doomed']);
     const a = await connectParticipant(p1, 'a (s1)');
     const e = await connectParticipant(p2, 'e (s2)');
     await a.send(ctl({ kind: 'addChannel', channel: 100 }));
@@ -161,7 +161,7 @@ describe.each(MODES)('MessageDirector mesh over NATS ($name)', ({ threads }) => 
     await a.waitFrames(3, 'post-removes at a');
     const ms = performance.now() - t0;
     expect(await e.waitFrames(2, 'post-removes at e')).toEqual([hex(prs[0]!), hex(prs[2]!)]);
-    console.log(`[md-mesh ${threads}] kill -9 → post-remove delivered in ${ms.toFixed(0)} ms (deadAfterMs 600)`);
+    console.log(`[md-mesh ${threads}] kill -9 → post-remove delivered in ${ms.toFixed(0)} ms (deadAfterMs 1500)`);
     await waitFor(() => s1.getStats().meshClaimsWon + s1.getStats().meshClaimsLost + s2.getStats().meshClaimsWon + s2.getStats().meshClaimsLost >= 2, {
       what: 'both survivors tried to claim',
     });
