@@ -186,8 +186,9 @@ export class MessageDirector {
   }
 
   /**
-   * Connects upstream (when configured; within a second, else it rejects with `SocketError`), then
-   * listens; resolves with the listening address once ready. Rejects with `SocketError` when it
+   * Listens, then connects upstream (when configured; within a second, else it rejects with
+   * `SocketError`) or joins the NATS mesh; resolves with the listening address once all of that is
+   * done (ready). Participants that connect meanwhile are served once it is ready. Rejects with `SocketError` when it
    * cannot listen. A second call returns the same promise. Thread: main thread only.
    */
   start(): Promise<MdAddress> {
@@ -207,6 +208,16 @@ export class MessageDirector {
       this.#writer = new ConnectionWriter(manager, this.#threads);
       this.#reader.setTcpHeaderSize(2);
       this.#writer.setTcpHeaderSize(2);
+      // Listen first (as Astron does): participants that connect while the upstream link or the mesh
+      // is being made wait in the listener's queue, and the port is open as early as possible.
+      const rv = await manager.openTCPServerRendezvousAsync(this.#host, this.#port, 1024);
+      if (rv === null) {
+        const why = manager.getLastError();
+        throw new SocketError(`md ${this.#name}: could not listen on ${this.#host}:${this.#port}: ${why?.message ?? 'unknown error'}`, { address: this.#host, port: this.#port });
+      }
+      this.#rendezvous = rv;
+      this.#listener.addConnection(rv);
+      this.#address = { host: this.#host, port: rv.getLocalAddress().getPort() };
       if (this.#upstreamAddr !== null) {
         const { host, port } = this.#upstreamAddr;
         const c = await manager.openTCPClientConnectionAsync(host, port, UPSTREAM_CONNECT_MS);
@@ -230,14 +241,6 @@ export class MessageDirector {
         );
         this.#director.attachMesh(this.#mesh);
       }
-      const rv = await manager.openTCPServerRendezvousAsync(this.#host, this.#port, 1024);
-      if (rv === null) {
-        const why = manager.getLastError();
-        throw new SocketError(`md ${this.#name}: could not listen on ${this.#host}:${this.#port}: ${why?.message ?? 'unknown error'}`, { address: this.#host, port: this.#port });
-      }
-      this.#rendezvous = rv;
-      this.#listener.addConnection(rv);
-      this.#address = { host: this.#host, port: rv.getLocalAddress().getPort() };
     } catch (err) {
       this.#state = 'stopped';
       await this.#mesh?.close().catch(() => undefined);
