@@ -201,6 +201,8 @@ describe.each(MODES)('MessageDirector mesh over NATS ($name)', ({ threads }) => 
     const b = await connectParticipant(p2, 'b (n2)');
     await a.send(ctl({ kind: 'addChannel', channel: 100 }));
     await b.send(ctl({ kind: 'addChannel', channel: 200 }), ctl({ kind: 'addChannel', channel: 201 }));
+    // a's subscription is read on a socket other than a2's (another I/O thread with 2): wait until n1 applied it.
+    await waitFor(() => n1.getStats().controlIn >= 1, { what: 'a’s subscription applied on n1' });
     await holds(n1, n2, 200);
     await holds(n1, n2, 201);
     await a.send(...Array.from({ length: 100 }, (_, i) => mdDg([200], 1, 1, u32(i))));
