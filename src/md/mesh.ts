@@ -224,14 +224,9 @@ function toOp(m: MdControl): Op | null {
 
 const toKey = (s: unknown): ChannelKey => channelKey(BigInt(String(s)));
 
-/**
- * One node's link to the mesh (see the module notes). Made by {@link MdMesh.connect}; closed by
- * {@link MdMesh.close}. Thread: main thread only.
- */
-export class MdMesh<C> implements DirectorMesh<C> {
-  /** This node's id in the mesh (random, new at every start). */
-  readonly nodeId = randomBytes(8).toString('hex');
-  readonly counters: MeshCounters = {
+/** Mesh counters all at zero (a new node's, and what `MdStats` reports without `nats`). Thread: any. */
+export function zeroMeshCounters(): MeshCounters {
+  return {
     meshDatagramsOut: 0,
     meshBatchesOut: 0,
     meshDatagramsIn: 0,
@@ -246,6 +241,16 @@ export class MdMesh<C> implements DirectorMesh<C> {
     meshReconnects: 0,
     meshKvErrors: 0,
   };
+}
+
+/**
+ * One node's link to the mesh (see the module notes). Made by {@link MdMesh.connect}; closed by
+ * {@link MdMesh.close}. Thread: main thread only.
+ */
+export class MdMesh<C> implements DirectorMesh<C> {
+  /** This node's id in the mesh (random, new at every start). */
+  readonly nodeId = randomBytes(8).toString('hex');
+  readonly counters: MeshCounters = zeroMeshCounters();
   readonly #host: MeshHost<C>;
   readonly #prefix: string;
   readonly #deadAfterMs: number;

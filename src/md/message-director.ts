@@ -37,7 +37,7 @@ import { InvalidArgumentError, SocketError, ValueRangeError } from '../errors.js
 import { log } from '../log.js';
 import { Director, type DirectorCounters, type DirectorOutput, type MdParticipantRecord } from './director.js';
 import { channelKey, mdControlDatagram, type MdControl } from './protocol.js';
-import { checkNatsOptions, MdMesh, type MdNatsOptions, type MeshCounters } from './mesh.js';
+import { checkNatsOptions, MdMesh, zeroMeshCounters, type MdNatsOptions, type MeshCounters } from './mesh.js';
 
 /** How to run a {@link MessageDirector}. Thread: any. */
 export interface MessageDirectorOptions {
@@ -85,21 +85,7 @@ export interface MdStats extends DirectorCounters, MeshCounters {
   meshNode: string;
 }
 
-const NO_MESH: MeshCounters = {
-  meshDatagramsOut: 0,
-  meshBatchesOut: 0,
-  meshDatagramsIn: 0,
-  meshDropped: 0,
-  meshInterestOut: 0,
-  meshInterestIn: 0,
-  meshPeers: 0,
-  meshDeadNodes: 0,
-  meshClaimsWon: 0,
-  meshClaimsLost: 0,
-  meshPostRemovesFired: 0,
-  meshReconnects: 0,
-  meshKvErrors: 0,
-};
+const NO_MESH: Readonly<MeshCounters> = zeroMeshCounters();
 
 /** Longest a drain takes datagrams before the loop looks at accepts and resets again. */
 const DRAIN_BATCH = 4096;
