@@ -23,15 +23,16 @@ import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { BotSwarm, quietConnectErrors, type BotReport } from './bots.js';
-import { BotsChild } from './bots-child.js';
-import { EchoServer } from './echo-server.js';
-import { MessageDirector } from '../md/message-director.js';
+// Each sub-command loads only what it runs (`pandanet md` starts without the game server, the bots,
+// prom-client or hdr-histogram): the heavy modules are imported inside the functions that use them.
+import type { BotReport } from './bots.js';
+import type { BotsChild } from './bots-child.js';
+import type { EchoServer } from './echo-server.js';
+import type { MessageDirector } from '../md/message-director.js';
 import type { MdNatsOptions } from '../md/mesh.js';
-import { GameServer, ListenError } from './game-server.js';
+import type { GameServer } from './game-server.js';
 import { LiveView, fmtBytes, fmtInt, fmtMs, formatSummary, type RunSummary } from './live-view.js';
-import { MetricsServer, PandanetMetrics } from './metrics.js';
-import { Sampler } from './sampler.js';
+import type { MetricsServer, PandanetMetrics } from './metrics.js';
 
 /** A bad command line: printed with a pointer to `--help`, exit code 2. */
 export class UsageError extends Error {
@@ -157,6 +158,12 @@ interface ServeOptions {
 }
 
 async function runServer(o: ServeOptions): Promise<number> {
+  const [{ GameServer, ListenError }, { MetricsServer, PandanetMetrics }, { BotsChild }, { Sampler }] = await Promise.all([
+    import('./game-server.js'),
+    import('./metrics.js'),
+    import('./bots-child.js'),
+    import('./sampler.js'),
+  ]);
   const view = new LiveView(process.stdout, { plain: o.plain });
   const startedAt = performance.now();
   let server: GameServer;
@@ -297,6 +304,7 @@ function botsLine(r: BotReport, prev: BotReport | null): string {
 }
 
 async function runBots(v: Values): Promise<number> {
+  const { BotSwarm, quietConnectErrors } = await import('./bots.js');
   const host = str(v, 'host', '127.0.0.1');
   const port = int(v, 'port', 9099, 1, 65535);
   const count = int(v, 'bots', 200, 1, 100_000);
@@ -329,6 +337,7 @@ async function runBots(v: Values): Promise<number> {
 // echo
 
 async function runEcho(v: Values): Promise<number> {
+  const { EchoServer } = await import('./echo-server.js');
   const host = str(v, 'host', '127.0.0.1');
   const port = int(v, 'port', 9099, 0, 65535);
   const threads = int(v, 'threads', 1, 0, 64);
@@ -377,6 +386,7 @@ function hostPort(v: Values, name: string, minPort: number): { host: string; por
 }
 
 async function runMd(v: Values): Promise<number> {
+  const { MessageDirector } = await import('../md/message-director.js');
   const listen = hostPort(v, 'listen', 0);
   if (listen === undefined) throw new UsageError('--listen HOST:PORT is required');
   const upstream = hostPort(v, 'upstream', 1) ?? null;
