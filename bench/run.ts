@@ -34,6 +34,7 @@ import { SCALE_DEFAULTS, SCALE_QUICK, runScale, scaleSteps, type ScaleOptions } 
 import { BUDGET_DEFAULTS, BUDGET_QUICK, budgetSteps, runBudget, type BudgetOptions } from './e2e/budget.js';
 import { UDP_DEFAULTS, UDP_QUICK, runUdp, udpSteps, type UdpOptions } from './e2e/udp.js';
 import { MD_DEFAULTS, MD_QUICK, mdSteps, runMd, type MdOptions } from './e2e/md.js';
+import { MD_MESH_DEFAULTS, MD_MESH_QUICK, mdMeshSteps, runMdMesh, type MdMeshOptions } from './e2e/md-mesh.js';
 import type { DrainMode, IdleMode } from './e2e/protocol.js';
 
 interface Workload {
@@ -255,6 +256,22 @@ const WORKLOADS: Record<string, Workload> = {
       return r.summary.every((s) => s.failedRuns === 0);
     },
   },
+  'md-mesh': {
+    describe: 'message directors, two nodes over a nats-server: cross-node dg/s and p50/p99 at 50 % load vs raw NATS pub/sub (Astron tree quoted); post-removes after kill -9',
+    inSuite: false,
+    async run(args) {
+      const base = mdOptions(args.flags);
+      delete base.tickBaseline;
+      const o: Partial<MdMeshOptions> = { ...base };
+      const kr = intFlag(args.flags, 'kill-reps');
+      if (kr !== undefined) o.killReps = kr;
+      const nb = listFlag(args.flags, 'nats-batches')?.map(Number);
+      if (nb !== undefined) o.natsBatches = nb;
+      const full = { ...MD_MESH_DEFAULTS, ...(o.quick === true ? MD_MESH_QUICK : {}), ...o };
+      const r = await withProgress('md-mesh', mdMeshSteps(full), (p) => runMdMesh(o, p));
+      return r.summary.every((s) => s.failedRuns === 0) && r.kill.every((s) => s.errors.length === 0);
+    },
+  },
   micro: {
     describe: 'in-memory micro benchmarks from build/bench/micro/*.js (only when named)',
     inSuite: false,
@@ -294,6 +311,7 @@ function usage(): string {
     '  budget:    --rate N (datagrams/s of the fixed phase) --measure-ms MS',
     '  udp:       --measure-ms MS',
     '  md:        --participants N --in-flight N --client-threads N --loads 0.5 --measure-ms MS --no-tick-baseline',
+    '  md-mesh:   the md flags (--threads: each node\'s I/O threads), --nats-batches 1,32 --kill-reps N',
     '  micro:     --micro-timeout-s 300 --only ring,datagram',
     '',
     'Results: bench/results/<workload>-<date>.{json,md} and <workload>-<date>-<chart>.svg',
