@@ -46,7 +46,7 @@ interface Workload {
 
 const VALUED = new Set([
   'runs', 'connections', 'per-connection', 'warmup', 'in-flight', 'client-threads', 'threads', 'work', 'drain', 'idle', 'timeout-s', 'micro-timeout-s', 'only', 'profile', 'quiet-wait-s', 'out', 'io-spin-us',
-  'loads', 'measure-ms', 'duration-s', 'idle-s', 'rate', 'participants',
+  'loads', 'measure-ms', 'duration-s', 'idle-s', 'rate', 'participants', 'kill-reps', 'nats-batches',
 ]);
 const KNOWN = new Set([...VALUED, 'quick', 'no-save', 'help', 'no-tick-baseline']);
 
