@@ -14,6 +14,9 @@
  *               50 % of each router's max: pandanet's MessageDirector t0/t1/t2 vs a plain `node:net`
  *               router (per read chunk and per loop turn writes), and Astron's quoted figure
  *               (bench/e2e/md.ts; about 2.5 minutes);
+ * - `md-mesh`   two message-director nodes over a nats-server the bench starts: cross-node
+ *               datagrams/s and p50/p99 at 50 % vs raw NATS pub/sub, Astron tree quoted; post-removes
+ *               after kill -9 (bench/e2e/md-mesh.ts; about 1.5 minutes; only when named);
  * - `micro`     in-memory micro benchmarks (bench/micro; only when named).
  *
  * Prints the machine first; a progress bar per workload on stderr; results (JSON, Markdown, SVG) in
