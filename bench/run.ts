@@ -266,7 +266,7 @@ const WORKLOADS: Record<string, Workload> = {
       const base = mdOptions(args.flags);
       delete base.tickBaseline;
       const o: Partial<MdMeshOptions> = { ...base };
-      const kr = intFlag(args.flags, 'kill-reps');
+      const kr = intFlag(args.flags, 'kill-reps', 0);
       if (kr !== undefined) o.killReps = kr;
       const nb = listFlag(args.flags, 'nats-batches')?.map(Number);
       if (nb !== undefined) o.natsBatches = nb;
