@@ -76,6 +76,9 @@ interface MeshRun {
   ratioToAstronTree: number;
   /** Process CPU of the routers / peers per datagram in the max phase, µs. */
   cpuUsPerDg: number;
+  /** Mesh: each node's `getStats()` after the max phase; and datagrams per NATS message they sent (all nodes). */
+  routerStats?: unknown;
+  datagramsPerNatsMessage?: number;
   wallMs: number;
 }
 
@@ -247,8 +250,15 @@ async function runMesh(o: MdMeshOptions, kind: string, threads: number, roundNo:
       points: r.points.map((p) => ({ load: p.load, ratePerSec: p.ratePerSec, deliveredPerSec: p.deliveredPerSec, latency: p.latency, missing: p.missing })),
       ratioToAstronTree: r.ratioToAstron,
       cpuUsPerDg: r.max?.processCpuUsPerDg ?? Number.NaN,
+      routerStats: r.routerStats,
       wallMs: performance.now() - t0,
     };
+    if (Array.isArray(r.routerStats)) {
+      const st = r.routerStats as Array<{ meshDatagramsOut?: number; meshBatchesOut?: number }>;
+      const dg = st.reduce((x, y) => x + (y.meshDatagramsOut ?? 0), 0);
+      const msgs = st.reduce((x, y) => x + (y.meshBatchesOut ?? 0), 0);
+      if (msgs > 0) run.datagramsPerNatsMessage = round(dg / msgs, 2);
+    }
     return run;
   } finally {
     await nats.stop();
@@ -465,7 +475,7 @@ export async function runMdMesh(options: Partial<MdMeshOptions>, progress: Progr
       progress.step();
       progress.log(
         run.ok
-          ? `md-mesh r${roundNo} ${kind.padEnd(18)} max ${k(run.datagramsPerSec)} dg/s (${f2(run.ratioToAstronTree)}× Astron tree), ${f2(run.cpuUsPerDg)} µs/dg; ${run.points.map((p) => `${p.load * 100}%: p50 ${us(p.latency?.p50 ?? Number.NaN)} p99 ${us(p.latency?.p99 ?? Number.NaN)} p99.9 ${us(p.latency?.p999 ?? Number.NaN)}`).join('; ')} (${(run.wallMs / 1000).toFixed(1)} s)`
+          ? `md-mesh r${roundNo} ${kind.padEnd(18)} max ${k(run.datagramsPerSec)} dg/s (${f2(run.ratioToAstronTree)}× Astron tree), ${f2(run.cpuUsPerDg)} µs/dg${run.datagramsPerNatsMessage !== undefined ? `, ${f2(run.datagramsPerNatsMessage)} dg per NATS message (max phase, warm-up included)` : ''}; ${run.points.map((p) => `${p.load * 100}%: p50 ${us(p.latency?.p50 ?? Number.NaN)} p99 ${us(p.latency?.p99 ?? Number.NaN)} p99.9 ${us(p.latency?.p999 ?? Number.NaN)}`).join('; ')} (${(run.wallMs / 1000).toFixed(1)} s)`
           : `md-mesh r${roundNo} ${kind} FAILED: ${run.error}`,
       );
     }
