@@ -14,6 +14,9 @@
  *               50 % of each router's max: pandanet's MessageDirector t0/t1/t2 vs a plain `node:net`
  *               router (per read chunk and per loop turn writes), and Astron's quoted figure
  *               (bench/e2e/md.ts; about 2.5 minutes);
+ * - `md-mesh`   two message-director nodes over a nats-server the bench starts: cross-node
+ *               datagrams/s and p50/p99 at 50 % vs raw NATS pub/sub, Astron tree quoted; post-removes
+ *               after kill -9 (bench/e2e/md-mesh.ts; about 1.5 minutes; only when named);
  * - `micro`     in-memory micro benchmarks (bench/micro; only when named).
  *
  * Prints the machine first; a progress bar per workload on stderr; results (JSON, Markdown, SVG) in
@@ -34,6 +37,7 @@ import { SCALE_DEFAULTS, SCALE_QUICK, runScale, scaleSteps, type ScaleOptions } 
 import { BUDGET_DEFAULTS, BUDGET_QUICK, budgetSteps, runBudget, type BudgetOptions } from './e2e/budget.js';
 import { UDP_DEFAULTS, UDP_QUICK, runUdp, udpSteps, type UdpOptions } from './e2e/udp.js';
 import { MD_DEFAULTS, MD_QUICK, mdSteps, runMd, type MdOptions } from './e2e/md.js';
+import { MD_MESH_DEFAULTS, MD_MESH_QUICK, mdMeshSteps, runMdMesh, type MdMeshOptions } from './e2e/md-mesh.js';
 import type { DrainMode, IdleMode } from './e2e/protocol.js';
 
 interface Workload {
@@ -45,7 +49,7 @@ interface Workload {
 
 const VALUED = new Set([
   'runs', 'connections', 'per-connection', 'warmup', 'in-flight', 'client-threads', 'threads', 'work', 'drain', 'idle', 'timeout-s', 'micro-timeout-s', 'only', 'profile', 'quiet-wait-s', 'out', 'io-spin-us',
-  'loads', 'measure-ms', 'duration-s', 'idle-s', 'rate', 'participants',
+  'loads', 'measure-ms', 'duration-s', 'idle-s', 'rate', 'participants', 'kill-reps', 'nats-batches',
 ]);
 const KNOWN = new Set([...VALUED, 'quick', 'no-save', 'help', 'no-tick-baseline']);
 
@@ -255,6 +259,22 @@ const WORKLOADS: Record<string, Workload> = {
       return r.summary.every((s) => s.failedRuns === 0);
     },
   },
+  'md-mesh': {
+    describe: 'message directors, two nodes over a nats-server: cross-node dg/s and p50/p99 at 50 % load vs raw NATS pub/sub (Astron tree quoted); post-removes after kill -9',
+    inSuite: false,
+    async run(args) {
+      const base = mdOptions(args.flags);
+      delete base.tickBaseline;
+      const o: Partial<MdMeshOptions> = { ...base };
+      const kr = intFlag(args.flags, 'kill-reps', 0);
+      if (kr !== undefined) o.killReps = kr;
+      const nb = listFlag(args.flags, 'nats-batches')?.map(Number);
+      if (nb !== undefined) o.natsBatches = nb;
+      const full = { ...MD_MESH_DEFAULTS, ...(o.quick === true ? MD_MESH_QUICK : {}), ...o };
+      const r = await withProgress('md-mesh', mdMeshSteps(full), (p) => runMdMesh(o, p));
+      return r.summary.every((s) => s.failedRuns === 0) && r.kill.every((s) => s.errors.length === 0);
+    },
+  },
   micro: {
     describe: 'in-memory micro benchmarks from build/bench/micro/*.js (only when named)',
     inSuite: false,
@@ -294,6 +314,7 @@ function usage(): string {
     '  budget:    --rate N (datagrams/s of the fixed phase) --measure-ms MS',
     '  udp:       --measure-ms MS',
     '  md:        --participants N --in-flight N --client-threads N --loads 0.5 --measure-ms MS --no-tick-baseline',
+    '  md-mesh:   the md flags (--threads: each node\'s I/O threads), --nats-batches 1,32 --kill-reps N',
     '  micro:     --micro-timeout-s 300 --only ring,datagram',
     '',
     'Results: bench/results/<workload>-<date>.{json,md} and <workload>-<date>-<chart>.svg',

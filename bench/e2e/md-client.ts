@@ -24,6 +24,8 @@ import { paramsFromArgv } from './protocol.js';
 export interface MdClientParams {
   host: string;
   port: number;
+  /** Cross-node mode: odd participants connect here and everyone sends only to the other node (see MdTaskInit.port2). */
+  port2?: number;
   participants: number;
   clientThreads: number;
   datagramBytes: number;
@@ -105,7 +107,7 @@ async function main(): Promise<void> {
       waiters[t] = null;
       w?.();
     });
-    const init: MdTaskInit = { host: p.host, port: p.port, participants: p.participants, tasks: threads, first, count: n, datagramBytes: p.datagramBytes, channelBase: p.channelBase, counters: countersSab, control: ch.port2 };
+    const init: MdTaskInit = { host: p.host, port: p.port, ...(p.port2 !== undefined ? { port2: p.port2 } : {}), participants: p.participants, tasks: threads, first, count: n, datagramBytes: p.datagramBytes, channelBase: p.channelBase, counters: countersSab, control: ch.port2 };
     tasks.push(pool.run(init, { transferList: [ch.port2] }));
     first += n;
   }

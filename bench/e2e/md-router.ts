@@ -28,6 +28,10 @@ export interface MdRouterParams {
   threads: number;
   /** baseline: write after each read chunk (default) or once per event-loop turn. */
   flush?: BaselineFlush;
+  /** pandanet: join this NATS mesh (the `md-mesh` workload); absent: the node routes alone. */
+  nats?: { servers: string; cluster: string; deadAfterMs?: number };
+  /** pandanet: the node's name (logs). */
+  name?: string;
 }
 
 export type MdRouterCommand = { kind: 'start' } | { kind: 'stop'; exit?: boolean };
@@ -58,7 +62,7 @@ function send(m: MdRouterMessage): void {
 
 async function startPandanet(): Promise<number> {
   labels.markBefore();
-  const md = new MessageDirector({ host: '127.0.0.1', port: 0, threads: p.threads, name: 'bench' });
+  const md = new MessageDirector({ host: '127.0.0.1', port: 0, threads: p.threads, name: p.name ?? 'bench', ...(p.nats !== undefined ? { nats: p.nats } : {}) });
   director = md;
   const addr = await md.start();
   labels.markAfter(Math.max(1, p.threads));

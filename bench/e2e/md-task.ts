@@ -57,6 +57,12 @@ export const MD_PAYLOAD_MIN = 24;
 export interface MdTaskInit {
   host: string;
   port: number;
+  /**
+   * Cross-node mode (the `md-mesh` workload): participant `g` connects to `port` when `g` is even,
+   * to `port2` when odd, and sends only to participants of the other parity (the other node):
+   * its k-th datagram goes to `(g + 1 + 2 (k mod P/2)) mod P`. P and each task's count are even.
+   */
+  port2?: number;
   /** All participants, over every task. */
   participants: number;
   /** Tasks in the client (for the drain's "everyone stopped sending"). */
@@ -156,6 +162,10 @@ export default async function mdTask(init: MdTaskInit): Promise<void> {
   const FRAME = D + 2;
   const counters = new Int32Array(init.counters);
   const base = init.channelBase;
+  const cross = init.port2 !== undefined;
+  /** Destinations of one sender in rotation, and the step between them. */
+  const cycle = cross ? P / 2 : P - 1;
+  const stride = cross ? 2 : 1;
   /** Per local participant × sender: the next k expected. */
   const expected = new Float64Array(init.count * P);
   const nextK = new Float64Array(init.count);
@@ -180,7 +190,7 @@ export default async function mdTask(init: MdTaskInit): Promise<void> {
     let k = nextK[b]!;
     for (let i = 0; i < n; i++) {
       const o = i * FRAME;
-      const dest = to >= 0 ? to : (g + 1 + (k % (P - 1))) % P;
+      const dest = to >= 0 ? to : (g + 1 + stride * (k % cycle)) % P;
       buf.writeUInt16LE(D, o);
       buf[o + 2] = 1;
       buf.writeUInt32LE(base + dest, o + 3);
@@ -241,14 +251,18 @@ export default async function mdTask(init: MdTaskInit): Promise<void> {
         bad(`participant ${me}: message type ${msg}`);
         continue;
       }
+      if (cross && (s & 1) === (me & 1)) {
+        bad(`participant ${me}: a datagram from ${s}, on the same node`);
+        continue;
+      }
       const k = buf.readUInt32LE(o + 21);
       const at = b * P + s;
       const exp = expected[at]!;
-      if (k === exp) expected[at] = exp + (P - 1);
-      else if (k > exp && (k - exp) % (P - 1) === 0) {
-        lost += (k - exp) / (P - 1);
-        if (firstError === '') firstError = `participant ${me}: ${(k - exp) / (P - 1)} datagram(s) from ${s} never arrived (k ${exp} expected, ${k} came)`;
-        expected[at] = k + (P - 1);
+      if (k === exp) expected[at] = exp + cycle;
+      else if (k > exp && (k - exp) % cycle === 0) {
+        lost += (k - exp) / cycle;
+        if (firstError === '') firstError = `participant ${me}: ${(k - exp) / cycle} datagram(s) from ${s} never arrived (k ${exp} expected, ${k} came)`;
+        expected[at] = k + cycle;
       } else {
         bad(`participant ${me}: from ${s}, k ${k} where ${exp} was expected`);
         continue;
@@ -284,7 +298,7 @@ export default async function mdTask(init: MdTaskInit): Promise<void> {
   try {
     for (let b = 0; b < init.count; b++) {
       const g = init.first + b;
-      const s = await connect(init.host, init.port);
+      const s = await connect(init.host, cross && (g & 1) === 1 ? init.port2! : init.port);
       s.on('error', (err: Error) => {
         if (firstError === '') firstError = `participant ${g}: ${err.message}`;
       });
@@ -293,7 +307,7 @@ export default async function mdTask(init: MdTaskInit): Promise<void> {
       });
       sockets.push(s);
       pending.push(null);
-      for (let t = 0; t < P; t++) expected[b * P + t] = (g - t - 1 + P) % P;
+      for (let t = 0; t < P; t++) expected[b * P + t] = Math.floor(((g - t - 1 + P) % P) / stride);
       s.on('data', (chunk: Buffer) => onData(b, chunk));
       s.write(addChannelFrame(base + g));
     }

@@ -115,7 +115,7 @@ export const MD_DEFAULTS: MdOptions = {
 export const MD_QUICK: Partial<MdOptions> = { runs: 1, threads: [1], participants: 8, maxWarmupMs: 300, maxMeasureMs: 500, settleMs: 200, warmupMs: 200, measureMs: 500, drainMs: 1000, quietWaitMs: 0, quick: true };
 
 /** Router-side figures of one phase (its measurement window). */
-interface RouterWindow {
+export interface RouterWindow {
   mainCpuUsPerDg: number;
   processCpuUsPerDg: number;
   /** Each I/O thread's CPU over the window, as a share of it (pandanet). */
@@ -124,7 +124,7 @@ interface RouterWindow {
   mainRunDelayShare: number;
 }
 
-interface LoadPoint extends RouterWindow {
+export interface LoadPoint extends RouterWindow {
   load: number;
   ratePerSec: number;
   offeredPerSec: number;
@@ -139,7 +139,7 @@ interface LoadPoint extends RouterWindow {
   p99Ratio?: number;
 }
 
-interface MdRun {
+export interface MdRun {
   round: number;
   kind: string;
   ok: boolean;
@@ -210,42 +210,56 @@ export function mdSteps(o: MdOptions): number {
   return o.runs * kinds(o).length;
 }
 
-/** A router process and a client process, several phases each measured on both sides. */
+/** Router processes (one, or two joined in a mesh) and a client process, several phases each measured on every side. */
 class MdSession {
   private constructor(
-    private readonly router: Child<MdRouterMessage, MdRouterCommand>,
+    private readonly routers: Array<Child<MdRouterMessage, MdRouterCommand>>,
     private readonly client: Child<MdClientMessage, MdClientCommand>,
     private readonly ctx: RunContext,
   ) {}
 
-  static async open(ctx: RunContext, o: MdOptions, params: MdRouterParams, label: string): Promise<MdSession> {
-    const router = ctx.spawn<MdRouterMessage, MdRouterCommand>(ROUTER, params, `md-router ${label}`);
-    const { port } = await router.next('listening', ctx.left());
-    const cp: MdClientParams = { host: '127.0.0.1', port, participants: o.participants, clientThreads: o.clientThreads, datagramBytes: o.datagramBytes, channelBase: 1_000_000 };
+  /** One router per entry of `params`; with two, participants alternate between them and send only across (MdClientParams.port2). */
+  static async open(ctx: RunContext, o: MdOptions, params: MdRouterParams | MdRouterParams[], label: string): Promise<MdSession> {
+    const list = Array.isArray(params) ? params : [params];
+    const routers = list.map((rp, i) => ctx.spawn<MdRouterMessage, MdRouterCommand>(ROUTER, rp, `md-router ${label}${list.length > 1 ? ` n${i + 1}` : ''}`));
+    const ports: number[] = [];
+    for (const r of routers) ports.push((await r.next('listening', ctx.left())).port);
+    const cp: MdClientParams = { host: '127.0.0.1', port: ports[0]!, ...(ports.length > 1 ? { port2: ports[1]! } : {}), participants: o.participants, clientThreads: o.clientThreads, datagramBytes: o.datagramBytes, channelBase: 1_000_000 };
     const client = ctx.spawn<MdClientMessage, MdClientCommand>(CLIENT, cp, `md-client ${label}`);
     await client.next('ready', ctx.left());
-    return new MdSession(router, client, ctx);
+    return new MdSession(routers, client, ctx);
   }
 
+  /** `window`: the first router's (CPU per datagram counts every router's process CPU, see {@link sumWindows}); `stats`: one per router when several. */
   async phase(cmd: Extract<MdClientCommand, { kind: 'phase' }>): Promise<{ client: MdPhaseResult; window: WindowReport; stats: unknown; otherLoadCores: number }> {
-    this.router.send({ kind: 'start' });
-    await this.router.next('started', this.ctx.left());
+    for (const r of this.routers) r.send({ kind: 'start' });
+    for (const r of this.routers) await r.next('started', this.ctx.left());
     const b0 = busyNow();
     const t0 = performance.now();
     this.client.send(cmd);
     const client = await this.client.next('phaseResult', this.ctx.left());
-    this.router.send({ kind: 'stop', exit: false });
-    const rep = await this.router.next('report', this.ctx.left());
+    for (const r of this.routers) r.send({ kind: 'stop', exit: false });
+    const reps = [];
+    for (const r of this.routers) reps.push(await r.next('report', this.ctx.left()));
     const wallMs = performance.now() - t0;
-    return { client, window: rep.window, stats: rep.stats, otherLoadCores: otherLoadCores(busyNow() - b0, rep.window.processCpuUs + client.clientCpuUs, wallMs) };
+    const window = sumWindows(reps.map((x) => x.window));
+    const routerCpu = reps.reduce((s, x) => s + x.window.processCpuUs, 0);
+    return { client, window, stats: reps.length === 1 ? reps[0]!.stats : reps.map((x) => x.stats), otherLoadCores: otherLoadCores(busyNow() - b0, routerCpu + client.clientCpuUs, wallMs) };
   }
 
   async close(): Promise<void> {
     this.client.send({ kind: 'end' });
     await this.client.exit(Math.min(3000, this.ctx.left()));
-    this.router.send({ kind: 'stop' });
-    await this.router.exit(Math.min(3000, this.ctx.left()));
+    for (const r of this.routers) r.send({ kind: 'stop' });
+    for (const r of this.routers) await r.exit(Math.min(3000, this.ctx.left()));
   }
+}
+
+/** Several routers' windows as one: the first's, with main-thread and process CPU summed over all (so µs/dg is the cluster's). */
+function sumWindows(ws: WindowReport[]): WindowReport {
+  if (ws.length === 1) return ws[0]!;
+  const first = ws[0]!;
+  return { ...first, mainCpuUs: ws.reduce((s, w) => s + w.mainCpuUs, 0), processCpuUs: ws.reduce((s, w) => s + w.processCpuUs, 0), threads: ws.flatMap((w) => w.threads) };
 }
 
 function routerWindow(w: WindowReport, datagrams: number, ioThreads: number): RouterWindow {
@@ -268,10 +282,16 @@ function problems(c: MdPhaseResult, what: string): string {
   return `${what}: ${out.join(', ')}${c.errors.length > 0 ? ` (first: ${c.errors[0]})` : ''}`;
 }
 
-async function runKind(o: MdOptions, kind: string, params: MdRouterParams, roundNo: number): Promise<MdRun> {
+/**
+ * One router kind's run (fresh router processes, one client): max phase, settling, open-loop loads.
+ * `params`: one router, or several joined in a mesh (cross-node traffic); `referencePerSec`: the
+ * quoted Astron figure `ratioToAstron` is over. Thread: main thread of the orchestrator.
+ */
+export async function runMdKind(o: MdOptions, kind: string, params: MdRouterParams | MdRouterParams[], roundNo: number, referencePerSec = ASTRON_REFERENCE_PER_SEC): Promise<MdRun> {
   const t0 = performance.now();
   const run: MdRun = { round: roundNo, kind, ok: false, datagramsPerSec: Number.NaN, max: null, points: [], routerStats: null, ratioToAstron: Number.NaN, wallMs: 0 };
-  const io = params.router === 'pandanet' ? Math.max(1, params.threads) : 0;
+  const first = Array.isArray(params) ? params[0]! : params;
+  const io = first.router === 'pandanet' ? Math.max(1, first.threads) : 0;
   const failures: string[] = [];
   try {
     await bounded(o.timeoutMs, async (ctx) => {
@@ -280,7 +300,7 @@ async function runKind(o: MdOptions, kind: string, params: MdRouterParams, round
       const bad = problems(max.client, 'max phase');
       if (bad !== '') throw new Error(bad);
       run.datagramsPerSec = max.client.deliveredPerSec;
-      run.ratioToAstron = run.datagramsPerSec / ASTRON_REFERENCE_PER_SEC;
+      run.ratioToAstron = run.datagramsPerSec / referencePerSec;
       run.routerStats = max.stats;
       run.max = {
         ...routerWindow(max.window, max.client.received, io),
@@ -490,7 +510,7 @@ export async function runMd(options: Partial<MdOptions>, progress: Progress): Pr
     for (const { kind, params } of [...ks.slice(shift), ...ks.slice(0, shift)]) {
       progress.setNote(`md ${kind} round ${roundNo}`);
       if (o.quietWaitMs > 0) await quiet.wait();
-      const run = await runKind(o, kind, params, roundNo);
+      const run = await runMdKind(o, kind, params, roundNo);
       runs.push(run);
       thisRound.push(run);
       progress.step();
