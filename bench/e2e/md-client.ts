@@ -14,7 +14,7 @@
  * Thread: main thread of the md-client process.
  * @module
  */
-import { MessageChannel, type MessagePort } from 'node:worker_threads';
+import { TaskInboxes } from '../lib/task-inboxes.js';
 import { Piscina } from 'piscina';
 import { concatSamples, summarizeSample, type Percentiles } from '../lib/percentiles.js';
 import { Counter, monoMs, type MdTaskCommand, type MdTaskInit, type MdTaskMessage, type MdTaskPhaseResult } from './md-task.js';
@@ -85,36 +85,21 @@ async function main(): Promise<void> {
   });
   const countersSab = new SharedArrayBuffer(4 * 4);
   const counters = new Int32Array(countersSab);
-  const ports: MessagePort[] = [];
-  const inbox: MdTaskMessage[][] = [];
-  const waiters: Array<(() => void) | null> = [];
+  const boxes = new TaskInboxes<MdTaskMessage>((t, message) => {
+    send({ kind: 'error', message: `task ${t}: ${message}` });
+    setTimeout(() => process.exit(1), 100).unref();
+  });
+  const ports = boxes.ports;
   const tasks: Array<Promise<void>> = [];
   let first = 0;
   for (let t = 0; t < threads; t++) {
     const n = Math.floor(p.participants / threads) + (t < p.participants % threads ? 1 : 0);
-    const ch = new MessageChannel();
-    ports.push(ch.port1);
-    inbox.push([]);
-    waiters.push(null);
-    ch.port1.on('message', (m: MdTaskMessage) => {
-      if (m.kind === 'error') {
-        send({ kind: 'error', message: `task ${t}: ${m.message}` });
-        setTimeout(() => process.exit(1), 100).unref();
-        return;
-      }
-      inbox[t]!.push(m);
-      const w = waiters[t];
-      waiters[t] = null;
-      w?.();
-    });
-    const init: MdTaskInit = { host: p.host, port: p.port, ...(p.port2 !== undefined ? { port2: p.port2 } : {}), participants: p.participants, tasks: threads, first, count: n, datagramBytes: p.datagramBytes, channelBase: p.channelBase, counters: countersSab, control: ch.port2 };
-    tasks.push(pool.run(init, { transferList: [ch.port2] }));
+    const control = boxes.open(t);
+    const init: MdTaskInit = { host: p.host, port: p.port, ...(p.port2 !== undefined ? { port2: p.port2 } : {}), participants: p.participants, tasks: threads, first, count: n, datagramBytes: p.datagramBytes, channelBase: p.channelBase, counters: countersSab, control };
+    tasks.push(pool.run(init, { transferList: [control] }));
     first += n;
   }
-  const next = async (t: number): Promise<MdTaskMessage> => {
-    while (inbox[t]!.length === 0) await new Promise<void>((r) => (waiters[t] = r));
-    return inbox[t]!.shift()!;
-  };
+  const next = (t: number): Promise<MdTaskMessage> => boxes.next(t);
   for (let t = 0; t < threads; t++) {
     const m = await next(t);
     if (m.kind !== 'ready') throw new Error(`task ${t}: expected ready, got ${m.kind}`);

@@ -13,7 +13,7 @@
  * Thread: main thread of the rate-client process.
  * @module
  */
-import { MessageChannel, type MessagePort } from 'node:worker_threads';
+import { TaskInboxes } from '../lib/task-inboxes.js';
 import { Piscina } from 'piscina';
 import { concatSamples, summarizeSample, type Percentiles } from '../lib/percentiles.js';
 import { paramsFromArgv } from './protocol.js';
@@ -76,36 +76,21 @@ async function main(): Promise<void> {
     idleTimeout: 10 * 60_000,
     atomics: 'disabled',
   });
-  const ports: MessagePort[] = [];
-  const inbox: RateTaskMessage[][] = [];
-  const waiters: Array<(() => void) | null> = [];
+  const boxes = new TaskInboxes<RateTaskMessage>((t, message) => {
+    send({ kind: 'error', message: `task ${t}: ${message}` });
+    setTimeout(() => process.exit(1), 100).unref();
+  });
+  const ports = boxes.ports;
   const tasks: Array<Promise<void>> = [];
   let first = 0;
   for (let t = 0; t < threads; t++) {
     const n = Math.floor(p.connections / threads) + (t < p.connections % threads ? 1 : 0);
-    const ch = new MessageChannel();
-    ports.push(ch.port1);
-    inbox.push([]);
-    waiters.push(null);
-    ch.port1.on('message', (m: RateTaskMessage) => {
-      if (m.kind === 'error') {
-        send({ kind: 'error', message: `task ${t}: ${m.message}` });
-        setTimeout(() => process.exit(1), 100).unref();
-        return;
-      }
-      inbox[t]!.push(m);
-      const w = waiters[t];
-      waiters[t] = null;
-      w?.();
-    });
-    const init: RateTaskInit = { host: p.host, port: p.port, firstConnection: first, connections: n, payloadBytes: p.payloadBytes, control: ch.port2 };
-    tasks.push(pool.run(init, { transferList: [ch.port2] }));
+    const control = boxes.open(t);
+    const init: RateTaskInit = { host: p.host, port: p.port, firstConnection: first, connections: n, payloadBytes: p.payloadBytes, control };
+    tasks.push(pool.run(init, { transferList: [control] }));
     first += n;
   }
-  const next = async (t: number): Promise<RateTaskMessage> => {
-    while (inbox[t]!.length === 0) await new Promise<void>((r) => (waiters[t] = r));
-    return inbox[t]!.shift()!;
-  };
+  const next = (t: number): Promise<RateTaskMessage> => boxes.next(t);
   for (let t = 0; t < threads; t++) {
     const m = await next(t);
     if (m.kind !== 'ready') throw new Error(`task ${t}: expected ready, got ${m.kind}`);
