@@ -82,9 +82,13 @@ export async function startNats(): Promise<NatsServer> {
     const p = proc as ChildProcess | null;
     if (p !== null && p.exitCode === null && p.signalCode === null) {
       p.kill('SIGTERM');
-      const t = setTimeout(() => p.kill('SIGKILL'), 2000);
+      // Wait (with a deadline) for a clean exit; past it, SIGKILL.
+      const clean = await waitFor(() => p.exitCode !== null || p.signalCode !== null, { what: 'nats-server to stop', timeoutMs: 2000 }).then(
+        () => true,
+        () => false,
+      );
+      if (!clean) p.kill('SIGKILL');
       await exited(p);
-      clearTimeout(t);
     }
     rmSync(dir, { recursive: true, force: true });
   });
