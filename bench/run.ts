@@ -296,8 +296,9 @@ function usage(): string {
   return [
     'usage: node build/bench/run.js [workload…] [options]   (npm run bench -- [workload…] [options])',
     '',
-    'workloads (the suite = all but micro, when none is named):',
+    `workloads (with none named, the suite runs: ${Object.keys(WORKLOADS).filter((n) => WORKLOADS[n]!.inSuite).join(', ')}):`,
     ...Object.entries(WORKLOADS).map(([name, w]) => `  ${name.padEnd(9)} ${w.describe}`),
+    '  (by hand: node build/bench/e2e/md-flood.js [--threads 0,1,2] [--pings N] [--flood N], a flood beside a routing pair)',
     '',
     'options for every workload:',
     '  --quick            smoke test: the whole suite in under a minute (windows too short for careful figures)',
@@ -315,7 +316,7 @@ function usage(): string {
     '  udp:       --measure-ms MS',
     '  md:        --participants N --in-flight N --client-threads N --loads 0.5 --measure-ms MS --no-tick-baseline',
     '  md-mesh:   the md flags (--threads: each node\'s I/O threads), --nats-batches 1,32 --kill-reps N',
-    '  micro:     --micro-timeout-s 300 --only ring,datagram',
+    '  micro:     --micro-timeout-s 300 --only datagram,ring,runtime-calls',
     '',
     'Results: bench/results/<workload>-<date>.{json,md} and <workload>-<date>-<chart>.svg',
   ].join('\n');

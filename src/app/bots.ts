@@ -12,8 +12,8 @@
  * - **latency**: `now − sendTime`, input to acknowledging snapshot, what a player feels (adds up to
  *   one tick).
  *
- * Samples go into HdrHistograms (microseconds, 3 significant digits): an interval pair reset at each
- * {@link BotSwarm.report} and a cumulative pair for the summary.
+ * Samples go into HDR histograms (Node's own `perf_hooks.createHistogram()`, microseconds, 3 significant
+ * digits): an interval pair reset at each {@link BotSwarm.report} and a cumulative pair for the summary.
  *
  * The forked process that runs a swarm for `pandanet start` is `bot-process.ts`; its messages are
  * declared here ({@link BotsToParent}, {@link ParentToBots}).
@@ -21,7 +21,7 @@
  * Thread: main thread only.
  * @module
  */
-import { build as buildHistogram, type Histogram } from 'hdr-histogram-js';
+import { createHistogram, type RecordableHistogram } from 'node:perf_hooks';
 import {
   type Connection,
   ConnectionWriter,
@@ -145,13 +145,13 @@ export function quietConnectErrors(): void {
 
 const US_MAX = 60_000_000; // 60 s in µs: anything slower is clamped
 
-function histogram(): Histogram {
-  return buildHistogram({ lowestDiscernibleValue: 1, highestTrackableValue: US_MAX, numberOfSignificantValueDigits: 3, autoResize: false, useWebAssembly: false });
+function histogram(): RecordableHistogram {
+  return createHistogram({ lowest: 1, highest: US_MAX, figures: 3 });
 }
 
-function figures(h: Histogram): RttFigures {
-  if (h.totalCount === 0) return { count: 0, p50: 0, p99: 0, max: 0 };
-  return { count: h.totalCount, p50: h.getValueAtPercentile(50) / 1000, p99: h.getValueAtPercentile(99) / 1000, max: h.maxValue / 1000 };
+function figures(h: RecordableHistogram): RttFigures {
+  if (h.count === 0) return { count: 0, p50: 0, p99: 0, max: 0 };
+  return { count: h.count, p50: h.percentile(50) / 1000, p99: h.percentile(99) / 1000, max: h.max / 1000 };
 }
 
 function usOf(ms: number): number {
@@ -408,10 +408,10 @@ export class BotSwarm {
       bot.acked = ack.sequence;
       const latency = performance.now() - ack.sendTimeMs;
       const rtt = latency - ack.holdMs;
-      this.#latency.recordValue(usOf(latency));
-      this.#latencyTotal.recordValue(usOf(latency));
-      this.#rtt.recordValue(usOf(rtt));
-      this.#rttTotal.recordValue(usOf(rtt));
+      this.#latency.record(usOf(latency));
+      this.#latencyTotal.record(usOf(latency));
+      this.#rtt.record(usOf(rtt));
+      this.#rttTotal.record(usOf(rtt));
     }
   };
 }

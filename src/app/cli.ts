@@ -24,7 +24,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 // Each sub-command loads only what it runs (`pandanet md` starts without the game server, the bots,
-// prom-client or hdr-histogram): the heavy modules are imported inside the functions that use them.
+// or the metrics endpoint): the heavy modules are imported inside the functions that use them.
 import type { BotReport } from './bots.js';
 import type { BotsChild } from './bots-child.js';
 import type { EchoServer } from './echo-server.js';
@@ -186,6 +186,7 @@ async function runServer(o: ServeOptions): Promise<number> {
       view.pin(`${PROG}: Prometheus metrics on http://${o.metricsHost}:${http.port}/metrics`);
     } catch (err) {
       process.stderr.write(`${PROG} ${o.cmd}: could not serve metrics on ${o.metricsHost}:${o.metricsPort}: ${err instanceof Error ? err.message : String(err)}\n`);
+      exporter.close();
       server.stop();
       stop.dispose();
       return 1;
@@ -227,7 +228,10 @@ async function runServer(o: ServeOptions): Promise<number> {
   metrics?.exporter.update(last);
   const st = server.stats();
   server.stop();
-  if (metrics !== null) await metrics.http.close();
+  if (metrics !== null) {
+    await metrics.http.close();
+    metrics.exporter.close();
+  }
 
   const summary: RunSummary = {
     durationS: (performance.now() - startedAt) / 1000,
@@ -439,7 +443,10 @@ async function runMd(v: Values): Promise<number> {
 
 async function runBench(rest: string[]): Promise<number> {
   if (!existsSync(path.join(packageRoot, 'bench', 'run.ts'))) {
-    process.stderr.write(`${PROG} bench: the benchmarks live in a source checkout (bench/run.ts not found under ${packageRoot})\n`);
+    process.stderr.write(
+      `${PROG} bench: the benchmarks need a source checkout of pandanet; an installed package has no bench/ (looked for ${path.join(packageRoot, 'bench', 'run.ts')}).\n` +
+        `  git clone https://github.com/pandanet/pandanet && cd pandanet && npm ci && npm run bench -- --help\n`,
+    );
     return 1;
   }
   const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
@@ -594,9 +601,20 @@ Options:
     help: `Usage: ${PROG} bench [workload…] [options]
 
 Runs the benchmark suite (bench/run.ts) through \`npm run bench -- …\`, passing every argument on.
-Workloads: echo (end to end over loopback, node:net baseline in the same run), micro (in memory).
-Common options: --quick, --runs N, --threads 0,1,2, --connections N. See \`npm run bench -- --help\`.
-Needs a source checkout (the published package does not ship bench/).
+Needs a source checkout: an installed package has no bench/ (git clone, npm ci, then this).
+
+Workloads (each beside its node:net / node:dgram baseline in the same run):
+  echo       echo throughput, pandanet 0/1/2/4 threads vs node:net
+  latency    fixed-rate round trips at 25/50/90 % of each server's max
+  broadcast  60 Hz game tick to 1,000 clients with 20 Hz input
+  scale      10,000 idle connections: memory and idle CPU
+  budget     main-thread CPU per datagram, I/O thread utilisation
+  udp        UDP echo with Panda's checksum vs node:dgram
+  md         one message director vs a node:net router
+  md-mesh    two message directors over a nats-server (only when named)
+  micro      in-memory micro benchmarks (only when named)
+With no workload named, runs all but md-mesh and micro. Common options: --quick, --runs N,
+--threads 0,1,2, --connections N. See \`npm run bench -- --help\` for each workload's own.
 
 Options:
   -h, --help          show this help (\`${PROG} bench -- --help\` shows the benchmark's own)`,

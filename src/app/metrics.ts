@@ -1,55 +1,39 @@
 /**
- * Optional Prometheus text endpoint (`--metrics PORT`): a prom-client registry of its own (nothing
- * global), updated from each {@link Sample} the live view gets, served on `GET /metrics` by a plain
- * `node:http` server bound to 127.0.0.1 unless told otherwise.
+ * Optional Prometheus text endpoint (`--metrics PORT`): a registry of its own (nothing global) from
+ * `pandanet/metrics` (no dependency: it writes the text format itself), updated from each
+ * {@link Sample} the live view gets, served on `GET /metrics` by a plain `node:http` server bound to
+ * 127.0.0.1 unless told otherwise.
  *
- * Counters are fed the increase since the previous sample (never negative: a restarted I/O thread's
- * counters start over, the exported ones do not). Process metrics (CPU, memory, event-loop lag, GC)
- * come from prom-client's default collectors.
+ * The manager's figures are the library's {@link ManagerCollector} (per-thread counters labelled
+ * `thread`); the game's own are added here. Process metrics (CPU, memory, event-loop delay) come from
+ * {@link ProcessCollector}.
  *
  * Thread: main thread only.
  * @module
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { type Counter, type Gauge, ManagerCollector, MetricsRegistry, ProcessCollector, PROMETHEUS_CONTENT_TYPE } from '../metrics/index.js';
 import type { Sample } from './sampler.js';
 
 /** Registry and metrics; {@link update} copies a sample in. */
 export class PandanetMetrics {
-  readonly registry = new Registry();
-  readonly #last = new Map<string, number>();
+  readonly registry = new MetricsRegistry();
+  readonly #manager: ManagerCollector;
+  readonly #process: ProcessCollector | null;
   readonly #g: Record<string, Gauge> = {};
   readonly #c: Record<string, Counter> = {};
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {
     const r = this.registry;
-    const gauge = (name: string, help: string, labelNames: string[] = []): void => {
-      this.#g[name] = new Gauge({ name, help, labelNames, registers: [r] });
+    this.#manager = new ManagerCollector(r);
+    const gauge = (name: string, help: string): void => {
+      this.#g[name] = r.gauge(name, help);
     };
-    const counter = (name: string, help: string, labelNames: string[] = []): void => {
-      this.#c[name] = new Counter({ name, help, labelNames, registers: [r] });
+    const counter = (name: string, help: string): void => {
+      this.#c[name] = r.counter(name, help);
     };
-    gauge('pandanet_connections', 'Open connections known to the manager (clients and the listening socket).');
     gauge('pandanet_game_clients', 'Clients in the game.');
-    counter('pandanet_datagrams_received_total', 'Datagrams received by the I/O threads.');
-    counter('pandanet_datagrams_sent_total', 'Datagrams sent by the I/O threads.');
-    counter('pandanet_received_bytes_total', 'Payload bytes received by the I/O threads.');
-    counter('pandanet_sent_bytes_total', 'Payload bytes sent by the I/O threads.');
-    counter('pandanet_resets_total', 'Connections reported reset (peer closed, error, failed send).');
-    counter('pandanet_backpressure_pauses_total', 'Times an I/O thread paused reading a socket: its reader ring was full, or its connection had maxQueuedPerConnection datagrams waiting.');
-    counter('pandanet_tcp_reads_total', 'Socket reads the I/O threads took (each may carry many datagrams).');
-    counter('pandanet_tcp_writes_total', 'TCP writes the I/O threads issued (each carries one connection\'s batch).');
-    counter('pandanet_outbound_sleeps_total', 'Times an I/O thread\'s outbound loop went to sleep (a later send must wake it).');
-    gauge('pandanet_reader_queue_depth', 'Datagrams waiting in a reader.', ['reader']);
-    gauge('pandanet_reader_queue_capacity', "A reader's queue cap.", ['reader']);
-    gauge('pandanet_reader_overflow', "1 when a reader's sticky overflow flag is set.", ['reader']);
-    gauge('pandanet_reader_dropped', 'Datagrams a reader dropped for its queue cap since it was made.', ['reader']);
-    gauge('pandanet_writer_queue_depth', 'Datagrams handed to the I/O threads and not yet taken.', ['writer']);
-    gauge('pandanet_writer_queue_capacity', "A writer's queue cap.", ['writer']);
-    gauge('pandanet_io_thread_utilization', 'Event-loop utilisation of an I/O thread over the last interval (0..1).', ['thread']);
-    gauge('pandanet_io_thread_sockets', 'Sockets an I/O thread owns.', ['thread']);
-    gauge('pandanet_io_thread_alive', '1 while the I/O thread runs.', ['thread']);
     gauge('pandanet_main_thread_utilization', 'Event-loop utilisation of the main thread over the last interval (0..1).');
     counter('pandanet_game_ticks_total', 'Simulation ticks run.');
     gauge('pandanet_game_tick_seconds', 'Mean time spent in one tick over the last interval.');
@@ -57,67 +41,40 @@ export class PandanetMetrics {
     counter('pandanet_game_snapshots_sent_total', 'SNAPSHOT datagrams sent.');
     counter('pandanet_game_send_failures_total', 'Sends the writer refused.');
     gauge('pandanet_bots_connected', 'Bots connected (when this process runs the bots).');
-    gauge('pandanet_bots_rtt_seconds', "Bots' network round trip over their last interval.", ['quantile']);
-    if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: r });
+    gauge('pandanet_bots_rtt_p50_seconds', "Bots' median network round trip over their last interval.");
+    gauge('pandanet_bots_rtt_p99_seconds', "99th percentile of the bots' network round trip over their last interval.");
+    this.#process = opts.defaultMetrics !== false ? new ProcessCollector(r) : null;
   }
 
   /** Copies `s` into the metrics. */
   update(s: Sample): void {
     const g = this.#g;
-    g['pandanet_connections']!.set(s.connections);
-    g['pandanet_game_clients']!.set(s.clients);
-    this.#inc('pandanet_datagrams_received_total', s.datagramsIn);
-    this.#inc('pandanet_datagrams_sent_total', s.datagramsOut);
-    this.#inc('pandanet_received_bytes_total', s.bytesIn);
-    this.#inc('pandanet_sent_bytes_total', s.bytesOut);
-    this.#inc('pandanet_resets_total', s.resets);
-    this.#inc('pandanet_backpressure_pauses_total', s.backpressurePauses);
-    this.#inc('pandanet_tcp_writes_total', s.tcpWrites);
-    this.#inc('pandanet_tcp_reads_total', s.tcpReads);
-    this.#inc('pandanet_outbound_sleeps_total', s.outboundSleeps);
-    for (const r of s.readers) {
-      const l = { reader: String(r.id) };
-      g['pandanet_reader_queue_depth']!.set(l, r.queued);
-      g['pandanet_reader_queue_capacity']!.set(l, r.maxQueue);
-      g['pandanet_reader_overflow']!.set(l, r.overflow ? 1 : 0);
-      g['pandanet_reader_dropped']!.set(l, r.dropped);
-    }
-    for (const w of s.writers) {
-      const l = { writer: String(w.slot) };
-      g['pandanet_writer_queue_depth']!.set(l, w.queued);
-      g['pandanet_writer_queue_capacity']!.set(l, w.maxQueue);
-    }
-    for (const t of s.threads) {
-      const l = { thread: String(t.index) };
-      g['pandanet_io_thread_utilization']!.set(l, t.utilization);
-      g['pandanet_io_thread_sockets']!.set(l, t.connections);
-      g['pandanet_io_thread_alive']!.set(l, t.alive ? 1 : 0);
-    }
-    g['pandanet_main_thread_utilization']!.set(s.mainUtilization);
-    this.#inc('pandanet_game_ticks_total', s.loop.steps);
-    g['pandanet_game_tick_seconds']!.set(s.tickMs / 1000);
-    this.#inc('pandanet_game_inputs_total', s.game.inputs);
-    this.#inc('pandanet_game_snapshots_sent_total', s.game.snapshotsSent);
-    this.#inc('pandanet_game_send_failures_total', s.game.sendFailures);
+    const c = this.#c;
+    this.#manager.update(s.manager);
+    g['pandanet_game_clients']!.set({}, s.clients);
+    g['pandanet_main_thread_utilization']!.set({}, s.mainUtilization);
+    c['pandanet_game_ticks_total']!.set({}, s.loop.steps);
+    g['pandanet_game_tick_seconds']!.set({}, s.tickMs / 1000);
+    c['pandanet_game_inputs_total']!.set({}, s.game.inputs);
+    c['pandanet_game_snapshots_sent_total']!.set({}, s.game.snapshotsSent);
+    c['pandanet_game_send_failures_total']!.set({}, s.game.sendFailures);
     if (s.bots !== null) {
-      g['pandanet_bots_connected']!.set(s.bots.connected);
+      g['pandanet_bots_connected']!.set({}, s.bots.connected);
       if (s.bots.rtt.count > 0) {
-        g['pandanet_bots_rtt_seconds']!.set({ quantile: '0.5' }, s.bots.rtt.p50 / 1000);
-        g['pandanet_bots_rtt_seconds']!.set({ quantile: '0.99' }, s.bots.rtt.p99 / 1000);
+        g['pandanet_bots_rtt_p50_seconds']!.set({}, s.bots.rtt.p50 / 1000);
+        g['pandanet_bots_rtt_p99_seconds']!.set({}, s.bots.rtt.p99 / 1000);
       }
     }
   }
 
   /** Prometheus text exposition of every metric. */
   text(): Promise<string> {
-    return this.registry.metrics();
+    return Promise.resolve(this.registry.text());
   }
 
-  /** Adds the increase of a running total since the last update. */
-  #inc(name: string, total: number): void {
-    const last = this.#last.get(name) ?? 0;
-    if (total > last) this.#c[name]!.inc(total - last);
-    this.#last.set(name, Math.max(last, total));
+  /** Stops the process collector's event-loop monitor. */
+  close(): void {
+    this.#process?.close();
   }
 }
 
@@ -140,7 +97,7 @@ export class MetricsServer {
         return;
       }
       metrics.text().then(
-        (body) => res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(req.method === 'HEAD' ? undefined : body),
+        (body) => res.writeHead(200, { 'content-type': PROMETHEUS_CONTENT_TYPE }).end(req.method === 'HEAD' ? undefined : body),
         (err: unknown) => res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' }).end(`${String(err)}\n`),
       );
     });

@@ -56,6 +56,8 @@ export interface Sample {
   tcpReads: number;
   /** Times the I/O threads' outbound loops went to sleep since start (each later send wakes one). */
   outboundSleeps: number;
+  /** The manager's stats this sample was made from (`pandanet/metrics` exports them as they are). */
+  manager: ManagerStats;
   /** Reader queues (the game's reader and the listener), depth and cap. */
   readers: ManagerStats['readers'];
   writers: ManagerStats['writers'];
@@ -197,6 +199,7 @@ export class Sampler {
       tcpWrites,
       tcpReads,
       outboundSleeps,
+      manager: m,
       readers: m.readers,
       writers: m.writers,
       overflow: m.readers.some((r) => r.overflow),

@@ -10,7 +10,8 @@
  * Every child is killed when its test finishes, whatever happened.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it, onTestFinished } from 'vitest';
@@ -29,9 +30,9 @@ interface Run {
   done: boolean;
 }
 
-function run(args: string[]): Run {
-  if (!existsSync(CLI)) throw new Error(`${CLI} is missing: build first (npm run build, or npx tsc -p tsconfig.build.json)`);
-  const child = spawn(process.execPath, [CLI, ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, FORCE_COLOR: '0' } });
+function run(args: string[], cli = CLI): Run {
+  if (!existsSync(cli)) throw new Error(`${cli} is missing: build first (npm run build, or npx tsc -p tsconfig.build.json)`);
+  const child = spawn(process.execPath, [cli, ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, FORCE_COLOR: '0' } });
   let out = '';
   let err = '';
   child.stdout!.setEncoding('utf8').on('data', (c: string) => (out += c));
@@ -99,6 +100,27 @@ describe('pandanet --help and bad command lines', () => {
     expect(r.stdout()).toContain(`Usage: pandanet ${cmd}`);
     expect(r.stdout()).toMatch(/-h, --help/);
     expect(r.stderr()).toBe('');
+  });
+
+  it('bench --help names every workload of bench/run.ts', async () => {
+    const source = readFileSync(path.join(root, 'bench', 'run.ts'), 'utf8');
+    const block = source.slice(source.indexOf('const WORKLOADS'), source.indexOf('\n};\n', source.indexOf('const WORKLOADS')));
+    const workloads = [...block.matchAll(/^  '?([a-z-]+)'?: \{$/gm)].map((m) => m[1]!);
+    expect(workloads.length).toBeGreaterThanOrEqual(9);
+    const r = run(['bench', '--help']);
+    expect(await exitWithin(r, 15_000)).toBe(0);
+    for (const w of workloads) expect(r.stdout()).toMatch(new RegExp(`^  ${w} `, 'm'));
+  });
+
+  it('bench from an installed copy (no bench/) says it needs a source checkout and exits 1', async () => {
+    const installed = mkdtempSync(path.join(tmpdir(), 'pandanet-installed-'));
+    onTestFinished(() => rmSync(installed, { recursive: true, force: true }));
+    cpSync(path.join(root, 'dist'), path.join(installed, 'dist'), { recursive: true });
+    cpSync(path.join(root, 'package.json'), path.join(installed, 'package.json'));
+    const r = run(['bench', 'echo'], path.join(installed, 'dist', 'app', 'cli.js'));
+    expect(await exitWithin(r, 15_000)).toBe(1);
+    expect(r.stderr()).toMatch(/^pandanet bench: the benchmarks need a source checkout of pandanet; an installed package has no bench\//m);
+    expect(r.stderr()).toContain('npm ci && npm run bench');
   });
 
   it('pandanet --help lists every command', async () => {

@@ -53,6 +53,7 @@ function sample(over: Partial<Sample> = {}): Sample {
     tcpWrites: 1000,
     tcpReads: 600,
     outboundSleeps: 40,
+    manager: { threads: [], connections: 21, resetsReported: 0, readers: [], writers: [] },
     readers: [
       { id: 1, polled: false, queued: 0, maxQueue: 50_000, overflow: false, dropped: 0 },
       { id: 2, polled: false, queued: 3, maxQueue: 50_000, overflow: false, dropped: 0 },
