@@ -68,6 +68,48 @@ function startFlood(peer: Peer, chunks: number): Flood {
   return f;
 }
 
+/**
+ * Fairness counted in datagrams, not milliseconds: for each ping-pong client, the most flood
+ * datagrams the application consumed between two of its round trips (from the flood's start to its
+ * first, and from its last to the end included). A reader that served the flooder until it ran dry
+ * would let about the whole flood through between two round trips.
+ */
+class FloodBetweenRoundTrips {
+  readonly #completed: number[];
+  readonly #floodAt: number[];
+  readonly most: number[];
+
+  constructor(
+    readonly pingers: readonly PingPong[],
+    readonly consumed: () => number,
+  ) {
+    this.#completed = pingers.map((p) => p.completed);
+    this.#floodAt = pingers.map(() => consumed());
+    this.most = pingers.map(() => 0);
+  }
+
+  /** Call after the pingers' `step()`. */
+  step(): void {
+    for (const [i, p] of this.pingers.entries()) {
+      if (p.completed === this.#completed[i]) continue;
+      this.#completed[i] = p.completed;
+      this.#close(i);
+    }
+  }
+
+  /** The flood is over: the stretch since each pinger's last round trip counts too. */
+  finish(): number[] {
+    for (let i = 0; i < this.pingers.length; i++) this.#close(i);
+    return this.most;
+  }
+
+  #close(i: number): void {
+    const now = this.consumed();
+    this.most[i] = Math.max(this.most[i]!, now - this.#floodAt[i]!);
+    this.#floodAt[i] = now;
+  }
+}
+
 describe.each(MODES)('flood ($name)', ({ threads }) => {
   it('one client flooding 50 MB does not starve three ping-pong clients; memory bounded; nothing lost', async () => {
     const CHUNKS = 50;
@@ -93,9 +135,11 @@ describe.each(MODES)('flood ($name)', ({ threads }) => {
 
     const mem = new RssWatch();
     const flood = startFlood(flooder, CHUNKS);
+    const between = new FloodBetweenRoundTrips(pingers, () => floodFrames);
     const tick = (): void => {
       app.tick();
       for (const p of pingers) p.step();
+      between.step();
       mem.sample();
     };
     await waitFor(() => flood.done, { timeoutMs: 20_000, what: () => `the flood to be written (${(flood.bytesOut / MiB).toFixed(1)} MiB so far)`, tick });
@@ -108,6 +152,7 @@ describe.each(MODES)('flood ($name)', ({ threads }) => {
 
     const during = pingers.map((p) => p.completedBetween(from, to));
     const gaps = pingers.map((p) => p.longestGap(from, to));
+    const floodBetween = between.finish();
     const rtts = pingers.flatMap((p) => p.rtts.slice(5));
     record('flood-fair', {
       threads,
@@ -119,6 +164,7 @@ describe.each(MODES)('flood ($name)', ({ threads }) => {
       floodBlockedMs: Math.round(flood.blockedMs),
       pingRoundTripsDuringFlood: during,
       longestGapMs: gaps.map((g) => Math.round(g)),
+      mostFloodDatagramsBetweenRoundTrips: floodBetween,
       rttP50Ms: +percentile(rtts, 50).toFixed(2),
       rttP99Ms: +percentile(rtts, 99).toFixed(2),
       rssGrowthMiB: +(mem.growth / MiB).toFixed(1),
@@ -127,9 +173,11 @@ describe.each(MODES)('flood ($name)', ({ threads }) => {
     expect(floodFrames).toBe(CHUNKS * FRAMES_PER_CHUNK);
     expect(app.resets).toEqual([]);
     expect(app.echoFailures).toBe(0);
-    // Round trips kept completing all through the flood: none waited as long as a second.
+    // Round trips kept completing all through the flood: none waited while as much as a quarter of it
+    // went through (the longest wait in ms is recorded above, not asserted: it depends on the machine).
     for (const [i, n] of during.entries()) expect(n, `ping-pong client ${i} round trips during the flood`).toBeGreaterThanOrEqual(1);
-    for (const [i, g] of gaps.entries()) expect(g, `ping-pong client ${i}: longest wait for a round trip during the flood, ms`).toBeLessThan(1000);
+    const floodTotal = CHUNKS * FRAMES_PER_CHUNK;
+    for (const [i, n] of floodBetween.entries()) expect(n, `ping-pong client ${i}: most flood datagrams consumed between two of its round trips`).toBeLessThan(floodTotal / 4);
     expect(mem.growth, `RSS growth ${(mem.growth / MiB).toFixed(1)} MiB`).toBeLessThan(200 * MiB);
     expect(flood.writeFalse, 'the flooder was made to wait at least once').toBeGreaterThan(0);
   }, 45_000);
@@ -157,9 +205,11 @@ describe.each(MODES)('flood ($name)', ({ threads }) => {
     let maxInFlight = 0;
     const mem = new RssWatch();
     const flood = startFlood(flooder, CHUNKS);
+    const between = new FloodBetweenRoundTrips(pingers, () => floodFrames);
     const tick = (): void => {
       app.tick();
       for (const p of pingers) p.step();
+      between.step();
       const now = performance.now();
       if (now - lastDrain >= 100) {
         // At most 4,000 datagrams (~4 MB) per 100 ms: the application, not the flooder, sets the pace.
@@ -177,34 +227,36 @@ describe.each(MODES)('flood ($name)', ({ threads }) => {
     });
     const pauses = server.manager.getThreadStats().reduce((s, t) => s + t.backpressurePauses, 0);
     const gaps = pingers.map((p) => p.longestGap(flood.startedAt, flood.endedAt));
+    const floodBetween = between.finish();
+    const floodMs = flood.endedAt - flood.startedAt;
     record('flood-backpressure', {
       threads,
       floodMB: +(flood.bytesOut / 1e6).toFixed(1),
       floodSeconds: +((flood.endedAt - flood.startedAt) / 1000).toFixed(2),
       writeFalse: flood.writeFalse,
       flooderBlockedMs: Math.round(flood.blockedMs),
+      flooderBlockedFraction: +(flood.blockedMs / floodMs).toFixed(2),
       consumerPace: '4,000 datagrams / 100 ms',
       flooderMaxWritableLengthKiB: Math.round(flood.maxWritableLength / 1024),
       backpressurePauses: pauses,
       maxInFlightMiB: +((maxInFlight * (PAYLOAD + 2)) / MiB).toFixed(1),
       rssGrowthMiB: +(mem.growth / MiB).toFixed(1),
       pingLongestGapMs: gaps.map((g) => Math.round(g)),
+      mostFloodDatagramsBetweenRoundTrips: floodBetween,
     });
     expect(flood.error).toBeNull();
     expect(floodFrames).toBe(CHUNKS * FRAMES_PER_CHUNK);
     expect(pauses, 'the I/O thread paused the flooder (reader ring full)').toBeGreaterThan(0);
-    expect(flood.writeFalse).toBeGreaterThan(0);
-    // The flooder spent most of its time blocked: the server, not the flooder, set the pace. (No
-    // wall-clock bound: how much the kernel's autotuned socket buffers absorb varies from run to run.)
-    const floodMs = flood.endedAt - flood.startedAt;
-    expect(flood.blockedMs / floodMs, 'fraction of the flood the flooder spent blocked').toBeGreaterThan(0.5);
+    // The server, not the flooder, set the pace: shown in bytes by the in-flight bound below (the
+    // fraction of its time the flooder spent blocked is recorded above, not asserted: it is a timing).
     expect(floodReader.getDroppedCount()).toBe(0);
     // Between the flooder's kernel and the application: socket buffers + one reader ring (+ at most
     // one ring's worth in a polled reader's queue), never the flood: at most half of it.
     const floodBytes = CHUNKS * FRAMES_PER_CHUNK * (PAYLOAD + 2);
     expect(maxInFlight * (PAYLOAD + 2), 'bytes in flight between the flooder and the application').toBeLessThan(floodBytes / 2);
     expect(mem.growth, `RSS growth ${(mem.growth / MiB).toFixed(1)} MiB`).toBeLessThan(200 * MiB);
-    for (const [i, g] of gaps.entries()) expect(g, `ping-pong client ${i} longest gap, ms`).toBeLessThan(2000);
+    // The ping-pong clients (on the main reader) kept going while the flood reader was paced.
+    for (const [i, n] of floodBetween.entries()) expect(n, `ping-pong client ${i}: most flood datagrams consumed between two of its round trips`).toBeLessThan((CHUNKS * FRAMES_PER_CHUNK) / 4);
     expect(app.resets).toEqual([]);
     await yieldOnce();
   }, 45_000);
