@@ -87,14 +87,12 @@ describe.each(MODES)('DatagramGeneratorNet / DatagramSinkNet ($name)', ({ thread
     const dg = new Datagram();
     let t0 = performance.now();
     expect(s.generator.getDatagram(dg, 60)).toBe(false);
-    let elapsed = performance.now() - t0;
-    expect(elapsed).toBeGreaterThanOrEqual(59);
-    expect(elapsed).toBeLessThan(2000);
+    // Its contract, against its own timeout: it waited that long (no upper bound in ms: a test
+    // timeout catches a wait that does not end; how late it ends is the machine's business).
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(59);
     t0 = performance.now();
     expect(await s.generator.getDatagramAsync(dg, 60)).toBe(false);
-    elapsed = performance.now() - t0;
-    expect(elapsed).toBeGreaterThanOrEqual(59);
-    expect(elapsed).toBeLessThan(2000);
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(59);
     expect(s.generator.getDatagram(dg, 0)).toBe(false);
   });
 
@@ -102,10 +100,11 @@ describe.each(MODES)('DatagramGeneratorNet / DatagramSinkNet ($name)', ({ thread
     const s = await setup(threads);
     const lonely = new DatagramGeneratorNet(s.server, threads);
     expect(lonely.isEof()).toBe(true);
+    // At once: neither call waits out its own 20 s timeout (the only bound compared, the call's own).
     const t0 = performance.now();
-    expect(lonely.getDatagram(new Datagram(), 5000)).toBe(false);
-    expect(await lonely.getDatagramAsync(new Datagram(), 5000)).toBe(false);
-    expect(performance.now() - t0).toBeLessThan(1000);
+    expect(lonely.getDatagram(new Datagram(), 20_000)).toBe(false);
+    expect(await lonely.getDatagramAsync(new Datagram(), 20_000)).toBe(false);
+    expect(performance.now() - t0).toBeLessThan(20_000);
 
     for (let i = 0; i < 3; i++) expect(s.sink.putDatagram(textDatagram('final', i))).toBe(true);
     expect(s.client.closeConnection(s.conn)).toBe(true);

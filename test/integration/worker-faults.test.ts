@@ -122,8 +122,7 @@ describe('I/O thread crash (2 threads)', () => {
     new QueuedConnectionReader(m, 1);
     // Terminating the only thread makes it die without a replacement (shutdown path).
     m.shutdown();
-    const t0 = Date.now();
+    // WORKER_DIED, not WORKER_TIMEOUT: it did not wait for the dead thread's answer (no ms bound needed).
     expect(() => m.openTCPServerRendezvous('127.0.0.1', 0, 10)).toThrowError(expect.objectContaining({ code: 'ERR_PANDANET_WORKER_DIED' }) as Error);
-    expect(Date.now() - t0).toBeLessThan(1000);
   });
 });

@@ -232,10 +232,10 @@ describe('NetAddress validation and unspecified family', () => {
 });
 
 describe('resolveHostSync / resolveHostAsync', () => {
-  it('returns null for a name under .invalid, quickly and without throwing', () => {
+  it('returns null for a name under .invalid, before its timeout and without throwing', () => {
     const t = Date.now();
-    expect(resolveHostSync(NO_SUCH_HOST)).toBeNull();
-    expect(Date.now() - t).toBeLessThan(5000);
+    expect(resolveHostSync(NO_SUCH_HOST, 20_000)).toBeNull();
+    expect(Date.now() - t).toBeLessThan(20_000); // the resolver answered; the call's own timeout did not end it
   });
 
   it('resolves a literal through the worker and honours the timeout argument', () => {
