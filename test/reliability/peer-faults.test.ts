@@ -9,6 +9,7 @@ import { describe, expect, it } from 'vitest';
 import net from 'node:net';
 import type { Connection } from '../../src/index.js';
 import { MODES, makeServer, waitFor } from '../helpers/net.js';
+import { observeAtLeast } from '../helpers/observe.js';
 import {
   captureLog,
   connectPeer,
@@ -93,9 +94,9 @@ describe.each(MODES)('peer faults ($name)', ({ threads }) => {
     const { app, check } = await withGoodClient(threads);
     const silent = await connectPeer(app.server.port);
     const [conn] = await app.acceptNext();
-    // Observation window: 1.5 s of round trips on the good client (5× the idle timeout used below).
+    // Observation window: at least 1.5 s (5× the idle timeout used below) and 11 round trips on the good client.
     let trips = 0;
-    await observeFor(1500, async () => {
+    await observeAtLeast({ ms: 1500, enough: () => trips >= 11, what: () => `11 round trips (have ${trips})` }, async () => {
       await check();
       trips++;
     });

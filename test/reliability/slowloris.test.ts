@@ -7,6 +7,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { MODES, makeServer, waitFor } from '../helpers/net.js';
+import { observeAtLeast } from '../helpers/observe.js';
 import {
   MiB,
   RssWatch,
@@ -51,15 +52,15 @@ describe.each(MODES)('slowloris ($name)', ({ threads }) => {
     await roundTrip(good, app, n++);
     const slow = await slowPeers(app);
     const slowConns = await app.acceptNext(4);
-    // 1 s of round trips on the good client while the slow peers hold their partial frames.
+    // At least 1 s and 11 round trips on the good client while the slow peers hold their partial frames.
     const rtts: number[] = [];
-    await observeFor(1000, async () => {
-      rtts.push(await roundTrip(good, app, n++, 2000));
+    await observeAtLeast({ ms: 1000, enough: () => rtts.length >= 11, what: () => `11 round trips (have ${rtts.length})` }, async () => {
+      rtts.push(await roundTrip(good, app, n++));
     });
     // A client that arrives after them is accepted and served at once.
     const late = await connectPeer(server.port);
     await app.acceptNext();
-    for (let i = 0; i < 10; i++) rtts.push(await roundTrip(late, app, i, 2000));
+    for (let i = 0; i < 10; i++) rtts.push(await roundTrip(late, app, i));
     await settle(app);
     expect(rtts.length).toBeGreaterThan(20);
     expect(app.resets).toEqual([]);
@@ -89,7 +90,7 @@ describe.each(MODES)('slowloris ($name)', ({ threads }) => {
     let allResetAt = 0;
     // The good client talks all along (far more often than every 400 ms).
     await observeFor(IDLE * 2.5, async () => {
-      rtts.push(await roundTrip(good, app, n++, 2000));
+      rtts.push(await roundTrip(good, app, n++));
       if (allResetAt === 0 && slowConns.every((c) => app.resets.includes(c))) allResetAt = performance.now();
     });
     await app.waitReset(slowConns);
@@ -166,13 +167,14 @@ describe.each(MODES)('slowloris ($name)', ({ threads }) => {
     let n = 0;
     let lastTrickle = performance.now();
     const rtts: number[] = [];
-    await observeFor(1200, async () => {
+    // At least 1.2 s, 6 bytes trickled (one per 100 ms or more) and 21 round trips.
+    await observeAtLeast({ ms: 1200, enough: () => at >= 6 && rtts.length >= 21, what: () => `6 bytes trickled and 21 round trips (have ${at}, ${rtts.length})` }, async () => {
       if (performance.now() - lastTrickle > 100 && at < body.length - 1) {
         trickler.socket.write(body.subarray(at, at + 1));
         at++;
         lastTrickle = performance.now();
       }
-      rtts.push(await roundTrip(good, app, n++, 2000));
+      rtts.push(await roundTrip(good, app, n++));
     });
     await settle(app);
     expect(at).toBeGreaterThan(5);
