@@ -27,10 +27,10 @@ import {
   type SyncCall,
   type SyncResult,
   type WorkerInit,
+  type WorkerNotice,
 } from '../protocol/control.js';
 import { comlinkEndpoint } from '../protocol/comlink-port.js';
 import { SpscRing } from '../shared-memory/spsc-ring.js';
-import type { WorkerNotice } from '../workers/io-worker.js';
 
 /** Ring capacities, bytes (powers of two). */
 export interface RingSizes {

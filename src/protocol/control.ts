@@ -104,6 +104,9 @@ export type ControlMessage =
   /** Flush, end every stream, then report on `report` ({@link ShutdownWord}); cut what is left after `timeoutMs`. */
   | { kind: 'shutdown'; timeoutMs: number; report: SharedArrayBuffer };
 
+/** Worker → main notifications that are not per-datagram (rare; postMessage is fine for them). */
+export type WorkerNotice = { kind: 'live'; handles: number; callsDone: number };
+
 /** Socket options a Connection can set (Panda's setters, made real). */
 export type SocketOptionName = 'noDelay' | 'keepAlive' | 'linger' | 'reuseAddr' | 'recvBuffer' | 'sendBuffer' | 'ttl' | 'tos' | 'maxSegment' | 'broadcast';
 

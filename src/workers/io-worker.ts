@@ -45,6 +45,7 @@ import {
   type SyncCall,
   type SyncResult,
   type WorkerInit,
+  type WorkerNotice,
 } from '../protocol/control.js';
 import { comlinkEndpoint } from '../protocol/comlink-port.js';
 import { SpscRing } from '../shared-memory/spsc-ring.js';
@@ -54,9 +55,6 @@ import { readAddressRecord } from '../protocol/address-record.js';
 import { TcpRendezvous, TcpStream, wireAddress, type EndpointHost } from './tcp-endpoints.js';
 import { UdpEndpoint } from './udp-endpoint.js';
 import { EventPublisher, ReaderSlot, WorkerStats } from './worker-context.js';
-
-/** Main-thread notifications that are not per-datagram (rare; postMessage is fine for them). */
-export type WorkerNotice = { kind: 'live'; handles: number; callsDone: number };
 
 const DRAIN_BUDGET = 8192;
 /**
