@@ -98,6 +98,12 @@ export interface ThreadStats {
    * wakes it, which costs the sender about 8 µs on a VM; `NetConfig.ioSpinUs` makes it sleep less.
    */
   outboundSleeps: number;
+  /**
+   * Of {@link outboundSleeps}, those that ran out their idle time (1 s) with a send already waiting
+   * in the ring: the main thread published it without waking the thread, so it left up to a second
+   * late. 0 unless something is wrong.
+   */
+  outboundMissedWakes: number;
   /** UDP packets dropped: bad checksum, too short, no room, or a failed send. */
   udpDropped: number;
   /** Event-loop utilisation of the thread since the previous call, 0..1. */
@@ -699,6 +705,7 @@ export class Runtime {
         tcpWrites: w[StatWord.TCP_WRITES] ?? 0,
         tcpReads: w[StatWord.TCP_READS] ?? 0,
         outboundSleeps: w[StatWord.OUTBOUND_SLEEPS] ?? 0,
+        outboundMissedWakes: w[StatWord.OUTBOUND_MISSED_WAKES] ?? 0,
         udpDropped: w[StatWord.UDP_DROPPED] ?? 0,
         utilization: dIdle + dActive > 0 ? dActive / (dIdle + dActive) : 0,
       };

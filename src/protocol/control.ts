@@ -280,6 +280,8 @@ export const StatWord = {
   ELU_ACTIVE_MS: 9,
   /** Times reading a socket was paused because its connection had its quota of datagrams queued. */
   QUOTA_PAUSES: 16,
+  /** Idle sleeps of the outbound loop that ran out their time with a send already in the ring (nobody woke it). */
+  OUTBOUND_MISSED_WAKES: 17,
 } as const;
 export const STAT_WORDS = 32;
 

@@ -694,13 +694,14 @@ export class SpscRing {
   async waitForDataAsync(timeoutMs: number): Promise<WaitResult> {
     checkTimeout(timeoutMs);
     const deadline = performance.now() + timeoutMs;
+    let timedOut = false;
     for (;;) {
       const sleepValue = this.#prepareSleep();
-      if (sleepValue === 0) return 'ok';
+      if (sleepValue === 0) return this.#woke(timedOut);
       const remaining = deadline - performance.now();
       if (remaining <= 0) return this.#cancelSleep(sleepValue);
       const r = AtomicsAsync.waitAsync(this.#h, HEAD, sleepValue, remaining);
-      if (r.async) await r.value;
+      timedOut = r.async ? (await r.value) === 'timed-out' : r.value === 'timed-out';
     }
   }
 
@@ -713,12 +714,13 @@ export class SpscRing {
   waitForData(timeoutMs: number): WaitResult {
     checkTimeout(timeoutMs);
     const deadline = performance.now() + timeoutMs;
+    let timedOut = false;
     for (;;) {
       const sleepValue = this.#prepareSleep();
-      if (sleepValue === 0) return 'ok';
+      if (sleepValue === 0) return this.#woke(timedOut);
       const remaining = deadline - performance.now();
       if (remaining <= 0) return this.#cancelSleep(sleepValue);
-      Atomics.wait(this.#h, HEAD, sleepValue, remaining);
+      timedOut = Atomics.wait(this.#h, HEAD, sleepValue, remaining) === 'timed-out';
     }
   }
 
@@ -748,7 +750,25 @@ export class SpscRing {
     if (Atomics.compareExchange(h, HEAD, sleepValue, sleepValue & POSITION_MASK) === sleepValue) return 'timed-out';
     const head = Atomics.load(h, HEAD) & POSITION_MASK;
     this.#headCache = head;
-    return head !== this.#tail ? 'ok' : 'timed-out';
+    return head !== this.#tail ? this.#woke(true) : 'timed-out';
+  }
+
+  /** A wait found a record; `timedOut`: its sleep ran out its time first (counted, see {@link missedWakes}). */
+  #woke(timedOut: boolean): WaitResult {
+    if (timedOut) this.#missedWakes++;
+    return 'ok';
+  }
+
+  #missedWakes = 0;
+
+  /**
+   * Waits of this consumer ({@link waitForData}, {@link waitForDataAsync}) whose sleep ran out its
+   * time although a record had been published meanwhile: the producer published without waking it
+   * (a held wake never released, say). 0 in a correct program, but for a record published in the
+   * instant the sleep times out. Thread: the consumer.
+   */
+  get missedWakes(): number {
+    return this.#missedWakes;
   }
 
   /** Records written since allocate (u32, wrapping). Thread: any. */

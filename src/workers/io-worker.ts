@@ -504,7 +504,10 @@ class IoWorker implements EndpointHost {
       if (again) setImmediate(step);
       else {
         this.stats.add(StatWord.OUTBOUND_SLEEPS, 1);
-        void this.out.waitForDataAsync(IDLE_WAIT_MS).then(step);
+        void this.out.waitForDataAsync(IDLE_WAIT_MS).then(() => {
+          this.stats.words[StatWord.OUTBOUND_MISSED_WAKES] = this.out.missedWakes;
+          step();
+        });
       }
     };
     step();

@@ -442,6 +442,22 @@ describe('SpscRing waits, single thread', () => {
     }
   });
 
+  it('missedWakes counts a sleep that ran out its time with a record published and no wake', async () => {
+    const ring = new SpscRing(SpscRing.allocate(CAP));
+    const woken = ring.waitForDataAsync(10_000);
+    expect(ring.tryWrite(1, 0, new Uint8Array([1]))).toBe(true); // woken: not missed
+    expect(await woken).toBe('ok');
+    expect(readOne(ring)?.id).toBe(1);
+    expect(await ring.waitForDataAsync(1)).toBe('timed-out'); // nothing published: not missed
+    expect(ring.missedWakes).toBe(0);
+    ring.holdWake();
+    const late = ring.waitForDataAsync(20);
+    expect(ring.tryWrite(2, 0, new Uint8Array([2]))).toBe(true); // published, wake held back (never released)
+    expect(await late).toBe('ok'); // found at the end of its sleep
+    expect(ring.missedWakes).toBe(1);
+    ring.releaseWake(true);
+  });
+
   it('waitForDataAsync wakes on a write and times out on an empty ring', async () => {
     const ring = new SpscRing(SpscRing.allocate(CAP));
     const h = header(ring);
