@@ -6,6 +6,7 @@
  *
  * Threads. Any two threads may share a ring: each attaches its own `SpscRing` to the same
  * SharedArrayBuffer. Exactly one thread may call the producer methods ({@link SpscRing.tryWrite},
+ * {@link SpscRing.tryOpen} and the other open-record methods, {@link SpscRing.holdWake},
  * {@link SpscRing.waitForSpaceAsync}, {@link SpscRing.waitForSpace}) and exactly one thread the
  * consumer methods ({@link SpscRing.peek}, {@link SpscRing.advance}, {@link SpscRing.drain},
  * `waitForData*`). Attach the producer's and the consumer's `SpscRing` before either side starts
