@@ -178,7 +178,7 @@ export class InternalError extends PandaNetError {
 }
 
 /**
- * Plain form of an error, for crossing threads: safe for structured clone (comlink) and JSON (the
+ * Plain form of an error, for crossing threads: safe for structured clone (postMessage) and JSON (the
  * call slot, the event ring). `name` is the class to rebuild; `announced` / `maximum` are
  * {@link FrameTooLargeError}'s.
  */

@@ -1,6 +1,6 @@
 /**
  * Control-path and latency micro benchmark, for docs/design.md:
- * 1. synchronous open (call slot + Atomics.wait) vs its comlink `Async` twin;
+ * 1. synchronous open (call slot + Atomics.wait) vs its `Async` twin (call message + reply message);
  * 2. one-datagram round trip: pandanet (polled: shared network thread; threaded) vs a plain
  *    node:net socket pair on the main thread's event loop — the two designs for polled mode;
  * 3. I/O thread start: raw worker_threads Worker vs a piscina pool's first task.
@@ -56,7 +56,7 @@ async function openCalls(iterations: number): Promise<string[]> {
     while (listener.getNewConnection(p)) m.closeConnection(p.p());
   }
   m.shutdown();
-  return [fmt('openTCPClientConnection (sync: call slot + Atomics.wait)', sync), fmt('openTCPClientConnectionAsync (comlink)', asyncTimes)];
+  return [fmt('openTCPClientConnection (sync: call slot + Atomics.wait)', sync), fmt('openTCPClientConnectionAsync (call message + reply message)', asyncTimes)];
 }
 
 async function pandanetRoundTrip(threads: number, iterations: number): Promise<number[]> {

@@ -15,7 +15,6 @@ import { getNetClock } from '../config.js';
 import { OutOp, packOutMeta } from '../protocol/control.js';
 import { frameHeader, type TcpHeaderSize } from '../protocol/tcp-framing.js';
 import type { ConnectionCore } from './connection.js';
-import type { Runtime } from './runtime.js';
 
 /** Per-connection collect state. */
 export interface CollectState {
@@ -51,7 +50,7 @@ function append(st: CollectState, payload: Uint8Array, headerSize: TcpHeaderSize
  * thread's ring stayed full past the wait: what was not handed over then stays held, in order, for
  * the next flush (it was accepted by `send` and is counted as pending).
  */
-export function flushCollected(rt: Runtime, core: ConnectionCore): boolean {
+export function flushCollected(core: ConnectionCore): boolean {
   const st = core.collect;
   st.lastFlush = getNetClock()();
   if (st.len === 0) return core.open;
@@ -62,10 +61,10 @@ export function flushCollected(rt: Runtime, core: ConnectionCore): boolean {
   const piece = core.thread.outRing.maxPayload;
   const meta = packOutMeta(OutOp.SEND_TCP, 0, true, 0);
   let done = 0;
-  // The ring copies each piece before pushOut returns: views of the buffer are enough.
+  // The ring copies each piece before send returns: views of the buffer are enough.
   while (done < st.len) {
     const n = Math.min(piece, st.len - done);
-    if (!rt.pushOut(core.thread, core.id, meta, st.buf.subarray(done, done + n), 2000)) break;
+    if (!core.out.send(core.thread, core.id, meta, st.buf.subarray(done, done + n), n, 2000)) break;
     done += n;
   }
   const all = done === st.len;
@@ -79,10 +78,10 @@ export function flushCollected(rt: Runtime, core: ConnectionCore): boolean {
 }
 
 /** Flushes if collect mode is off or the interval has passed (or the clock went backwards). */
-export function considerFlush(rt: Runtime, core: ConnectionCore): boolean {
+export function considerFlush(core: ConnectionCore): boolean {
   const st = core.collect;
   const now = getNetClock()();
-  if (!st.enabled || now - st.lastFlush >= st.interval || now < st.lastFlush) return flushCollected(rt, core);
+  if (!st.enabled || now - st.lastFlush >= st.interval || now < st.lastFlush) return flushCollected(core);
   return true;
 }
 
@@ -91,7 +90,7 @@ export function considerFlush(rt: Runtime, core: ConnectionCore): boolean {
  * datagram was accepted: handed over, or still held for a later flush; false only if the connection
  * died meanwhile (nothing held survives that).
  */
-export function collectSend(rt: Runtime, core: ConnectionCore, payload: Uint8Array, headerSize: TcpHeaderSize, raw: boolean): boolean {
+export function collectSend(core: ConnectionCore, payload: Uint8Array, headerSize: TcpHeaderSize, raw: boolean): boolean {
   append(core.collect, payload, headerSize, raw);
-  return considerFlush(rt, core) || core.collect.len > 0;
+  return considerFlush(core) || core.collect.len > 0;
 }

@@ -168,7 +168,7 @@ export class ConnectionManager {
     if (connection == null) return false;
     const core = coreOf(connection);
     if (core.manager !== this) return false;
-    return this.#rt.close(core);
+    return this.#rt.ends.close(core);
   }
 
   /**
@@ -177,12 +177,12 @@ export class ConnectionManager {
    * checks once, as in Panda.
    */
   waitForReaders(timeout: number): boolean {
-    return this.#rt.waitForReaders(checkFinite('timeout', timeout));
+    return this.#rt.readers.waitForReaders(checkFinite('timeout', timeout));
   }
 
   /** Non-blocking twin of {@link waitForReaders}. */
   waitForReadersAsync(timeout: number): Promise<boolean> {
-    return this.#rt.waitForReadersAsync(checkFinite('timeout', timeout));
+    return this.#rt.readers.waitForReadersAsync(checkFinite('timeout', timeout));
   }
 
   /** The OS host name ("" if unavailable). */
@@ -257,7 +257,7 @@ export class ConnectionManager {
 
   /** @internal Test hook: crash I/O thread `index` as a fault would. */
   crashIoThreadForTest(index: number): void {
-    this.#rt.crashThreadForTest(index);
+    this.#rt.pool.crashForTest(index);
   }
 
   #rendezvousArgs(a: number | string | NetAddress, b: number, c: number | undefined): { host: string; port: number; backlog: number } {
@@ -281,14 +281,14 @@ export class ConnectionManager {
 
   #prepare(call: SyncCall): { thread: IoThread; call: SyncCall; id: number } {
     const rt = this.#rt;
-    const thread = rt.pickThread();
-    const id = rt.allocConnId();
+    const thread = rt.pool.pick();
+    const id = rt.pool.allocConnId();
     return { thread, id, call: { ...call, connId: id } };
   }
 
   #open(kind: ConnectionKind, what: string, call: SyncCall, timeoutMs: number): Connection | null {
     const p = this.#prepare(call);
-    const r: SyncResult = p.thread.callSync(p.call, timeoutMs);
+    const r: SyncResult = this.#rt.callSync(p.thread, p.call, timeoutMs);
     return this.#rt.finishOpen(kind, p.id, p.thread, what, r);
   }
 
@@ -320,14 +320,14 @@ export class QueuedConnectionManager extends ConnectionManager {
     super();
     const rt = runtimeOf(this);
     this.#resets = new BoundedFifo<Connection>(rt.config.netMaxResponseQueue);
-    rt.onReset = (conn) => {
+    rt.ends.onReset((conn) => {
       if (!this.#resets.includes(conn)) this.#resets.push(conn);
-    };
+    });
   }
 
   /** True if a reset connection is waiting (checks the I/O threads' event rings first). */
   resetConnectionAvailable(): boolean {
-    runtimeOf(this).pump();
+    runtimeOf(this).events.pump();
     return this.#resets.size > 0;
   }
 
@@ -338,7 +338,7 @@ export class QueuedConnectionManager extends ConnectionManager {
   getResetConnection(out: PointerToConnection): boolean;
   getResetConnection(): Connection | null;
   getResetConnection(out?: PointerToConnection): boolean | Connection | null {
-    runtimeOf(this).pump();
+    runtimeOf(this).events.pump();
     const c = this.#resets.shift() ?? null;
     if (out === undefined) return c;
     if (!(out instanceof PointerToConnection)) throw new PandaNetError(ErrorCode.INVALID_ARGUMENT, 'getResetConnection takes a PointerToConnection');

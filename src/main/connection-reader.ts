@@ -31,7 +31,12 @@ import { coreOf, type Connection, type ConnectionCore, type ConnectionKind } fro
 import { runtimeOf, type ConnectionManager } from './connection-manager.js';
 import type { IoThread } from './io-thread.js';
 import { NetAddress } from './net-address.js';
-import type { ReaderHooks, Runtime } from './runtime.js';
+import type { Runtime } from './runtime.js';
+import type { ConnectionEnds } from './runtime/connection-ends.js';
+import type { ConnectionTable } from './runtime/connection-table.js';
+import type { ReaderHooks } from './runtime/reader-registry.js';
+import type { ReaderStats } from './runtime/stats.js';
+import type { DrainPacer } from './runtime/write-batching.js';
 
 /** `Atomics.waitAsync` (ES2024; present in Node 20, absent from the ES2023 lib typings). */
 const AtomicsAsync = Atomics as unknown as {
@@ -74,20 +79,14 @@ function tookOne(conn: ConnectionCore): void {
   if (s >= 0) conn.thread.taken[s]!++;
 }
 
-/**
- * A batch drain sends the held replies out at a connection switch once they have waited this long
- * (ms). 0 would wake a sleeping I/O thread at every switch; 50 µs lets it take several connections'
- * replies per wake-up. Echo, 1 I/O thread, 2 × 3 runs each: without game work 0.56–0.58× of node:net
- * → 0.62–0.68×, with 2 µs of work per datagram 0.83–0.88× → 0.90–0.91×.
- */
-const RELEASE_AFTER_MS = 0.05;
-/** Datagrams between two readings of the clock in a batch drain (see {@link RELEASE_AFTER_MS}). */
-const CLOCK_EVERY = 8;
-
 /** The engine of one reader or listener. */
 export class ReaderCore implements ReaderHooks {
   readonly id: number;
   readonly rt: Runtime;
+  private readonly conns: ConnectionTable;
+  private readonly ends: ConnectionEnds;
+  /** Holds and releases the sends a {@link drain} visitor makes. */
+  private readonly pacer: DrainPacer;
   readonly numThreads: number;
   readonly polled: boolean;
   readonly role: ConnectionKind;
@@ -124,14 +123,14 @@ export class ReaderCore implements ReaderHooks {
     this.control = new Int32Array(this.controlSab);
     this.control[ReaderWord.MAX_QUEUE] = this.rt.config.netMaxResponseQueue;
     this.pending = new BoundedFifo<PolledItem>(this.rt.config.netMaxResponseQueue);
-    this.rt.readerStats.set(id, () => ({
-      id,
-      polled: this.polled,
-      queued: this.queueSize(),
-      maxQueue: this.getMaxQueueSize(),
-      overflow: this.overflow(),
-      dropped: this.dropped(),
-    }));
+    this.conns = this.rt.conns;
+    this.ends = this.rt.ends;
+    this.pacer = this.rt.out.pacer();
+  }
+
+  /** {@link ReaderHooks}: this reader's queue, for stats. */
+  stats(): ReaderStats {
+    return { id: this.id, polled: this.polled, queued: this.queueSize(), maxQueue: this.getMaxQueueSize(), overflow: this.overflow(), dropped: this.dropped() };
   }
 
   config(): ReaderConfig {
@@ -207,7 +206,7 @@ export class ReaderCore implements ReaderHooks {
     this.monitored.delete(core);
     if (core.reader === this) core.reader = null;
     core.thread.post({ kind: 'detach', connId: core.id, readerId: this.id });
-    this.rt.readerLeft(core); // a reset held for its datagrams is reported now
+    this.ends.readerLeft(core); // a reset held for its datagrams is reported now
     return true;
   }
 
@@ -225,7 +224,7 @@ export class ReaderCore implements ReaderHooks {
       Atomics.store(this.control, ReaderWord.OVERFLOW, 1);
       Atomics.add(this.control, ReaderWord.DROPPED, 1); // logged by reportDrops, once per burst
       item.conn.droppedIn++; // accounted for: a reset held for the connection's datagrams need not wait for it
-      this.rt.noteTaken(item.conn);
+      this.ends.noteTaken(item.conn);
     }
   }
 
@@ -263,7 +262,7 @@ export class ReaderCore implements ReaderHooks {
   poll(): void {
     if (this.shut) return;
     if (!this.polled) return this.reportDrops(); // threaded: the I/O threads drop and count
-    this.rt.pump();
+    this.rt.events.pump();
     if (this.parked.size > 0) {
       // Earlier than anything still in the rings for these connections: queue them first.
       for (const [core, items] of this.parked) {
@@ -298,7 +297,7 @@ export class ReaderCore implements ReaderHooks {
     const ring = this.rings[thread.index];
     if (ring === undefined) return;
     const visit = (id: number, meta: number, data: Uint8Array, offset: number, length: number): void => {
-      const conn = this.rt.lookup(id);
+      const conn = this.conns.lookup(id);
       if (conn === undefined) return;
       let address: NetAddress | null = null;
       let start = offset;
@@ -370,7 +369,7 @@ export class ReaderCore implements ReaderHooks {
       tookOne(item.conn);
       item.conn.stats.datagramsIn++;
       item.conn.stats.bytesIn += item.bytes.length;
-      this.rt.noteTaken(item.conn);
+      this.ends.noteTaken(item.conn);
       take(item.conn, item.bytes, 0, item.bytes.length, item.address);
       return true;
     }
@@ -383,13 +382,13 @@ export class ReaderCore implements ReaderHooks {
       const ring = rings[i];
       if (ring === undefined || !ring.peek(view)) continue;
       this.cursor = i + 1;
-      const conn = this.rt.lookup(view.id);
+      const conn = this.conns.lookup(view.id);
       try {
         if (conn !== undefined) {
           tookOne(conn);
           conn.stats.datagramsIn++;
           conn.stats.bytesIn += view.length;
-          this.rt.noteTaken(conn);
+          this.ends.noteTaken(conn);
           if (view.meta === InMeta.UDP) {
             const { address, start } = udpSender(ring.data, view.offset);
             take(conn, ring.data, start, view.offset + view.length - start, address);
@@ -409,50 +408,17 @@ export class ReaderCore implements ReaderHooks {
   /**
    * Batch drain (hot loops): up to `max` datagrams, no object per datagram. Returns the count.
    *
-   * Sends the visitor makes are held back from the I/O threads while it works through one
-   * connection's datagrams, and released when the drain moves to another connection (at most once
-   * per {@link RELEASE_AFTER_MS}) or returns: the replies to a run of datagrams leave in one `write`
-   * (as a hand-written server that answers a whole read chunk at once), not one wake-up and one
-   * syscall each, and a sleeping I/O thread is woken once for several connections' replies.
+   * The sends the visitor makes are held back from the I/O threads while it works through one
+   * connection's datagrams ({@link DrainPacer}: released at a switch to another connection, at most
+   * once per 50 µs, and when the drain returns), so the replies to a run leave in one `write`.
    */
   drain(visit: DatagramVisitor, max: number): number {
-    const rt = this.rt;
-    rt.holdWakes();
-    this.heldSince = performance.now();
-    this.sinceCheck = 0;
+    this.pacer.start();
     try {
       return this.drainHeld(visit, max);
     } finally {
-      this.lastConn = null;
-      rt.releaseWakes(true);
+      this.pacer.end();
     }
-  }
-
-  /** The connection whose datagrams the current batch drain is visiting (see {@link drain}). */
-  private lastConn: ConnectionCore | null = null;
-
-  /** When the held sends last went out (`performance.now()`), during a {@link drain}. */
-  private heldSince = 0;
-  /** Datagrams visited since the clock was last read (it is read at most every `CLOCK_EVERY`). */
-  private sinceCheck = 0;
-
-  /**
-   * {@link drain}: on a switch to another connection, the held sends go out once they have waited
-   * {@link RELEASE_AFTER_MS}; the clock is read at a switch, at most every {@link CLOCK_EVERY}
-   * datagrams (never once per datagram when every datagram is from another connection).
-   */
-  private visitConn(conn: ConnectionCore): void {
-    this.sinceCheck++;
-    if (conn === this.lastConn) return;
-    if (this.lastConn !== null && this.sinceCheck >= CLOCK_EVERY) {
-      this.sinceCheck = 0;
-      const now = performance.now();
-      if (now - this.heldSince >= RELEASE_AFTER_MS) {
-        this.rt.releaseWakes(false);
-        this.heldSince = now;
-      }
-    }
-    this.lastConn = conn;
   }
 
   private drainHeld(visit: DatagramVisitor, max: number): number {
@@ -460,7 +426,7 @@ export class ReaderCore implements ReaderHooks {
       let count = 0;
       const take: Take = (conn, data, offset, length, address) => {
         if (conn.facade === null) return;
-        this.visitConn(conn);
+        this.pacer.visit(conn);
         visit(conn.facade, data, offset, length, address);
       };
       while (count < max && this.takeOne(take)) count++;
@@ -474,14 +440,14 @@ export class ReaderCore implements ReaderHooks {
     let visitor = this.ringVisitor;
     if (visitor === null) {
       visitor = this.ringVisitor = (id, meta, data, offset, length) => {
-        const conn = this.rt.lookup(id);
+        const conn = this.conns.lookup(id);
         if (conn === undefined) return;
         tookOne(conn);
         if (conn.facade === null) return;
-        this.visitConn(conn);
+        this.pacer.visit(conn);
         conn.stats.datagramsIn++;
         conn.stats.bytesIn += length;
-        this.rt.noteTaken(conn);
+        this.ends.noteTaken(conn);
         if (meta === InMeta.UDP) {
           const { address, start } = udpSender(data, offset);
           this.visit!(conn.facade, data, start, offset + length - start, address);
@@ -554,9 +520,9 @@ export class ReaderCore implements ReaderHooks {
     for (const core of [...this.monitored]) {
       this.forget(core);
       core.thread.post({ kind: 'detach', connId: core.id, readerId: this.id });
-      this.rt.readerLeft(core);
+      this.ends.readerLeft(core);
     }
-    this.rt.unregisterReader(this.id);
+    this.rt.readers.unregister(this.id);
     // A pending waitForData wakes and, finding the reader shut and nothing left, resolves false.
     Atomics.add(this.control, ReaderWord.DOORBELL, 1);
     Atomics.notify(this.control, ReaderWord.DOORBELL);
@@ -579,10 +545,8 @@ export abstract class ConnectionReader {
   /** @internal */
   protected constructor(manager: ConnectionManager, numThreads: number, role: ConnectionKind) {
     const rt = runtimeOf(manager);
-    rt.ensureThreads(numThreads);
-    let core: ReaderCore | undefined;
-    rt.registerReader((id) => (core = new ReaderCore(manager, numThreads, role, id)));
-    this.#core = core!;
+    rt.pool.ensure(numThreads);
+    this.#core = rt.readers.register((id) => new ReaderCore(manager, numThreads, role, id));
   }
 
   /**

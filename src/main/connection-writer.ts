@@ -25,7 +25,9 @@ import { coreOf, pendingSendBytes, type Connection, type ConnectionCore } from '
 import { NetAddress } from './net-address.js';
 import { collectSend } from './collect-tcp.js';
 import { runtimeOf, type ConnectionManager } from './connection-manager.js';
-import { pauseMs, type Runtime, type WriterStats } from './runtime.js';
+import type { Runtime } from './runtime.js';
+import type { WriterStats } from './runtime/stats.js';
+import { pauseMs } from './runtime/write-batching.js';
 
 /** How long `send` may wait for ring room or (with `block`) queue room, ms. */
 const SEND_WAIT_MS = 2000;
@@ -49,13 +51,12 @@ export class ConnectionWriter {
   constructor(manager: ConnectionManager, numThreads: number) {
     if (!Number.isInteger(numThreads) || numThreads < 0 || numThreads > 64) throw new ValueRangeError(`numThreads must be an integer 0..64, got ${numThreads}`);
     this.#rt = runtimeOf(manager);
-    this.#rt.ensureThreads(numThreads);
+    this.#rt.pool.ensure(numThreads);
     this.#numThreads = numThreads;
-    this.#slot = this.#rt.allocWriterSlot();
+    this.#slot = this.#rt.writers.add(this.#statsSource);
     this.#headerSize = this.#rt.config.tcpHeaderSize;
     this.#maxQueue = this.#rt.config.netMaxWriteQueue;
     this.#updateFrameLimit();
-    this.#rt.writers.add(this.#statsSource);
   }
 
   readonly #statsSource = {
@@ -91,7 +92,7 @@ export class ConnectionWriter {
     if (length > this.#frameLimit) this.#refuseFrame(length, header);
     const rt = this.#rt;
     if (!core.open || !core.thread.alive) {
-      runtimeOf(core.manager).reset(core, 'send on a closed connection'); // reported to its own manager
+      runtimeOf(core.manager).ends.reset(core, 'send on a closed connection'); // reported to its own manager
       return false;
     }
     // Per-connection high-water mark: a peer that stops reading gets false, not unbounded memory.
@@ -100,7 +101,7 @@ export class ConnectionWriter {
     // connection's run of replies becomes one batch record, which its thread writes with one copy.
     const accepted =
       core.collect.enabled || core.collect.len > 0
-        ? collectSend(rt, core, datagram.getMessageView(), header, this.#raw)
+        ? collectSend(core, datagram.getMessageView(), header, this.#raw)
         : this.#enqueue(core, packOutMeta(OutOp.SEND_TCP_BATCH, header, this.#raw, this.#slotFor(core)), datagram._bytes, length, block, header);
     if (!accepted) return false;
     // Counted only once accepted: a refused (or thrown) send leaves no trace in the pending tally or the stats.
@@ -139,7 +140,7 @@ export class ConnectionWriter {
     const payload = datagram.getMessageView();
     if (payload.length > MAX_UDP_PAYLOAD) log('warning', `UDP datagram of ${payload.length} bytes exceeds ${MAX_UDP_PAYLOAD}; sending anyway`);
     if (!core.open || !core.thread.alive) {
-      runtimeOf(core.manager).reset(core, 'send on a closed connection');
+      runtimeOf(core.manager).ends.reset(core, 'send on a closed connection');
       return false;
     }
     const ip = address.getIpString();
@@ -173,30 +174,27 @@ export class ConnectionWriter {
   }
 
   /**
-   * Hands one record (or, with `batchPrefix` ≥ 0, one batch item: see {@link Runtime.pushOut}) to the
-   * connection's thread, honouring a threaded writer's queue cap.
+   * Hands one record (or, with `batchPrefix` ≥ 0, one TCP datagram to frame with a header of that many
+   * bytes: {@link WriteBatching.sendFramed}) to the connection's thread, honouring a threaded writer's
+   * queue cap.
    */
   #enqueue(core: ConnectionCore, meta: number, record: Uint8Array, length: number, block: boolean, batchPrefix: -1 | TcpHeaderSize): boolean {
-    const rt = this.#rt;
-    const words = rt.writerWords;
+    const out = this.#rt.out;
+    const words = this.#rt.writers.words;
     const slot = outMetaWriter(meta);
     if (slot !== 0 && Atomics.load(words, slot) >= this.#maxQueue && !(block && this.#waitForQueueRoom())) return false;
     if (slot !== 0) Atomics.add(words, slot, 1);
-    if (rt.pushOut(core.thread, core.id, meta, record, SEND_WAIT_MS, length, batchPrefix)) return true;
+    if (batchPrefix === -1 ? out.send(core.thread, core.id, meta, record, length, SEND_WAIT_MS) : out.sendFramed(core.thread, core.id, meta, batchPrefix, record, length, SEND_WAIT_MS)) return true;
     if (slot !== 0) Atomics.sub(words, slot, 1);
-    const limit = core.thread.outRing.maxPayload - (batchPrefix === -1 ? 0 : 4 + batchPrefix);
+    const limit = batchPrefix === -1 ? out.maxPayload(core.thread) : out.maxFramedPayload(core.thread, batchPrefix);
     if (length > limit) throw new TooLongError(`datagram of ${length} bytes exceeds the outbound ring's ${limit}-byte limit`);
     return false;
   }
 
+  /** `send(…, true)` on a full queue: waits (bounded) until the threads have taken some. */
   #waitForQueueRoom(): boolean {
-    this.#rt.releaseWakes(false); // the threads drain the queue: none may sleep on a held wake
-    const deadline = performance.now() + SEND_WAIT_MS;
-    while (!this.#shut && performance.now() < deadline) {
-      if (Atomics.load(this.#rt.writerWords, this.#slot) < this.#maxQueue) return true;
-      pauseMs(0.1);
-    }
-    return false;
+    const words = this.#rt.writers.words;
+    return this.#rt.out.wait(() => Atomics.load(words, this.#slot) < this.#maxQueue, SEND_WAIT_MS, (ms) => pauseMs(Math.min(ms, 0.1)), () => !this.#shut);
   }
 
   /**
@@ -221,7 +219,7 @@ export class ConnectionWriter {
   cork(): void {
     if (this.#shut) throw new PandaNetError(ErrorCode.SHUT_DOWN, 'cork on a ConnectionWriter that was shut down');
     this.#corks++;
-    this.#rt.holdWakes();
+    this.#rt.out.hold();
   }
 
   /**
@@ -231,7 +229,7 @@ export class ConnectionWriter {
   uncork(): void {
     if (this.#corks === 0) return;
     this.#corks--;
-    this.#rt.releaseWakes(true);
+    this.#rt.out.release(true);
   }
 
   /** Open {@link cork} calls of this writer (Node's `writableCorked`). Thread: main thread only. */
@@ -254,7 +252,7 @@ export class ConnectionWriter {
   }
   /** Datagrams handed to the threads and not yet taken by them (0 for an immediate writer). */
   getCurrentQueueSize(): number {
-    return this.#numThreads > 0 ? Math.max(0, Atomics.load(this.#rt.writerWords, this.#slot)) : 0;
+    return this.#numThreads > 0 ? Math.max(0, Atomics.load(this.#rt.writers.words, this.#slot)) : 0;
   }
   /** The manager. */
   getManager(): ConnectionManager {
@@ -294,7 +292,6 @@ export class ConnectionWriter {
     if (this.#shut) return;
     while (this.#corks > 0) this.uncork(); // nothing this writer held stays held
     this.#shut = true;
-    this.#rt.freeWriterSlot(this.#slot);
-    this.#rt.writers.delete(this.#statsSource);
+    this.#rt.writers.remove(this.#slot, this.#statsSource);
   }
 }

@@ -9,10 +9,10 @@
 import { ErrorCode, PandaNetError, ValueRangeError } from '../errors.js';
 import type { SocketOptionName } from '../protocol/control.js';
 import { considerFlush, flushCollected, type CollectState } from './collect-tcp.js';
-import { runtimeOf } from './connection-manager.js';
 import type { IoThread } from './io-thread.js';
 import type { ConnectionManager } from './connection-manager.js';
 import { NetAddress } from './net-address.js';
+import type { WriteBatching } from './runtime/write-batching.js';
 
 /** What a connection is. */
 export type ConnectionKind = 'tcp' | 'rendezvous' | 'udp';
@@ -30,6 +30,8 @@ export interface ConnectionCore {
   readonly kind: ConnectionKind;
   readonly thread: IoThread;
   readonly manager: ConnectionManager;
+  /** The manager's outbound side (sends, closes, collect-tcp flushes, blocking calls). */
+  readonly out: WriteBatching;
   readonly peer: NetAddress;
   readonly local: NetAddress;
   open: boolean;
@@ -43,7 +45,7 @@ export interface ConnectionCore {
   readonly stats: ConnectionStats;
   /**
    * Datagrams of this connection a polled reader dropped for its queue cap: with `stats.datagramsIn`,
-   * what became of the datagrams its stream delivered (see `Runtime.reset`, which holds a reset until then).
+   * what became of the datagrams its stream delivered (see `ConnectionEnds.reset`, which holds a reset until then).
    */
   droppedIn: number;
 }
@@ -197,11 +199,11 @@ export class Connection {
    * bounded wait (what was not handed over then stays held, in order, for the next flush).
    */
   considerFlush(): boolean {
-    return considerFlush(runtimeOf(this.#core.manager), this.#core);
+    return considerFlush(this.#core);
   }
   /** Writes anything pending now. True unless the connection is gone (or the thread stayed busy: see {@link considerFlush}). */
   flush(): boolean {
-    return flushCollected(runtimeOf(this.#core.manager), this.#core);
+    return flushCollected(this.#core);
   }
 
   /**
@@ -211,7 +213,7 @@ export class Connection {
   getSocketOption(name: SocketOptionName): number[] | null {
     const c = this.#core;
     if (!c.open || !c.thread.alive) return null;
-    const r = c.thread.callSync({ op: 'getOption', connId: c.id, name }, 5000);
+    const r = c.thread.callSync({ op: 'getOption', connId: c.id, name }, 5000, c.out.wait);
     return r.ok ? (r.value ?? null) : null;
   }
 

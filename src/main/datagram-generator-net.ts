@@ -121,7 +121,7 @@ export class DatagramGeneratorNet extends QueuedConnectionReader {
    * longer monitored.
    */
   #tryOnce(datagram: Datagram): boolean | null {
-    coreOfReader(this).rt.pump();
+    coreOfReader(this).rt.events.pump();
     if (this.dataAvailable() && this.getData(datagram)) return true;
     if (this.isEof()) return false;
     return null;

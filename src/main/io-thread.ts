@@ -1,5 +1,5 @@
 /**
- * The main thread's handle on one I/O worker: its rings, its call slot, its comlink proxy, and
+ * The main thread's handle on one I/O worker: its rings, its calls (blocking and `Async`), and
  * whether it keeps the process alive.
  *
  * Thread: main thread only.
@@ -7,8 +7,7 @@
  */
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
-import * as Comlink from 'comlink';
+import { Worker } from 'node:worker_threads';
 import { ErrorCode, PandaNetError } from '../errors.js';
 import { log, logLevelWord } from '../log.js';
 import {
@@ -23,14 +22,12 @@ import {
   ShutdownWord,
   TAKEN_SLOTS,
   type ControlMessage,
-  type IoWorkerApi,
   type SyncCall,
   type SyncResult,
   type WorkerInit,
+  type WorkerNotice,
 } from '../protocol/control.js';
-import { comlinkEndpoint } from '../protocol/comlink-port.js';
 import { SpscRing } from '../shared-memory/spsc-ring.js';
-import type { WorkerNotice } from '../workers/io-worker.js';
 
 /** Ring capacities, bytes (powers of two). */
 export interface RingSizes {
@@ -50,6 +47,13 @@ function workerEntry(): URL {
 
 const decoder = new TextDecoder();
 
+/**
+ * How the main thread blocks until `done()` (the runtime's `WriteBatching.wait`): publishes what is
+ * held, runs `begin`, then sleeps with `sleep(ms)` in bounded slices while `live()`, for at most
+ * `timeoutMs`; true when `done()` held.
+ */
+export type BlockingWait = (done: () => boolean, timeoutMs: number, sleep: (ms: number) => void, live?: () => boolean, begin?: () => void) => boolean;
+
 /** The words a worker reports its shutdown on ({@link ShutdownWord}); from {@link IoThread.requestShutdown}. */
 export interface ShutdownProbe {
   readonly words: Int32Array;
@@ -65,8 +69,8 @@ export class IoThread {
   readonly stats: Float64Array;
   private readonly callWords: Int32Array;
   private readonly callBytes: Uint8Array;
-  private readonly api: Comlink.Remote<IoWorkerApi>;
-  private readonly comlinkPort: MessagePort;
+  /** `Async` calls awaiting their `reply` notice, by call id. */
+  private readonly replies = new Map<number, (r: SyncResult) => void>();
   private nextCallId = 1;
   private handles = 0;
   private callsIssued = 0;
@@ -81,7 +85,7 @@ export class IoThread {
   /** Datagrams the application took, per stream slot (written here, read by the worker; see TAKEN_SLOTS). */
   readonly taken: Int32Array;
 
-  constructor(index: number, init: Omit<WorkerInit, 'kind' | 'index' | 'eventRing' | 'outRing' | 'callSlot' | 'statsSab' | 'comlinkPort' | 'pendingSab' | 'takenSab' | 'logLevel'>, sizes: RingSizes, onExit: (t: IoThread) => void) {
+  constructor(index: number, init: Omit<WorkerInit, 'kind' | 'index' | 'eventRing' | 'outRing' | 'callSlot' | 'statsSab' | 'pendingSab' | 'takenSab' | 'logLevel'>, sizes: RingSizes, onExit: (t: IoThread) => void) {
     this.index = index;
     const eventSab = SpscRing.allocate(sizes.event);
     const outSab = SpscRing.allocate(sizes.outbound);
@@ -96,9 +100,6 @@ export class IoThread {
     this.stats = new Float64Array(statsSab);
     this.callWords = new Int32Array(callSab, 0, CALL_SLOT_HEADER_BYTES / 4);
     this.callBytes = new Uint8Array(callSab, CALL_SLOT_HEADER_BYTES);
-    const channel = new MessageChannel();
-    this.comlinkPort = channel.port1;
-    this.api = Comlink.wrap<IoWorkerApi>(comlinkEndpoint(channel.port1));
     this.worker = new Worker(workerEntry(), { name: `pandanet-io-${index}` });
     this.worker.on('message', (m: WorkerNotice) => this.onNotice(m));
     this.worker.on('error', (err: Error) => {
@@ -120,10 +121,9 @@ export class IoThread {
       statsSab,
       pendingSab,
       takenSab,
-      comlinkPort: channel.port2,
       logLevel: logLevelWord(),
     };
-    this.worker.postMessage(msg, [channel.port2, ...init.peers.map((p) => p.port)]);
+    this.worker.postMessage(msg, init.peers.map((p) => p.port));
     this.updateRef();
   }
 
@@ -133,52 +133,62 @@ export class IoThread {
   }
 
   /**
-   * Runs `call` on the worker and blocks this thread until it answers or `timeoutMs` passes.
-   * Throws WORKER_TIMEOUT / WORKER_DIED; socket failures come back as `{ ok: false }`.
+   * Runs `call` on the worker and blocks this thread until it answers or `timeoutMs` passes, waiting
+   * with `wait` (the runtime's `WriteBatching.wait`, which first hands the worker what is held, so it
+   * takes earlier sends before it answers). Throws WORKER_TIMEOUT / WORKER_DIED; socket failures come
+   * back as `{ ok: false }`.
    */
-  callSync(call: SyncCall, timeoutMs: number): SyncResult {
+  callSync(call: SyncCall, timeoutMs: number, wait: BlockingWait): SyncResult {
     this.assertAlive();
-    this.outRing.releaseWake(false); // the worker takes earlier sends before it answers
     const callId = this.nextCallId++;
     this.callsIssued++;
     this.updateRef();
-    Atomics.store(this.callWords, CallWord.STATE, 0);
-    this.post({ kind: 'call', callId, call });
-    const deadline = performance.now() + timeoutMs;
-    for (;;) {
-      const left = deadline - performance.now();
-      if (left <= 0) break;
-      Atomics.wait(this.callWords, CallWord.STATE, 0, Math.min(left, 50));
-      if (Atomics.load(this.callWords, CallWord.STATE) === 1) {
-        if (Atomics.load(this.callWords, CallWord.CALL_ID) !== callId) {
-          Atomics.store(this.callWords, CallWord.STATE, 0); // a late answer to an abandoned call
-          continue;
-        }
-        const len = Atomics.load(this.callWords, CallWord.LENGTH);
-        return JSON.parse(decoder.decode(this.callBytes.slice(0, len))) as SyncResult;
+    let reply: SyncResult | null = null;
+    const answered = (): boolean => {
+      if (Atomics.load(this.callWords, CallWord.STATE) !== 1) return false;
+      if (Atomics.load(this.callWords, CallWord.CALL_ID) !== callId) {
+        Atomics.store(this.callWords, CallWord.STATE, 0); // a late answer to an abandoned call
+        return false;
       }
-      if (!this.alive) break;
-    }
+      const len = Atomics.load(this.callWords, CallWord.LENGTH);
+      reply = JSON.parse(decoder.decode(this.callBytes.slice(0, len))) as SyncResult;
+      return true;
+    };
+    const post = (): void => {
+      Atomics.store(this.callWords, CallWord.STATE, 0);
+      this.post({ kind: 'call', callId, call, reply: 'slot' });
+    };
+    wait(answered, timeoutMs, (ms) => Atomics.wait(this.callWords, CallWord.STATE, 0, ms), () => this.alive, post);
+    if (reply !== null) return reply;
     if (!this.alive) throw this.diedError();
     throw new PandaNetError(ErrorCode.WORKER_TIMEOUT, `I/O thread ${this.index} did not answer ${call.op} within ${timeoutMs} ms`);
   }
 
-  /** The non-blocking twin of {@link callSync}, through comlink. */
+  /**
+   * The non-blocking twin of {@link callSync}: the same `call` message and worker handler, answered by
+   * a `reply` notice instead of the call slot. Rejects with WORKER_TIMEOUT after `timeoutMs`, or
+   * WORKER_DIED once the worker is gone.
+   */
   async callAsync(call: SyncCall, timeoutMs: number): Promise<SyncResult> {
     this.assertAlive();
+    const callId = this.nextCallId++;
     this.callsIssued++;
     this.pendingAsync++;
     this.updateRef();
     let timer: NodeJS.Timeout | undefined;
     try {
       return await Promise.race([
-        this.api.call(call),
+        new Promise<SyncResult>((resolve) => {
+          this.replies.set(callId, resolve);
+          this.post({ kind: 'call', callId, call, reply: 'message' });
+        }),
         new Promise<never>((_, reject) => {
           timer = setTimeout(() => reject(this.alive ? new PandaNetError(ErrorCode.WORKER_TIMEOUT, `I/O thread ${this.index} did not answer ${call.op} within ${timeoutMs} ms`) : this.diedError()), timeoutMs);
         }),
       ]);
     } finally {
       clearTimeout(timer);
+      this.replies.delete(callId);
       this.pendingAsync--;
       this.updateRef();
     }
@@ -193,6 +203,10 @@ export class IoThread {
   }
 
   private onNotice(m: WorkerNotice): void {
+    if (m.kind === 'reply') {
+      this.replies.get(m.callId)?.(m.result);
+      return;
+    }
     if (m.kind === 'live') {
       this.handles = m.handles;
       this.callsDoneReported = m.callsDone;
@@ -208,44 +222,28 @@ export class IoThread {
     const want = this.alive && (this.handles > 0 || this.pendingAsync > 0 || this.callsDoneReported < this.callsIssued);
     if (want === this.referenced) return;
     this.referenced = want;
-    if (want) {
-      this.worker.ref();
-      this.comlinkPort.ref();
-    } else {
-      this.worker.unref();
-      this.comlinkPort.unref();
-    }
+    if (want) this.worker.ref();
+    else this.worker.unref();
   }
 
   /**
    * Asks the worker to flush and stop: it takes everything published in its outbound ring before
-   * this call (a batch held open by `holdWake` is published here), ends its streams and reports on
+   * this call (the runtime publishes what it held first), ends its streams and reports on
    * the probe once each has handed everything to the kernel, or after `timeoutMs` (then it cuts
    * them). Null when the worker is gone. Follow with a wait, then {@link terminate}.
    */
   requestShutdown(timeoutMs: number): ShutdownProbe | null {
     if (!this.alive) return null;
-    this.outRing.releaseWake(false);
     const sab = new SharedArrayBuffer(SHUTDOWN_REPORT_BYTES);
     this.post({ kind: 'shutdown', timeoutMs, report: sab });
     return { words: new Int32Array(sab, 0, 2), unsent: new Float64Array(sab, SHUTDOWN_UNSENT_OFFSET, 1) };
   }
 
   /**
-   * Blocks this thread until the worker reported on `probe` (done, or exited mid-way) or the clock
-   * (`performance.now()`) reaches `deadline`; true if it reported. Waits in slices, as
-   * {@link callSync}; the worker runs its own event loop meanwhile, so it can flush.
+   * Resolves once the worker reported on `probe` (true: done, or exited mid-way) or the clock
+   * (`performance.now()`) reaches `deadline` (false); keeps the process alive while it waits. (Its
+   * blocking form is the runtime's `WriteBatching.wait`.)
    */
-  static waitShutdown(probe: ShutdownProbe, deadline: number): boolean {
-    for (;;) {
-      if (Atomics.load(probe.words, ShutdownWord.STATE) !== ShutdownState.FLUSHING) return true;
-      const left = deadline - performance.now();
-      if (left <= 0) return false;
-      Atomics.wait(probe.words, ShutdownWord.STATE, ShutdownState.FLUSHING, Math.min(left, 50));
-    }
-  }
-
-  /** Non-blocking twin of {@link waitShutdown}; keeps the process alive while it waits. */
   static async waitShutdownAsync(probe: ShutdownProbe, deadline: number): Promise<boolean> {
     for (;;) {
       if (Atomics.load(probe.words, ShutdownWord.STATE) !== ShutdownState.FLUSHING) return true;
@@ -263,7 +261,6 @@ export class IoThread {
   /** Stops the worker now. */
   terminate(): void {
     this.alive = false;
-    this.comlinkPort.close();
     void this.worker.terminate();
   }
 }

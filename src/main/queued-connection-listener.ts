@@ -63,7 +63,7 @@ export class QueuedConnectionListener extends ConnectionReader {
 
   /** Collects accepts from the I/O threads, then says whether one is waiting. */
   newConnectionAvailable(): boolean {
-    coreOfReader(this).rt.pump();
+    coreOfReader(this).rt.events.pump();
     return this.queue.size > 0;
   }
 
@@ -77,7 +77,7 @@ export class QueuedConnectionListener extends ConnectionReader {
   getNewConnection(): Connection | null;
   getNewConnection(a?: PointerToConnection, b?: NetAddress, c?: PointerToConnection): boolean | Connection | null {
     const core = coreOfReader(this);
-    if (!core.polled) core.rt.pump();
+    if (!core.polled) core.rt.events.pump();
     const item = this.queue.shift();
     if (a === undefined) return item?.connection ?? null;
     const out = c ?? a;

@@ -4,7 +4,6 @@
  *
  * Channels (never mixed):
  * - **control port** (`postMessage`, main → worker): setup and rare commands ({@link ControlMessage}).
- * - **comlink port** (main → worker): the `Async` twins of blocking calls ({@link IoWorkerApi}).
  * - **outbound ring** (SharedArrayBuffer, main → worker): sends and closes, in order ({@link OutOp}).
  * - **event ring** (SharedArrayBuffer, worker → main): accepts, resets, log lines ({@link EventKind}).
  * - **reader rings** (SharedArrayBuffer, worker → main): received datagrams, one ring per reader.
@@ -45,7 +44,6 @@ export interface WorkerInit {
   callSlot: SharedArrayBuffer;
   statsSab: SharedArrayBuffer;
   writerSab: SharedArrayBuffer;
-  comlinkPort: MessagePort;
   peers: Array<{ index: number; port: MessagePort }>;
   supportIpv6: boolean;
   /** Per-stream framed bytes the kernel has taken (see {@link PENDING_SLOTS}). */
@@ -92,7 +90,11 @@ export const TAKEN_SLOTS = PENDING_SLOTS;
 /** Main → worker control messages. */
 export type ControlMessage =
   | WorkerInit
-  | { kind: 'call'; callId: number; call: SyncCall }
+  /**
+   * Run a {@link SyncCall}. `reply`: `'slot'` — the answer goes into the call slot (a blocking caller
+   * waits on it); `'message'` — it comes back as a `reply` {@link WorkerNotice} (an `Async` twin).
+   */
+  | { kind: 'call'; callId: number; call: SyncCall; reply: 'slot' | 'message' }
   | { kind: 'addPeer'; index: number; port: MessagePort }
   | { kind: 'addReader'; readerId: number; ring: SharedArrayBuffer; control: SharedArrayBuffer; config: ReaderConfig }
   | { kind: 'configReader'; readerId: number; config: ReaderConfig }
@@ -103,6 +105,12 @@ export type ControlMessage =
   | { kind: 'crashForTest' }
   /** Flush, end every stream, then report on `report` ({@link ShutdownWord}); cut what is left after `timeoutMs`. */
   | { kind: 'shutdown'; timeoutMs: number; report: SharedArrayBuffer };
+
+/**
+ * Worker → main notifications that are not per-datagram (rare; postMessage is fine for them): the
+ * handles it owns (for the process's lifetime), and the answers to `call`s made with `reply: 'message'`.
+ */
+export type WorkerNotice = { kind: 'live'; handles: number; callsDone: number } | { kind: 'reply'; callId: number; result: SyncResult };
 
 /** Socket options a Connection can set (Panda's setters, made real). */
 export type SocketOptionName = 'noDelay' | 'keepAlive' | 'linger' | 'reuseAddr' | 'recvBuffer' | 'sendBuffer' | 'ttl' | 'tos' | 'maxSegment' | 'broadcast';
@@ -123,7 +131,7 @@ export interface AdoptMessage {
   local: WireAddress;
 }
 
-/** Blocking operations, run on a worker while the main thread waits on the call slot (or via comlink). */
+/** Blocking operations, run on a worker while the main thread waits on the call slot (or awaits a `reply` notice). */
 export type SyncCall =
   | { op: 'listen'; connId: number; host: string; port: number; backlog: number }
   | { op: 'connect'; connId: number; host: string; port: number; timeoutMs: number }
@@ -135,11 +143,6 @@ export type SyncCall =
 export type SyncResult =
   | { ok: true; local: WireAddress; peer: WireAddress; value?: number[] | null; slot?: number }
   | { ok: false; error: ErrorRecord };
-
-/** The comlink-exposed API of a worker (async twins of the blocking calls). */
-export interface IoWorkerApi {
-  call(call: SyncCall): Promise<SyncResult>;
-}
 
 /** Event ring record kinds (the record's `meta`); `id` is the connection id; payload is JSON. */
 export const EventKind = {
@@ -191,11 +194,26 @@ export const OutOp = {
   /** Payload: an address record (address-record.ts) then the packet, already UDP-framed. */
   SEND_UDP: 2,
   /**
-   * A batch record (`SpscRing.tryAppend`): `[u32 count]`, then `count` datagrams already framed with
-   * `hdr`-byte headers (none in raw mode), to be written as they lie.
+   * A batch record: `[u32 count]` ({@link BATCH_COUNT_BYTES}, little-endian), then `count` datagrams
+   * back to back, each already framed with its `hdr`-byte length header (none in raw mode), to be
+   * written as they lie. Built in place by the main thread's write batching (`main/write-batching.ts`).
+   * ```
+   * | count u32 | len | datagram bytes | len | datagram bytes | ...
+   * ```
    */
   SEND_TCP_BATCH: 3,
 } as const;
+
+/** Bytes of the item count that opens a {@link OutOp.SEND_TCP_BATCH} record's payload. */
+export const BATCH_COUNT_BYTES = 4;
+
+/**
+ * The item count of the batch record whose payload starts at `data[offset]` (4-aligned in a ring);
+ * its items start at `offset + BATCH_COUNT_BYTES`. Thread: any.
+ */
+export function readBatchCount(data: Uint8Array, offset: number): number {
+  return (data[offset]! | (data[offset + 1]! << 8) | (data[offset + 2]! << 16) | (data[offset + 3]! << 24)) >>> 0;
+}
 
 /** Reader ring record `meta`: how to read the payload. */
 export const InMeta = {
@@ -277,6 +295,8 @@ export const StatWord = {
   ELU_ACTIVE_MS: 9,
   /** Times reading a socket was paused because its connection had its quota of datagrams queued. */
   QUOTA_PAUSES: 16,
+  /** Idle sleeps of the outbound loop that ran out their time with a send already in the ring (nobody woke it). */
+  OUTBOUND_MISSED_WAKES: 17,
 } as const;
 export const STAT_WORDS = 32;
 

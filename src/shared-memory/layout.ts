@@ -59,12 +59,9 @@
  *          +----------+----------+----------+---------------------------+--------+
  *          REC_LENGTH  REC_ID     REC_META   <- Uint32 word offsets within the record
  *
- *  batch record (written by `SpscRing.tryAppend`; the ring does not mark it, the meta word the
- *  producer chose tells the consumer): the payload is a u32 item count, then the items back to
- *  back, each a little-endian length of 0, 2 or 4 bytes (as agreed for that meta) and its bytes.
- *  A batch is built in place, unpublished, and published with one HEAD update like any record.
- *
- *          | length | id | meta | count u32 | len | item bytes | len | item bytes | ... | pad |
+ *  open record (`SpscRing.tryOpen`): a record the producer reserves and fills (and may grow) in
+ *  place before one HEAD update publishes it, like any record; the ring never looks inside a payload.
+ *  (The outbound ring's TCP batch records are built this way: protocol/control.ts, `OutOp`.)
  *
  *  wrap marker: a record that does not fit between its position and the end of the data region is
  *  written at offset 0 instead, and a single u32 PAD_MARKER (0xFFFFFFFF) is left where it would have

@@ -6,6 +6,7 @@
  *
  * Threads. Any two threads may share a ring: each attaches its own `SpscRing` to the same
  * SharedArrayBuffer. Exactly one thread may call the producer methods ({@link SpscRing.tryWrite},
+ * {@link SpscRing.tryOpen} and the other open-record methods, {@link SpscRing.holdWake},
  * {@link SpscRing.waitForSpaceAsync}, {@link SpscRing.waitForSpace}) and exactly one thread the
  * consumer methods ({@link SpscRing.peek}, {@link SpscRing.advance}, {@link SpscRing.drain},
  * `waitForData*`). Attach the producer's and the consumer's `SpscRing` before either side starts
@@ -185,18 +186,14 @@ export class SpscRing {
   /** While set, a wake the consumer is owed is held back until {@link releaseWake}. */
   #holdWake = false;
   #wakeOwed = false;
-  /** The batch record {@link tryAppend} keeps open while wakes are held (not yet published). */
-  #batchOpen = false;
-  #batchId = 0;
-  #batchMeta = 0;
-  #batchPrefix = 0;
-  /** Byte offset of the open batch's record header in {@link data}. */
-  #batchOff = 0;
-  /** Padding (wrap) bytes before the open batch's record, part of what it takes from the ring. */
-  #batchPad = 0;
-  /** Payload bytes of the open batch so far, count word included. */
-  #batchLen = 0;
-  #batchCount = 0;
+  /** The record {@link tryOpen} reserved and has not published yet (see {@link tryOpen}). */
+  #open = false;
+  /** Byte offset of the open record's header in {@link data}. */
+  #openOff = 0;
+  /** Padding (wrap) bytes before the open record, part of what it takes from the ring. */
+  #openPad = 0;
+  /** Payload bytes of the open record so far. */
+  #openLen = 0;
 
   // consumer-local state
   #tail: number;
@@ -256,7 +253,7 @@ export class SpscRing {
    * Thread: the producer.
    */
   tryWrite(id: number, meta: number, a: Uint8Array, b?: Uint8Array): boolean {
-    if (this.#batchOpen) this.#sealBatch();
+    if (this.#open) this.#publishOpen();
     const lenA = a.length;
     const len = b === undefined ? lenA : lenA + b.length;
     const p = this.#begin(id, meta, len);
@@ -274,7 +271,7 @@ export class SpscRing {
    * Thread: the producer.
    */
   tryWriteRange(id: number, meta: number, src: Uint8Array, offset: number, length: number): boolean {
-    if (this.#batchOpen) this.#sealBatch();
+    if (this.#open) this.#publishOpen();
     const p = this.#begin(id, meta, length);
     if (p < 0) return false;
     if (length !== 0) copyBytes(this.data, this.#dv, p, src, offset, length);
@@ -283,98 +280,70 @@ export class SpscRing {
   }
 
   /**
-   * Batching form of {@link tryWrite}: adds one item, `src[offset, offset + length)` preceded by its
-   * length as a little-endian integer of `prefixBytes` bytes (0, 2 or 4; 0 writes no length), to a
-   * **batch record** for `(id, meta)`. A batch record's payload is `[u32 item count]` then the items
-   * back to back (see {@link batchCount}); a TCP consumer can write the items out as they lie, since a
-   * 2- or 4-byte prefix is exactly Panda's TCP frame header.
+   * Reserves a record of `length` payload bytes for `(id, meta)` and leaves it **open**: not yet
+   * published, so the producer can fill `data[offset, offset + length)` (returned offset) in place,
+   * grow it with {@link tryExtend}, and publish it with {@link publishOpen}. Any other producer call
+   * ({@link tryWrite}, {@link tryWriteRange}, another `tryOpen`, {@link releaseWake}, the waits)
+   * publishes an open record first, so records keep their order; the producer must have written a
+   * complete payload before making one. The ring does not look inside the payload.
    *
-   * While wakes are held ({@link holdWake}) the batch stays open, unpublished, and later appends for
-   * the same `id`, `meta` and `prefixBytes` join it. Any other producer call publishes it first
-   * ({@link tryWrite}, another append that does not match or fit, {@link releaseWake}, the waits), so
-   * records keep their order and a held batch becomes visible exactly when a held wake would be
-   * sent. Without a hold, every append publishes its record at once (a batch of one).
-   *
-   * Returns false, writing nothing of this item, if it does not fit now (an open batch is then
-   * published, so waiting for the consumer makes progress), or never fits (`4 + prefixBytes + length`
-   * over {@link maxPayload}). The caller checks that `length` fits `prefixBytes`.
+   * Returns -1, reserving nothing, if the record does not fit now (an open record is still published
+   * first, so waiting for the consumer makes progress) or never fits (over {@link maxPayload}).
    * Thread: the producer.
    */
-  tryAppend(id: number, meta: number, prefixBytes: 0 | 2 | 4, src: Uint8Array, offset: number, length: number): boolean {
-    const item = prefixBytes + length;
-    if (this.#batchOpen) {
-      if (this.#batchId === id && this.#batchMeta === meta && this.#batchPrefix === prefixBytes && this.#batchGrow(item)) {
-        this.#putItem(this.#batchOff + RECORD_HEADER_BYTES + this.#batchLen, prefixBytes, src, offset, length);
-        this.#batchLen += item;
-        this.#batchCount++;
-        return true;
-      }
-      this.#sealBatch();
-    }
-    const len = 4 + item;
-    const p = this.#begin(id, meta, len);
-    if (p < 0) return false;
-    this.#putItem(p + 4, prefixBytes, src, offset, length);
-    if (!this.#holdWake) {
-      this.#d32[p >> 2] = 1;
-      this.#publish();
-      return true;
-    }
-    this.#batchOpen = true;
-    this.#batchId = id;
-    this.#batchMeta = meta;
-    this.#batchPrefix = prefixBytes;
-    this.#batchOff = p - RECORD_HEADER_BYTES;
-    this.#batchPad = this.#pendingNeed - recordBytes(len);
-    this.#batchLen = len;
-    this.#batchCount = 1;
-    return true;
+  tryOpen(id: number, meta: number, length: number): number {
+    if (this.#open) this.#publishOpen();
+    const p = this.#begin(id, meta, length);
+    if (p < 0) return -1;
+    this.#open = true;
+    this.#openOff = p - RECORD_HEADER_BYTES;
+    this.#openPad = this.#pendingNeed - recordBytes(length);
+    this.#openLen = length;
+    return p;
   }
 
   /**
-   * Items in the batch record whose payload starts at `data[offset]` (a record written by
-   * {@link tryAppend}); its items start at `offset + 4`. Thread: the consumer.
+   * Grows the open record ({@link tryOpen}) by `more` bytes in place; returns where they go in
+   * {@link data}, or -1 if there is no open record or it cannot grow there (past {@link maxPayload},
+   * past the end of the data region, or into space the consumer has not freed). Publishes nothing.
+   * Thread: the producer.
    */
-  batchCount(offset: number): number {
-    return this.#d32[offset >> 2]!;
-  }
-
-  /** Can the open batch take `item` more bytes in place (contiguous, free, under maxPayload)? */
-  #batchGrow(item: number): boolean {
-    const len = this.#batchLen + item;
-    if (len > this.maxPayload) return false;
+  tryExtend(more: number): number {
+    if (!this.#open) return -1;
+    const len = this.#openLen + more;
+    if (len > this.maxPayload) return -1;
     const rec = recordBytes(len);
-    if (this.#batchOff + rec > this.capacity) return false;
-    const need = this.#batchPad + rec;
+    if (this.#openOff + rec > this.capacity) return -1;
+    const need = this.#openPad + rec;
     const cap = this.capacity;
     const head = this.#head;
-    if (cap - ((head - this.#tailCache) & POSITION_MASK) >= need) return true;
-    this.#tailCache = Atomics.load(this.#h, TAIL) & POSITION_MASK;
-    return cap - ((head - this.#tailCache) & POSITION_MASK) >= need;
-  }
-
-  /** Writes one batch item (length prefix, then the bytes) at `data[at]`. */
-  #putItem(at: number, prefixBytes: number, src: Uint8Array, offset: number, length: number): void {
-    const data = this.data;
-    if (prefixBytes !== 0) {
-      data[at] = length;
-      data[at + 1] = length >>> 8;
-      if (prefixBytes === 4) {
-        data[at + 2] = length >>> 16;
-        data[at + 3] = length >>> 24;
-      }
+    if (cap - ((head - this.#tailCache) & POSITION_MASK) < need) {
+      this.#tailCache = Atomics.load(this.#h, TAIL) & POSITION_MASK;
+      if (cap - ((head - this.#tailCache) & POSITION_MASK) < need) return -1;
     }
-    if (length !== 0) copyBytes(data, this.#dv, at + prefixBytes, src, offset, length);
+    const at = this.#openOff + RECORD_HEADER_BYTES + this.#openLen;
+    this.#openLen = len;
+    return at;
   }
 
-  /** Publishes the open batch: final length and count, then HEAD (wakes as {@link #publish}). */
-  #sealBatch(): void {
-    this.#batchOpen = false;
-    const w = this.#batchOff >> 2;
-    const d32 = this.#d32;
-    d32[w + REC_LENGTH] = this.#batchLen;
-    d32[w + 3] = this.#batchCount; // first payload word
-    this.#pendingNeed = this.#batchPad + recordBytes(this.#batchLen);
+  /** Publishes the open record ({@link tryOpen}), if any (waking as {@link tryWrite} does). Thread: the producer. */
+  publishOpen(): void {
+    if (this.#open) this.#publishOpen();
+  }
+
+  /**
+   * Copies `src[offset, offset + length)` into {@link data} at `at` (a place the producer reserved:
+   * an open record's payload), by words for short copies ({@link copyBytes}). Thread: the producer.
+   */
+  copyIn(at: number, src: Uint8Array, offset: number, length: number): void {
+    if (length !== 0) copyBytes(this.data, this.#dv, at, src, offset, length);
+  }
+
+  /** Publishes the open record: final length, then HEAD (wakes as {@link #publish}). */
+  #publishOpen(): void {
+    this.#open = false;
+    this.#d32[(this.#openOff >> 2) + REC_LENGTH] = this.#openLen;
+    this.#pendingNeed = this.#openPad + recordBytes(this.#openLen);
     this.#publish();
   }
 
@@ -441,7 +410,7 @@ export class SpscRing {
    * Thread: the producer.
    */
   releaseWake(stop: boolean): void {
-    if (this.#batchOpen) this.#sealBatch();
+    if (this.#open) this.#publishOpen();
     if (stop) this.#holdWake = false;
     if (this.#wakeOwed) {
       this.#wakeOwed = false;
@@ -475,7 +444,7 @@ export class SpscRing {
    */
   async waitForSpaceAsync(bytesNeeded: number, timeoutMs: number): Promise<WaitResult> {
     const rec = this.#checkSpaceArgs(bytesNeeded, timeoutMs);
-    if (this.#batchOpen) this.#sealBatch(); // the consumer must see it to free space
+    if (this.#open) this.#publishOpen(); // the consumer must see it to free space
     if (this.#fits(rec)) return 'ok';
     this.releaseWake(false);
     const h = this.#h;
@@ -502,7 +471,7 @@ export class SpscRing {
    */
   waitForSpace(bytesNeeded: number, timeoutMs: number): WaitResult {
     const rec = this.#checkSpaceArgs(bytesNeeded, timeoutMs);
-    if (this.#batchOpen) this.#sealBatch(); // the consumer must see it to free space
+    if (this.#open) this.#publishOpen(); // the consumer must see it to free space
     if (this.#fits(rec)) return 'ok';
     this.releaseWake(false); // the consumer frees the space: it must not sleep on a held wake
     const h = this.#h;
@@ -694,13 +663,14 @@ export class SpscRing {
   async waitForDataAsync(timeoutMs: number): Promise<WaitResult> {
     checkTimeout(timeoutMs);
     const deadline = performance.now() + timeoutMs;
+    let timedOut = false;
     for (;;) {
       const sleepValue = this.#prepareSleep();
-      if (sleepValue === 0) return 'ok';
+      if (sleepValue === 0) return this.#woke(timedOut);
       const remaining = deadline - performance.now();
       if (remaining <= 0) return this.#cancelSleep(sleepValue);
       const r = AtomicsAsync.waitAsync(this.#h, HEAD, sleepValue, remaining);
-      if (r.async) await r.value;
+      timedOut = r.async ? (await r.value) === 'timed-out' : r.value === 'timed-out';
     }
   }
 
@@ -713,12 +683,13 @@ export class SpscRing {
   waitForData(timeoutMs: number): WaitResult {
     checkTimeout(timeoutMs);
     const deadline = performance.now() + timeoutMs;
+    let timedOut = false;
     for (;;) {
       const sleepValue = this.#prepareSleep();
-      if (sleepValue === 0) return 'ok';
+      if (sleepValue === 0) return this.#woke(timedOut);
       const remaining = deadline - performance.now();
       if (remaining <= 0) return this.#cancelSleep(sleepValue);
-      Atomics.wait(this.#h, HEAD, sleepValue, remaining);
+      timedOut = Atomics.wait(this.#h, HEAD, sleepValue, remaining) === 'timed-out';
     }
   }
 
@@ -748,7 +719,25 @@ export class SpscRing {
     if (Atomics.compareExchange(h, HEAD, sleepValue, sleepValue & POSITION_MASK) === sleepValue) return 'timed-out';
     const head = Atomics.load(h, HEAD) & POSITION_MASK;
     this.#headCache = head;
-    return head !== this.#tail ? 'ok' : 'timed-out';
+    return head !== this.#tail ? this.#woke(true) : 'timed-out';
+  }
+
+  /** A wait found a record; `timedOut`: its sleep ran out its time first (counted, see {@link missedWakes}). */
+  #woke(timedOut: boolean): WaitResult {
+    if (timedOut) this.#missedWakes++;
+    return 'ok';
+  }
+
+  #missedWakes = 0;
+
+  /**
+   * Waits of this consumer ({@link waitForData}, {@link waitForDataAsync}) whose sleep ran out its
+   * time although a record had been published meanwhile: the producer published without waking it
+   * (a held wake never released, say). 0 in a correct program, but for a record published in the
+   * instant the sleep times out. Thread: the consumer.
+   */
+  get missedWakes(): number {
+    return this.#missedWakes;
   }
 
   /** Records written since allocate (u32, wrapping). Thread: any. */

@@ -3,7 +3,7 @@
  *
  * A worker owns sockets (libuv handles can't leave the thread that made them). It:
  * - runs blocking operations (listen, connect) for the main thread, answering through the call slot
- *   (synchronous callers) or comlink (the `Async` twins);
+ *   (synchronous callers) or a `reply` message (the `Async` twins);
  * - reads monitored sockets, frames datagrams and publishes them into each reader's ring;
  * - drains its outbound ring (sends and closes, in the order the main thread issued them);
  * - publishes accepts and resets through its event ring, after the datagrams that preceded them;
@@ -19,7 +19,6 @@ import dgram from 'node:dgram';
 import net from 'node:net';
 import { parentPort, type MessagePort } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
-import * as Comlink from 'comlink';
 import { toErrorRecord, SocketError } from '../errors.js';
 import { followLogLevel, setLogSink } from '../log.js';
 import {
@@ -41,12 +40,13 @@ import {
   type ConnectionOption,
   type SocketOptionName,
   type ControlMessage,
-  type IoWorkerApi,
   type SyncCall,
   type SyncResult,
   type WorkerInit,
+  type WorkerNotice,
+  BATCH_COUNT_BYTES,
+  readBatchCount,
 } from '../protocol/control.js';
-import { comlinkEndpoint } from '../protocol/comlink-port.js';
 import { SpscRing } from '../shared-memory/spsc-ring.js';
 import { canTransferFds, dupFd, handleFd, socketFd } from './fd-transfer.js';
 import { getSocketOption, setSocketOption } from './socket-options.js';
@@ -54,9 +54,6 @@ import { readAddressRecord } from '../protocol/address-record.js';
 import { TcpRendezvous, TcpStream, wireAddress, type EndpointHost } from './tcp-endpoints.js';
 import { UdpEndpoint } from './udp-endpoint.js';
 import { EventPublisher, ReaderSlot, WorkerStats } from './worker-context.js';
-
-/** Main-thread notifications that are not per-datagram (rare; postMessage is fine for them). */
-export type WorkerNotice = { kind: 'live'; handles: number; callsDone: number };
 
 const DRAIN_BUDGET = 8192;
 /**
@@ -152,8 +149,6 @@ class IoWorker implements EndpointHost {
     followLogLevel(init.logLevel);
     setLogSink((level, message) => this.events.log(level, message));
     for (const p of init.peers) this.addPeer(p.index, p.port);
-    const api: IoWorkerApi = { call: (c) => this.run(c) };
-    Comlink.expose(api, comlinkEndpoint(init.comlinkPort));
     this.drainLoop();
     this.sampleLoop();
     if (this.idleTimeoutMs > 0) this.idleLoop();
@@ -195,7 +190,7 @@ class IoWorker implements EndpointHost {
   handle(msg: ControlMessage): void {
     switch (msg.kind) {
       case 'call':
-        void this.run(msg.call).then((r) => this.replySync(msg.callId, r));
+        void this.run(msg.call).then((r) => (msg.reply === 'slot' ? this.replySync(msg.callId, r) : this.replyMessage(msg.callId, r)));
         return;
       case 'addPeer':
         this.addPeer(msg.index, msg.port);
@@ -265,6 +260,11 @@ class IoWorker implements EndpointHost {
     Atomics.store(this.callWords, CallWord.CALL_ID, callId);
     Atomics.store(this.callWords, CallWord.STATE, 1);
     Atomics.notify(this.callWords, CallWord.STATE);
+  }
+
+  private replyMessage(callId: number, result: SyncResult): void {
+    const notice: WorkerNotice = { kind: 'reply', callId, result };
+    parentPort?.postMessage(notice);
   }
 
   /** Runs one blocking operation; never throws (errors become `{ ok: false }`). */
@@ -456,10 +456,10 @@ class IoWorker implements EndpointHost {
       const slot = outMetaWriter(meta);
       const op = outMetaOp(meta);
       if (op === OutOp.SEND_TCP_BATCH) {
-        const count = this.out.batchCount(offset);
+        const count = readBatchCount(data, offset);
         if (slot !== 0) Atomics.sub(this.writerWords, slot, count);
         const s = this.streams.get(id);
-        if (s !== undefined && s.queueFramed(data, offset + 4, length - 4, count, outMetaHeader(meta)) /* 0 in raw mode: the writer frames with header 0 */) this.dirty.add(s);
+        if (s !== undefined && s.queueFramed(data, offset + BATCH_COUNT_BYTES, length - BATCH_COUNT_BYTES, count, outMetaHeader(meta)) /* 0 in raw mode: the writer frames with header 0 */) this.dirty.add(s);
         return;
       }
       if (slot !== 0) Atomics.sub(this.writerWords, slot, 1);
@@ -506,7 +506,10 @@ class IoWorker implements EndpointHost {
       if (again) setImmediate(step);
       else {
         this.stats.add(StatWord.OUTBOUND_SLEEPS, 1);
-        void this.out.waitForDataAsync(IDLE_WAIT_MS).then(step);
+        void this.out.waitForDataAsync(IDLE_WAIT_MS).then(() => {
+          this.stats.words[StatWord.OUTBOUND_MISSED_WAKES] = this.out.missedWakes;
+          step();
+        });
       }
     };
     step();

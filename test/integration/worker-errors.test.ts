@@ -1,7 +1,7 @@
 /**
  * Errors raised on an I/O thread keep their class on the main thread: `getLastError()` after a failed
  * open is the typed error the worker saw (`SocketError` with its errno), through the synchronous call
- * slot (JSON) and the `Async` twins (comlink, structured clone). Every test runs in every mode.
+ * slot (JSON) and the `Async` twins (a reply message, structured clone). Every test runs in every mode.
  */
 import net from 'node:net';
 import { describe, expect, it, onTestFinished } from 'vitest';

@@ -1,6 +1,6 @@
 /**
  * Errors cross threads as plain records (`toErrorRecord` on the worker, structured clone through
- * comlink or JSON through the call slot and the event ring, `errorFromRecord` on the main thread).
+ * a reply message or JSON through the call slot and the event ring, `errorFromRecord` on the main thread).
  * Every class of src/errors.ts must come back as itself: class, name, code, message and details.
  */
 import { describe, expect, it } from 'vitest';
@@ -42,7 +42,7 @@ function samples(): PandaNetError[] {
 }
 
 const transports: Array<[string, (r: ErrorRecord) => ErrorRecord]> = [
-  ['structuredClone (comlink)', (r) => structuredClone(r)],
+  ['structuredClone (reply message)', (r) => structuredClone(r)],
   ['JSON (call slot, event ring)', (r) => JSON.parse(JSON.stringify(r)) as ErrorRecord],
 ];
 

@@ -26,6 +26,7 @@ import {
   WRITTEN,
 } from '../../src/shared-memory/layout.js';
 import { createRecordView, RECORD_HEADER_BYTES, SpscRing } from '../../src/shared-memory/spsc-ring.js';
+import { bytesFor, mix, POS_MOD, ringAt as ringAtPos } from '../helpers/ring.js';
 
 const CAP = 4096;
 const MAX_PAYLOAD = CAP / 2 - RECORD_HEADER_BYTES; // 2036
@@ -34,31 +35,9 @@ function align4(n: number): number {
   return (n + 3) & ~3;
 }
 
-/** Deterministic 32-bit mixer (same formula as in the worker sources below). */
-function mix(x: number): number {
-  x = Math.imul(x ^ (x >>> 16), 0x7feb352d);
-  x = Math.imul(x ^ (x >>> 15), 0x846ca68b);
-  return (x ^ (x >>> 16)) >>> 0;
-}
-
-function bytesFor(seed: number, len: number): Uint8Array {
-  const out = new Uint8Array(len);
-  for (let j = 0; j < len; j++) out[j] = mix(seed + j) & 0xff;
-  return out;
-}
-
-/** Positions live modulo 2^31 in HEAD/TAIL (bit 31 of HEAD is the consumer's sleeping flag). */
-const POS_MOD = 2 ** 31;
-
 /** A ring whose HEAD/TAIL positions and WRITTEN/READ counters start at the given values. */
 function ringAt(pos: number, count = 0, capacity = CAP): SpscRing {
-  const sab = SpscRing.allocate(capacity);
-  const h = new Int32Array(sab, 0, HEADER_INT32);
-  h[HEAD] = pos & POSITION_MASK;
-  h[TAIL] = pos & POSITION_MASK;
-  h[WRITTEN] = count | 0;
-  h[READ] = count | 0;
-  return new SpscRing(sab);
+  return ringAtPos(pos, count, capacity);
 }
 
 function header(ring: SpscRing): Int32Array {
@@ -440,6 +419,22 @@ describe('SpscRing waits, single thread', () => {
     } finally {
       notify.mockRestore();
     }
+  });
+
+  it('missedWakes counts a sleep that ran out its time with a record published and no wake', async () => {
+    const ring = new SpscRing(SpscRing.allocate(CAP));
+    const woken = ring.waitForDataAsync(10_000);
+    expect(ring.tryWrite(1, 0, new Uint8Array([1]))).toBe(true); // woken: not missed
+    expect(await woken).toBe('ok');
+    expect(readOne(ring)?.id).toBe(1);
+    expect(await ring.waitForDataAsync(1)).toBe('timed-out'); // nothing published: not missed
+    expect(ring.missedWakes).toBe(0);
+    ring.holdWake();
+    const late = ring.waitForDataAsync(20);
+    expect(ring.tryWrite(2, 0, new Uint8Array([2]))).toBe(true); // published, wake held back (never released)
+    expect(await late).toBe('ok'); // found at the end of its sleep
+    expect(ring.missedWakes).toBe(1);
+    ring.releaseWake(true);
   });
 
   it('waitForDataAsync wakes on a write and times out on an empty ring', async () => {
@@ -842,149 +837,37 @@ describe('tryWriteRange', () => {
   });
 });
 
-describe('tryAppend (batch records)', () => {
-  interface Item {
-    id: number;
-    meta: number;
-    bytes: Uint8Array;
-  }
-
-  /** The items of the batch record at `data[offset, offset + length)` (prefix size = `meta & 7`, 2 or 4). */
-  function splitBatch(ring: SpscRing, id: number, meta: number, data: Uint8Array, offset: number, length: number): Item[] {
-    const prefix = meta & 7;
-    const count = ring.batchCount(offset);
-    expect(count).toBeGreaterThan(0);
-    const items: Item[] = [];
-    let at = offset + 4;
-    for (let k = 0; k < count; k++) {
-      const len = prefix === 2 ? data[at]! | (data[at + 1]! << 8) : (data[at]! | (data[at + 1]! << 8) | (data[at + 2]! << 16) | (data[at + 3]! << 24)) >>> 0;
-      at += prefix;
-      items.push({ id, meta, bytes: data.slice(at, at + len) });
-      at += len;
-    }
-    expect(at).toBe(offset + length); // the count and the length agree
-    return items;
-  }
-
-  /** Consumes every visible record into `into`: batch records split into items, plain ones (meta `plain`) whole. */
-  function takeItems(ring: SpscRing, into: Item[], plain = -1): void {
-    ring.drain(1 << 30, (id, meta, data, offset, length) => {
-      if (meta === plain) into.push({ id, meta, bytes: data.slice(offset, offset + length) });
-      else into.push(...splitBatch(ring, id, meta, data, offset, length));
-    });
-  }
-
-  it('joins held appends for one (id, meta) into one record, publishes it exactly when due, and keeps order (fast-check model)', () => {
-    type Op =
-      | { k: 'append'; id: number; prefix: 2 | 4; len: number; seed: number }
-      | { k: 'hold' }
-      | { k: 'release'; stop: boolean }
-      | { k: 'write'; len: number }
-      | { k: 'take' };
-    const opArb: fc.Arbitrary<Op> = fc.oneof(
-      { weight: 8, arbitrary: fc.record({ k: fc.constant('append' as const), id: fc.integer({ min: 1, max: 3 }), prefix: fc.constantFrom(2 as const, 4 as const), len: fc.oneof(fc.integer({ min: 0, max: 140 }), fc.integer({ min: 0, max: 900 })), seed: fc.integer() }) },
-      { weight: 1, arbitrary: fc.constant({ k: 'hold' as const }) },
-      { weight: 1, arbitrary: fc.record({ k: fc.constant('release' as const), stop: fc.boolean() }) },
-      { weight: 1, arbitrary: fc.record({ k: fc.constant('write' as const), len: fc.integer({ min: 0, max: 300 }) }) },
-      { weight: 3, arbitrary: fc.constant({ k: 'take' as const }) },
-    );
-    const startArb = fc.oneof(fc.constant(0), fc.integer({ min: 0, max: CAP - 1 }).map((x) => x & ~3), fc.integer({ min: 0, max: 4 * CAP }).map((x) => (POS_MOD - x) & ~3 & POSITION_MASK));
-    fc.assert(
-      fc.property(startArb, fc.array(opArb, { maxLength: 120 }), (start, ops) => {
-        const ring = ringAt(start);
-        const sent: Item[] = [];
-        const got: Item[] = [];
-        let holding = false;
-        const PLAIN = 0x40; // meta of plain records (tryWrite), told apart from batches below
-        const takeAll = (): void => takeItems(ring, got, PLAIN);
-        for (const op of ops) {
-          switch (op.k) {
-            case 'hold':
-              ring.holdWake();
-              holding = true;
-              break;
-            case 'release':
-              ring.releaseWake(op.stop);
-              if (op.stop) holding = false;
-              takeAll();
-              expect(got).toEqual(sent); // a release publishes the open batch
-              break;
-            case 'write': {
-              const bytes = bytesFor(op.len, op.len);
-              if (ring.tryWrite(9, PLAIN, bytes)) sent.push({ id: 9, meta: PLAIN, bytes });
-              takeAll();
-              expect(got).toEqual(sent); // a plain record seals the batch before it
-              break;
-            }
-            case 'take':
-              takeAll();
-              expect(sent.slice(0, got.length)).toEqual(got);
-              break;
-            case 'append': {
-              const bytes = bytesFor(op.seed, op.len);
-              const meta = op.prefix | (op.id << 8);
-              const ok = ring.tryAppend(op.id, meta, op.prefix, bytes, 0, bytes.length);
-              if (ok) sent.push({ id: op.id, meta, bytes });
-              takeAll();
-              if (ok && holding) expect(got.length).toBeLessThan(sent.length); // the new item waits in the open batch
-              else expect(got).toEqual(sent); // published at once, or a refusal published the open batch
-              break;
-            }
-          }
-          expect(sent.slice(0, got.length)).toEqual(got);
-        }
-        ring.releaseWake(true);
-        takeAll();
-        expect(got).toEqual(sent);
-      }),
-      { numRuns: 300 },
-    );
-  });
-
-  it('writes one record per run of held appends, with the items framed as Panda TCP frames', () => {
+describe('open records (tryOpen / tryExtend / publishOpen)', () => {
+  it('an open record is filled and grown in place, invisible until published; any other producer call publishes it first', () => {
     const ring = new SpscRing(SpscRing.allocate(CAP));
-    const src = Uint8Array.from({ length: 10 }, (_, i) => i + 1);
-    ring.holdWake();
-    expect(ring.tryAppend(5, 2, 2, src, 2, 3)).toBe(true);
-    expect(ring.tryAppend(5, 2, 2, src, 0, 0)).toBe(true);
-    expect(ring.tryAppend(5, 2, 2, src, 7, 3)).toBe(true);
-    expect(ring.size).toBe(0); // held: nothing visible yet
-    expect(ring.tryAppend(6, 2, 2, src, 0, 1)).toBe(true); // another id: the first batch is published
-    expect(ring.size).toBe(1);
     const v = createRecordView();
-    expect(ring.peek(v)).toBe(true);
-    expect([v.id, v.meta, ring.batchCount(v.offset)]).toEqual([5, 2, 3]);
-    expect([...ring.data.slice(v.offset + 4, v.offset + v.length)]).toEqual([3, 0, 3, 4, 5, 0, 0, 3, 0, 8, 9, 10]);
-    ring.advance();
-    ring.releaseWake(true);
-    expect(ring.peek(v)).toBe(true);
-    expect([v.id, ring.batchCount(v.offset), ...ring.data.slice(v.offset + 4, v.offset + v.length)]).toEqual([6, 1, 1, 0, 1]);
-    ring.advance();
-    // not held: every append is its own record at once; prefix 0 concatenates raw items
-    expect(ring.tryAppend(7, 8, 0, src, 0, 2)).toBe(true);
-    expect(ring.tryAppend(7, 8, 0, src, 2, 2)).toBe(true);
+    const at = ring.tryOpen(5, 2, 3);
+    expect(at).toBeGreaterThanOrEqual(0);
+    ring.copyIn(at, Uint8Array.from([1, 2, 3]), 0, 3);
+    const more = ring.tryExtend(2);
+    expect(more).toBe(at + 3);
+    ring.copyIn(more, Uint8Array.from([9, 4, 5, 9]), 1, 2);
+    expect(ring.size).toBe(0);
+    expect(ring.peek(v)).toBe(false);
+    expect(ring.tryWrite(6, 0, Uint8Array.from([7]))).toBe(true); // publishes the open record before itself
     expect(ring.size).toBe(2);
-    for (const want of [[1, 2], [3, 4]]) {
-      expect(ring.peek(v)).toBe(true);
-      expect([ring.batchCount(v.offset), ...ring.data.slice(v.offset + 4, v.offset + v.length)]).toEqual([1, ...want]);
-      ring.advance();
-    }
-  });
-
-  it('refuses an item that will never fit, and one that does not fit now (publishing the open batch)', () => {
-    const ring = new SpscRing(SpscRing.allocate(CAP));
-    const big = new Uint8Array(ring.maxPayload);
-    expect(ring.tryAppend(1, 2, 2, big, 0, ring.maxPayload - 6)).toBe(true); // 4 + 2 + n = maxPayload: fits an empty ring
-    expect(ring.tryAppend(1, 2, 2, big, 0, ring.maxPayload - 5)).toBe(false); // never fits
-    ring.holdWake();
-    let n = 0;
-    while (ring.tryAppend(2, 2, 2, big, 0, 100)) n++;
-    expect(n).toBeGreaterThan(10);
-    expect(ring.size).toBe(2); // the refusal published the open batch behind the first record
-    const got: Item[] = [];
-    ring.drain(1, () => undefined);
-    takeItems(ring, got);
-    expect(got.length).toBe(n);
-    ring.releaseWake(true);
+    expect(ring.peek(v)).toBe(true);
+    expect([v.id, v.meta, ...ring.data.slice(v.offset, v.offset + v.length)]).toEqual([5, 2, 1, 2, 3, 4, 5]);
+    ring.advance();
+    expect(ring.peek(v) && v.id).toBe(6);
+    ring.advance();
+    expect(ring.tryExtend(1)).toBe(-1); // nothing open any more
+    expect(ring.tryOpen(7, 0, 0)).toBeGreaterThanOrEqual(0);
+    ring.publishOpen();
+    ring.publishOpen(); // nothing open: no-op
+    expect(ring.size).toBe(1);
+    expect(ring.tryOpen(8, 0, ring.maxPayload + 1)).toBe(-1); // never fits
+    expect(ring.drain(10, () => undefined)).toBe(1);
+    const big = ring.tryOpen(8, 0, ring.maxPayload - 4);
+    expect(big).toBeGreaterThanOrEqual(0);
+    expect(ring.tryExtend(8)).toBe(-1); // past maxPayload
+    expect(ring.tryExtend(4)).toBeGreaterThanOrEqual(0);
+    ring.releaseWake(false); // publishes it too
+    expect(ring.peek(v) && v.length).toBe(ring.maxPayload);
   });
 });
