@@ -28,6 +28,7 @@ import {
   type WorkerNotice,
 } from '../protocol/control.js';
 import { SpscRing } from '../shared-memory/spsc-ring.js';
+import { workerExecArgv } from './worker-exec-argv.js';
 
 /** Ring capacities, bytes (powers of two). */
 export interface RingSizes {
@@ -100,7 +101,7 @@ export class IoThread {
     this.stats = new Float64Array(statsSab);
     this.callWords = new Int32Array(callSab, 0, CALL_SLOT_HEADER_BYTES / 4);
     this.callBytes = new Uint8Array(callSab, CALL_SLOT_HEADER_BYTES);
-    this.worker = new Worker(workerEntry(), { name: `pandanet-io-${index}` });
+    this.worker = new Worker(workerEntry(), { name: `pandanet-io-${index}`, execArgv: workerExecArgv() });
     this.worker.on('message', (m: WorkerNotice) => this.onNotice(m));
     this.worker.on('error', (err: Error) => {
       this.exitError = err.message;

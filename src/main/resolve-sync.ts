@@ -14,6 +14,7 @@
 import { promises as dnsPromises, ADDRCONFIG } from 'node:dns';
 import { Worker } from 'node:worker_threads';
 import { InvalidArgumentError, ValueRangeError } from '../errors.js';
+import { workerExecArgv } from './worker-exec-argv.js';
 
 /** One resolved address: numeric IP string (IPv6 without brackets, may carry `%scope`) and its family. Thread: any. */
 export interface ResolvedHost {
@@ -97,6 +98,7 @@ export function resolveHostSync(hostname: string, timeoutMs = DEFAULT_RESOLVE_TI
   try {
     worker = new Worker(WORKER_SOURCE, {
       eval: true,
+      execArgv: workerExecArgv(),
       workerData: { sab, hostname },
       // The worker never prints; do not wire its stdio to this thread's event loop.
       stdout: true,
