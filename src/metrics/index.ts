@@ -220,6 +220,7 @@ export class ManagerCollector {
     c('tcp_reads_total', 'Socket reads an I/O thread took (each may carry many datagrams).', t);
     c('tcp_writes_total', "TCP writes an I/O thread issued (each carries one connection's batch).", t);
     c('outbound_sleeps_total', "Times an I/O thread's outbound loop went to sleep (a later send must wake it).", t);
+    c('outbound_missed_wakes_total', "Idle sleeps of an I/O thread's outbound loop that ran out their time with a send waiting (a missed wake-up; 0 when healthy).", t);
     c('udp_dropped_total', 'UDP packets an I/O thread dropped (bad checksum, too short, no room, failed send).', t);
     g('io_thread_alive', '1 while the I/O thread runs.', t);
     g('io_thread_sockets', 'Sockets an I/O thread owns.', t);
@@ -253,6 +254,7 @@ export class ManagerCollector {
       c['tcp_reads_total']!.set(l, th.tcpReads);
       c['tcp_writes_total']!.set(l, th.tcpWrites);
       c['outbound_sleeps_total']!.set(l, th.outboundSleeps);
+      c['outbound_missed_wakes_total']!.set(l, th.outboundMissedWakes);
       c['udp_dropped_total']!.set(l, th.udpDropped);
       g['io_thread_alive']!.set(l, th.alive ? 1 : 0);
       g['io_thread_sockets']!.set(l, th.connections);
