@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { Datagram, NetDatagram, type Connection } from '../../src/index.js';
-import { MODES, acceptAll, frame, makeClient, makeServer, patternBytes, rawConnect, readText, receive, textDatagram, waitFor, withNetConfig } from '../helpers/net.js';
+import { DEFAULT_WAIT_MS, MODES, acceptAll, frame, makeClient, makeServer, patternBytes, rawConnect, readText, receive, textDatagram, waitFor, withNetConfig } from '../helpers/net.js';
 
 /** Simulated game work: busy for `us` microseconds (bounded; no timer involved). */
 function work(us: number): void {
@@ -15,7 +15,7 @@ function work(us: number): void {
 }
 
 /** A counter summed over the server's I/O threads. */
-function threadTotal(server: ReturnType<typeof makeServer>, key: 'tcpWrites' | 'tcpReads' | 'datagramsOut' | 'outboundSleeps'): number {
+function threadTotal(server: ReturnType<typeof makeServer>, key: 'tcpWrites' | 'tcpReads' | 'datagramsOut' | 'outboundSleeps' | 'outboundMissedWakes'): number {
   return server.manager.getThreadStats().reduce((s, t) => s + t[key], 0);
 }
 
@@ -90,7 +90,7 @@ describe.each(MODES)('batching ($name)', ({ threads }) => {
     const order: Connection[] = [];
     let seen = 0;
     let firstRepliesArrived = false;
-    let waitedMs = 0;
+    const missedBefore = threadTotal(server, 'outboundMissedWakes');
     server.reader.drainData((conn, data, offset, length) => {
       if (order[order.length - 1] !== conn) order.push(conn);
       out.clear();
@@ -99,23 +99,24 @@ describe.each(MODES)('batching ($name)', ({ threads }) => {
       work(300);
       if (++seen < 2 * RUN) return;
       // Last datagram, still inside the drain: the first connection's replies were released at the
-      // switch (they had waited far more than the hold's bound), so they reach the client now
-      // (measured: within 0.1 ms). Held to the drain's end instead, they would wait for the I/O
-      // thread's idle timeout (up to 1 s; 940 ms seen), so the window is well below that.
+      // switch (they had waited longer than the hold's bound), so they reach the client while the
+      // drain goes on. Held to the drain's end instead, they could not arrive before it returns: this
+      // loop would reach its (bounding) deadline without them. Released without waking the sleeping
+      // I/O thread, they would leave at its idle timeout, which the missed-wake counter shows below.
       const first = order[0]!.getAddress().getPort(); // the client end's port
-      const t0 = performance.now();
+      const deadline = performance.now() + DEFAULT_WAIT_MS;
       let got = 0;
-      while (got < RUN && performance.now() - t0 < 300) {
+      while (got < RUN && performance.now() < deadline) {
         while (client.reader.dataAvailable()) {
           const d = new NetDatagram();
           if (client.reader.getData(d) && d.getConnection()!.getLocalAddress().getPort() === first) got++;
         }
       }
       firstRepliesArrived = got === RUN;
-      waitedMs = performance.now() - t0;
     });
     expect(order.length, 'one run per connection').toBe(2);
-    expect(firstRepliesArrived, `the first connection's ${RUN} replies arrived during the drain (waited ${waitedMs.toFixed(0)} ms)`).toBe(true);
+    expect(threadTotal(server, 'outboundMissedWakes'), 'replies left on a wake-up, not at an idle timeout').toBe(missedBefore);
+    expect(firstRepliesArrived, `the first connection's ${RUN} replies arrived during the drain`).toBe(true);
   });
 
   it.each([
