@@ -58,9 +58,9 @@ export interface NetConfig {
    * no wake-up, which costs the sending thread about 8 µs on a VM. So this trades I/O-thread CPU for
    * main-thread CPU: worth it with a spare core, not on a machine whose cores are all busy. Echo with
    * 2 µs of work per datagram, 1 thread, 300 µs against 0 (2 cores, 3 A/B runs): the thread slept
-   * 106 times instead of 7,488 per 300,000 datagrams; main thread 2.47–2.48 → 2.27–2.28 µs per
-   * datagram (0.47 → 0.27 µs beyond the work); process 3.49–3.55 → 4.62–4.72 µs; throughput
-   * 370–376k → 336–366k datagrams/s, since the spinning thread takes CPU the others need here.
+   * 106 times instead of 7,488 per 300,000 datagrams; main thread 2.27–2.28 against 2.47–2.48 µs per
+   * datagram (0.27 against 0.47 µs beyond the work); process 4.62–4.72 against 3.49–3.55 µs; throughput
+   * 336–366k against 370–376k datagrams/s, since the spinning thread takes CPU the others need here.
    * Default 0 (sleep at once). Thread: main (read when a manager starts its threads).
    */
   ioSpinUs: number;

@@ -2,7 +2,7 @@
  * Adapts a `worker_threads` MessagePort for comlink (its node adapter ships as UMD, whose default
  * export TypeScript cannot see through NodeNext resolution).
  *
- * Used only by bench/micro/rpc.ts (the library itself no longer uses comlink). Thread: any.
+ * Used only by bench/micro/rpc.ts (the library itself does not use comlink). Thread: any.
  * @module
  */
 import type { Endpoint } from 'comlink';

@@ -2,9 +2,9 @@
  * Micro benchmark: one request/response round trip between the main thread and a worker, the way
  * the `Async` twins of the blocking calls travel (docs/design.md §3):
  *
- *  - `comlink`      a comlink proxy over a dedicated MessagePort (what the twins used before);
+ *  - `comlink`      a comlink proxy over a dedicated MessagePort (the alternative measured);
  *  - `postMessage`  a plain message with a call id, answered by a message that the main thread
- *                   matches to a pending promise (what they use now);
+ *                   matches to a pending promise (what the twins use);
  *  - `call slot`    the blocking calls' path: a message, then `Atomics.wait` on a SharedArrayBuffer
  *                   slot that the worker fills with the JSON reply (for reference).
  *
