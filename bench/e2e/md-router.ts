@@ -20,7 +20,7 @@
  * @module
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -128,7 +128,9 @@ async function startAstron(): Promise<number> {
   const cfg = join(astronDir, 'astrond.yml');
   writeFileSync(cfg, `messagedirector:\n    bind: 127.0.0.1:${a.port}\n${a.upstreamPort !== undefined ? `    connect: 127.0.0.1:${a.upstreamPort}\n` : ''}`);
   let log = '';
-  const proc = spawn(a.bin, ['--loglevel', 'warning', cfg], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // setpriv --pdeathsig: astrond dies with this process, however it ends (SIGKILL included).
+  const pdeath = existsSync('/usr/bin/setpriv');
+  const proc = spawn(pdeath ? '/usr/bin/setpriv' : a.bin, [...(pdeath ? ['--pdeathsig', 'KILL', a.bin] : []), '--loglevel', 'warning', cfg], { stdio: ['ignore', 'pipe', 'pipe'] });
   astrond = proc;
   const keep = (b: Buffer): void => {
     log = (log + b.toString()).slice(-2000);
@@ -193,6 +195,18 @@ process.on('message', (m: MdRouterCommand) => {
 });
 
 process.on('exit', stopAstron);
+for (const sig of ['SIGTERM', 'SIGINT'] as const) {
+  process.on(sig, () => {
+    stopAstron();
+    process.exit(1);
+  });
+}
+process.on('disconnect', () => {
+  if (astrond !== null) {
+    stopAstron();
+    process.exit(0);
+  }
+});
 
 process.on('uncaughtException', (err) => {
   send({ kind: 'error', message: err.stack ?? err.message });
