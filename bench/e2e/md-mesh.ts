@@ -102,6 +102,8 @@ interface MeshRun {
   /** Mesh: each node's `getStats()` after the max phase; and datagrams per NATS message they sent (all nodes). */
   routerStats?: unknown;
   datagramsPerNatsMessage?: number;
+  /** Other processes' load (cores) sampled just before the run (after the quiet wait). */
+  loadBefore?: number;
   wallMs: number;
 }
 
@@ -113,6 +115,8 @@ interface MeshSummary {
   ratioToAstronMeasured: Spread | null;
   cpuUsPerDg: Spread;
   points: Array<{ load: number; ratePerSec: Spread; p50: Spread; p99: Spread; p999: Spread; serviceP99: Spread; sendLagP99: Spread; missing: number }>;
+  /** Other processes' load before the runs (cores). */
+  loadBefore: Spread;
   okRuns: number;
   failedRuns: number;
 }
@@ -468,6 +472,7 @@ function summarize(o: MdMeshOptions, runs: MeshRun[]): MeshSummary[] {
           missing: ps.reduce((s, p) => s + p.missing, 0),
         };
       }),
+      loadBefore: spread(mine.map((r) => r.loadBefore ?? Number.NaN)),
       okRuns: ok.length,
       failedRuns: mine.length - ok.length,
     };
@@ -492,13 +497,14 @@ export function mdMeshTable(r: MdMeshResult): string {
       p === undefined ? '—' : range(p.serviceP99, us),
       p === undefined ? '—' : range(p.sendLagP99, us),
       p === undefined ? '—' : int(p.missing),
+      range(s.loadBefore, f2),
       `${s.okRuns}/${s.okRuns + s.failedRuns}`,
     ];
   });
-  rows.push(['Astron MD tree, two nodes (reference: quoted from the protocol notes)', `~${k(r.astronTreeReferencePerSec)}`, '—', '1', '—', '—', '—', '—', '—', '—', '—', '—', '—', '—']);
+  rows.push(['Astron MD tree, two nodes (reference: quoted from the protocol notes)', `~${k(r.astronTreeReferencePerSec)}`, '—', '1', '—', '—', '—', '—', '—', '—', '—', '—', '—', '—', '—']);
   return mdTable(
-    ['path (cross-node)', 'datagrams/s median (min–max)', '× raw NATS, one per message (same round)', `× Astron tree (quoted ~${k(r.astronTreeReferencePerSec)}/s)`, '× Astron tree measured (same round)', 'routers’ / peers’ process CPU µs/dg', 'open-loop load: offered dg/s', 'p50', 'p99', 'p99.9', 'p99 from the actual write', 'senders’ ticker lateness p99', 'missing (all runs)', 'ok/runs'],
-    ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
+    ['path (cross-node)', 'datagrams/s median (min–max)', '× raw NATS, one per message (same round)', `× Astron tree (quoted ~${k(r.astronTreeReferencePerSec)}/s)`, '× Astron tree measured (same round)', 'routers’ / peers’ process CPU µs/dg', 'open-loop load: offered dg/s', 'p50', 'p99', 'p99.9', 'p99 from the actual write', 'senders’ ticker lateness p99', 'missing (all runs)', 'other processes’ load before the run, cores', 'ok/runs'],
+    ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
     rows,
   );
 }
@@ -525,14 +531,14 @@ export async function runMdMesh(options: Partial<MdMeshOptions>, progress: Progr
   console.log(
     `md-mesh: two nodes over a nats-server started per run; ${o.participants} participants (half on each node, each sending only to the other node's), ${o.datagramBytes} B datagrams, ${o.inFlight} in flight per participant; raw NATS peers with the same total in flight (${o.natsBatches.map((b) => `${b}/message`).join(', ')}); ${o.runs} rounds; open loop at ${o.loads.map((l) => `${l * 100} %`).join('/')}; ${o.astrond !== null ? `Astron tree measured (${o.astrond})` : `Astron tree ~${k(ASTRON_TREE_REFERENCE_PER_SEC)} dg/s (quoted)`}; ticker ${o.tickUs} µs${o.loopback ? '; client loopback at the mesh rate' : ''}; kill -9: ${o.killReps} × deadAfterMs ${o.deadAfterMs.join('/')}`,
   );
-  const quiet = new Quiet({ perRunMs: o.quietWaitMs, cores: 0.25, budgetMs: o.quietBudgetMs });
+  const quiet = new Quiet({ perRunMs: o.quietWaitMs, cores: 0.25, budgetMs: Math.max(o.quietBudgetMs, o.quietWaitMs * ks.length * o.runs) });
   const rot = rotated(o);
   for (let roundNo = 1; roundNo <= o.runs; roundNo++) {
     const shift = (roundNo - 1) % rot.length;
     const thisRound: MeshRun[] = [];
     for (const kind of [...rot.slice(shift), ...rot.slice(0, shift), ...ks.filter((x) => !rot.includes(x))]) {
       progress.setNote(`md-mesh ${kind} round ${roundNo}`);
-      if (o.quietWaitMs > 0) await quiet.wait();
+      const loadBefore = (await quiet.wait()).load;
       const meshRates = (): number[] | undefined => {
         const m = thisRound.find((r) => r.kind.startsWith('pandanet mesh') && r.ok);
         return m === undefined ? undefined : o.loads.map((l) => m.points.find((p) => p.load === l)?.ratePerSec ?? Math.round(m.datagramsPerSec * l));
@@ -544,12 +550,13 @@ export async function runMdMesh(options: Partial<MdMeshOptions>, progress: Progr
           : kind === ASTRON_TREE
             ? await runAstronTree(o, kind, roundNo)
             : await runMesh(o, kind, Number(kind.slice('pandanet mesh t'.length)), roundNo);
+      run.loadBefore = round(loadBefore, 2);
       runs.push(run);
       thisRound.push(run);
       progress.step();
       progress.log(
         run.ok
-          ? `md-mesh r${roundNo} ${kind.padEnd(18)} max ${k(run.datagramsPerSec)} dg/s (${f2(run.ratioToAstronTree)}× Astron tree), ${f2(run.cpuUsPerDg)} µs/dg${run.datagramsPerNatsMessage !== undefined ? `, ${f2(run.datagramsPerNatsMessage)} dg per NATS message (max phase, warm-up included)` : ''}; ${run.points.map((p) => `${k(p.ratePerSec)}/s (${p.load * 100}%): p50 ${us(p.latency?.p50 ?? Number.NaN)} p99 ${us(p.latency?.p99 ?? Number.NaN)} p99.9 ${us(p.latency?.p999 ?? Number.NaN)}, from write p99 ${us(p.service?.p99 ?? Number.NaN)}, ticker lateness p99 ${us(p.sendLag?.p99 ?? Number.NaN)}`).join('; ')} (${(run.wallMs / 1000).toFixed(1)} s)`
+          ? `md-mesh r${roundNo} ${kind.padEnd(18)} max ${k(run.datagramsPerSec)} dg/s (${f2(run.ratioToAstronTree)}× Astron tree), ${f2(run.cpuUsPerDg)} µs/dg${run.datagramsPerNatsMessage !== undefined ? `, ${f2(run.datagramsPerNatsMessage)} dg per NATS message (max phase, warm-up included)` : ''}; ${run.points.map((p) => `${k(p.ratePerSec)}/s (${p.load * 100}%): p50 ${us(p.latency?.p50 ?? Number.NaN)} p99 ${us(p.latency?.p99 ?? Number.NaN)} p99.9 ${us(p.latency?.p999 ?? Number.NaN)}, from write p99 ${us(p.service?.p99 ?? Number.NaN)}, ticker lateness p99 ${us(p.sendLag?.p99 ?? Number.NaN)}`).join('; ')} (${(run.wallMs / 1000).toFixed(1)} s; other load before ${f2(loadBefore)} cores)`
           : `md-mesh r${roundNo} ${kind} FAILED: ${run.error}`,
       );
     }
