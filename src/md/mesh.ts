@@ -8,11 +8,14 @@
  *   little-endian uint16 length (Panda's framing); one batch per destination node per routing pass.
  * - `interest`: JSON interest changes of a node, `{n, s, o}` (node id, per-node sequence number,
  *   ops), and snapshots `{n, s, snap, ch, r}` (all its channels, its range coverage as maximal
- *   intervals). Channels travel as decimal strings (64-bit).
+ *   intervals). Channels travel as decimal strings (64-bit). No message exceeds 256 KiB (NATS
+ *   refuses more than `max_payload`): a bigger snapshot travels in parts `{…, part, of}`, many ops
+ *   as several deltas.
  * - `sync`: `{from, want?, reput?}` asks one node (`want`) or all for a snapshot.
  * - `hb`: heartbeats `{n, s}` every `deadAfterMs / 5` (`bye: true` on a clean stop).
  * - JetStream KV bucket `pandanet-md-<cluster>`: `pr.<nodeId>.<participantId>` = that participant's
- *   post-removes; `claim.<nodeId>` = who fires a dead node's post-removes (compare-and-set create).
+ *   post-removes; `claim.<nodeId>` = who fires a dead node's post-removes (compare-and-set create;
+ *   a dead claimer's claims are taken over with a compare-and-set update).
  *
  * The remote-interest index is a {@link ChannelMap} whose subscribers are remote nodes (two targets
  * per node, one for its channels, one for its ranges, so channel and range interest stay independent
