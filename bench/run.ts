@@ -49,9 +49,9 @@ interface Workload {
 
 const VALUED = new Set([
   'runs', 'connections', 'per-connection', 'warmup', 'in-flight', 'client-threads', 'threads', 'work', 'drain', 'idle', 'timeout-s', 'micro-timeout-s', 'only', 'profile', 'quiet-wait-s', 'out', 'io-spin-us',
-  'loads', 'measure-ms', 'duration-s', 'idle-s', 'rate', 'participants', 'kill-reps', 'nats-batches',
+  'loads', 'measure-ms', 'duration-s', 'idle-s', 'rate', 'participants', 'kill-reps', 'nats-batches', 'tick-us',
 ]);
-const KNOWN = new Set([...VALUED, 'quick', 'no-save', 'help', 'no-tick-baseline']);
+const KNOWN = new Set([...VALUED, 'quick', 'no-save', 'help', 'no-tick-baseline', 'no-loopback']);
 
 type Flags = ParsedArgs['flags'];
 
