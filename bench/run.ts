@@ -49,9 +49,9 @@ interface Workload {
 
 const VALUED = new Set([
   'runs', 'connections', 'per-connection', 'warmup', 'in-flight', 'client-threads', 'threads', 'work', 'drain', 'idle', 'timeout-s', 'micro-timeout-s', 'only', 'profile', 'quiet-wait-s', 'out', 'io-spin-us',
-  'loads', 'measure-ms', 'duration-s', 'idle-s', 'rate', 'participants', 'kill-reps', 'nats-batches',
+  'loads', 'measure-ms', 'duration-s', 'idle-s', 'rate', 'participants', 'kill-reps', 'nats-batches', 'tick-us',
 ]);
-const KNOWN = new Set([...VALUED, 'quick', 'no-save', 'help', 'no-tick-baseline']);
+const KNOWN = new Set([...VALUED, 'quick', 'no-save', 'help', 'no-tick-baseline', 'no-loopback']);
 
 type Flags = ParsedArgs['flags'];
 
@@ -176,6 +176,8 @@ function mdOptions(f: Flags): Partial<MdOptions> {
     o.maxMeasureMs = m;
   }
   if (f.has('no-tick-baseline')) o.tickBaseline = false;
+  const t = intFlag(f, 'tick-us');
+  if (t !== undefined) o.tickUs = t;
   return o;
 }
 
@@ -270,6 +272,7 @@ const WORKLOADS: Record<string, Workload> = {
       if (kr !== undefined) o.killReps = kr;
       const nb = listFlag(args.flags, 'nats-batches')?.map(Number);
       if (nb !== undefined) o.natsBatches = nb;
+      if (args.flags.has('no-loopback')) o.loopback = false;
       const full = { ...MD_MESH_DEFAULTS, ...(o.quick === true ? MD_MESH_QUICK : {}), ...o };
       const r = await withProgress('md-mesh', mdMeshSteps(full), (p) => runMdMesh(o, p));
       return r.summary.every((s) => s.failedRuns === 0) && r.kill.every((s) => s.errors.length === 0);
@@ -314,8 +317,8 @@ function usage(): string {
     '  scale:     --connections N --idle-s S',
     '  budget:    --rate N (datagrams/s of the fixed phase) --measure-ms MS',
     '  udp:       --measure-ms MS',
-    '  md:        --participants N --in-flight N --client-threads N --loads 0.5 --measure-ms MS --no-tick-baseline',
-    '  md-mesh:   the md flags (--threads: each node\'s I/O threads), --nats-batches 1,32 --kill-reps N',
+    '  md:        --participants N --in-flight N --client-threads N --loads 0.5 --measure-ms MS --no-tick-baseline --tick-us US (open-loop ticker; md 1000, md-mesh 250)',
+    '  md-mesh:   the md flags (--threads: each node\'s I/O threads), --nats-batches 1,32 --kill-reps N --no-loopback (ASTROND=/path/astrond adds a two-node Astron tree)',
     '  micro:     --micro-timeout-s 300 --only datagram,ring,runtime-calls',
     '',
     'Results: bench/results/<workload>-<date>.{json,md} and <workload>-<date>-<chart>.svg',

@@ -35,7 +35,7 @@ export interface MdClientParams {
 /** parent → client */
 export type MdClientCommand =
   | { kind: 'phase'; mode: 'max'; inFlight: number; warmupMs: number; measureMs: number; drainMs: number }
-  | { kind: 'phase'; mode: 'rate'; ratePerSec: number; warmupMs: number; measureMs: number; drainMs: number }
+  | { kind: 'phase'; mode: 'rate'; ratePerSec: number; warmupMs: number; measureMs: number; drainMs: number; tickUs?: number }
   | { kind: 'end' };
 
 /** A phase's merged outcome. */
@@ -128,7 +128,7 @@ async function main(): Promise<void> {
           const share: MdTaskCommand =
             cmd.mode === 'max'
               ? { kind: 'phase', id, mode: 'max', inFlight: cmd.inFlight, startMs, warmupMs: cmd.warmupMs, measureMs: cmd.measureMs, drainMs: cmd.drainMs }
-              : { kind: 'phase', id, mode: 'rate', ratePerSec: cmd.ratePerSec / threads, startMs, warmupMs: cmd.warmupMs, measureMs: cmd.measureMs, drainMs: cmd.drainMs };
+              : { kind: 'phase', id, mode: 'rate', ratePerSec: cmd.ratePerSec / threads, startMs, warmupMs: cmd.warmupMs, measureMs: cmd.measureMs, drainMs: cmd.drainMs, ...(cmd.tickUs !== undefined ? { tickUs: cmd.tickUs } : {}) };
           ports[t]!.postMessage(share);
         }
         const parts: MdTaskPhaseResult[] = [];

@@ -13,7 +13,7 @@
  * - `max` (closed loop): `inFlight` datagrams first, then one more for each one received (coalesced
  *   per event-loop turn into messages of up to `batch`), deliveries counted in the measured part;
  * - `rate` (open loop, no coordinated omission): this peer's share of the rate due at fixed times,
- *   a 1 ms ticker publishes everything due; the receiver records the delay from the due time
+ *   a ticker (`tickUs`, bench/e2e/md-ticker.ts) publishes everything due; the receiver records the delay from the due time
  *   (`process.hrtime` is the machine's monotonic clock, shared by both processes).
  *
  * Usage (by the orchestrator only): `fork(md-nats-peer.js, [JSON NatsPeerParams])`.
@@ -24,6 +24,7 @@
 import { connect } from '@nats-io/transport-node';
 import { Recorder } from '../lib/percentiles.js';
 import { monoMs } from './md-task.js';
+import { startTicker } from './md-ticker.js';
 import { paramsFromArgv } from './protocol.js';
 
 /** Peer parameters. */
@@ -40,7 +41,7 @@ export interface NatsPeerParams {
 /** orchestrator → peer */
 export type NatsPeerCommand =
   | { kind: 'phase'; id: number; mode: 'max'; inFlight: number; startMs: number; warmupMs: number; measureMs: number; drainMs: number }
-  | { kind: 'phase'; id: number; mode: 'rate'; ratePerSec: number; startMs: number; warmupMs: number; measureMs: number; drainMs: number }
+  | { kind: 'phase'; id: number; mode: 'rate'; ratePerSec: number; startMs: number; warmupMs: number; measureMs: number; drainMs: number; tickUs?: number }
   | { kind: 'end' };
 
 /** One peer's phase outcome (as a receiver of the other's datagrams, and as a sender). */
@@ -55,6 +56,9 @@ export interface NatsPeerPhaseResult {
   firstError: string;
   /** rate: delay from the due time, µs (every measured datagram; a plain array: the IPC channel is JSON). */
   latency: number[];
+  /** rate: delay from the actual publish, µs; and the ticker's lateness (publish − due) of this peer's measured datagrams, µs. */
+  service: number[];
+  sendLag: number[];
   cpuUs: number;
 }
 
@@ -76,6 +80,8 @@ interface Phase {
   measuredReceived: number;
   peerSent: number;
   latency: Recorder;
+  service: Recorder;
+  sendLag: Recorder;
 }
 
 async function main(): Promise<void> {
@@ -157,6 +163,7 @@ async function main(): Promise<void> {
           const due = buf.readDoubleLE(o + 8);
           if (due >= st.measureStart && due < st.measureEnd) {
             st.latency.record((now - due) * 1000);
+            st.service.record((now - buf.readDoubleLE(o + 16)) * 1000);
             st.measuredReceived++;
           }
         }
@@ -187,7 +194,7 @@ async function main(): Promise<void> {
     const measureStart = t0 + cmd.warmupMs;
     const measureEnd = measureStart + cmd.measureMs;
     const cap = cmd.mode === 'rate' ? Math.ceil((cmd.ratePerSec * cmd.measureMs) / 1000) * 2 + 16 : 16;
-    const st: Phase = { id: cmd.id, mode: cmd.mode, measureStart, measureEnd, sending: true, received: 0, measuredReceived: 0, peerSent: -1, latency: new Recorder(cap) };
+    const st: Phase = { id: cmd.id, mode: cmd.mode, measureStart, measureEnd, sending: true, received: 0, measuredReceived: 0, peerSent: -1, latency: new Recorder(cap), service: new Recorder(cap), sendLag: new Recorder(cap) };
     const m0 = mismatches;
     firstError = '';
     sentInPhase = 0;
@@ -203,21 +210,27 @@ async function main(): Promise<void> {
       const total = Math.floor((measureEnd - t0) * perMs);
       let i = 0;
       const dues: number[] = [];
+      const ticker = startTicker(cmd.tickUs ?? 1000);
       await new Promise<void>((resolve) => {
         const tick = (): void => {
           const now = monoMs();
           const due = Math.min(total, Math.floor((now - t0) * perMs) + 1);
-          for (; i < due; i++) dues.push(t0 + i / perMs);
+          for (; i < due; i++) {
+            const at = t0 + i / perMs;
+            dues.push(at);
+            if (at >= measureStart && at < measureEnd) st.sendLag.record((now - at) * 1000);
+          }
           if (dues.length > 0) {
             publish(dues.length, st.id, dues);
             sentInPhase += dues.length;
             dues.length = 0;
           }
           if (i >= total) resolve();
-          else setTimeout(tick, 1);
+          else void ticker.next().then(tick);
         };
         tick();
       });
+      await ticker.stop();
     }
     st.sending = false;
     const marker = Buffer.alloc(8);
@@ -229,6 +242,8 @@ async function main(): Promise<void> {
     phase = null;
     const cpu = process.cpuUsage(cpu0);
     const latency = Array.from(st.latency.values());
+    const service = Array.from(st.service.values());
+    const sendLag = Array.from(st.sendLag.values());
     send({
       kind: 'phaseResult',
       sent: sentInPhase,
@@ -238,6 +253,8 @@ async function main(): Promise<void> {
       mismatches: mismatches - m0,
       firstError: st.peerSent < 0 && firstError === '' ? 'the other peer’s end marker did not arrive within the drain' : firstError,
       latency,
+      service,
+      sendLag,
       cpuUs: cpu.user + cpu.system,
     });
   };

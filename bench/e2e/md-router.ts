@@ -4,7 +4,11 @@
  * - `baseline`: the plain single-threaded `node:net` router of bench/e2e/md-router-baseline.ts
  *   (`flush: 'tick'`: its variant that writes once per event-loop turn);
  * - `pandanet`: pandanet's `MessageDirector` (`threads` I/O threads, 0 = polled) on 127.0.0.1:0,
- *   routing on this process's main thread as it does in `pandanet md`.
+ *   routing on this process's main thread as it does in `pandanet md`;
+ * - `astron`: Astron's own `astrond` (a native build outside this repository, `astron.bin`) as a
+ *   child of this process, message director only, on `astron.port`; with `astron.upstreamPort` it
+ *   joins Astron's tree as a child of the MD there (once that port accepts). The window's CPU
+ *   figures are then astrond's (utime + stime from /proc/PID/stat, 10 ms ticks).
  *
  * Commands: `start` / `stop` open and close a measurement window (every thread's CPU, labelled
  * `main` / `io-K` / `other`, the main thread's wait for a CPU, process CPU; the router's own
@@ -15,6 +19,11 @@
  * Thread: main thread of the router process.
  * @module
  */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { MessageDirector } from '../../src/index.js';
 import { guardLog, logCounts } from '../lib/log-guard.js';
 import { CpuWindow, ThreadLabels, type WindowReport } from '../lib/server-window.js';
@@ -23,7 +32,7 @@ import { paramsFromArgv } from './protocol.js';
 
 /** Router process parameters. */
 export interface MdRouterParams {
-  router: 'baseline' | 'pandanet';
+  router: 'baseline' | 'pandanet' | 'astron';
   /** pandanet: I/O threads (0 = polled). */
   threads: number;
   /** baseline: write after each read chunk (default) or once per event-loop turn. */
@@ -32,6 +41,13 @@ export interface MdRouterParams {
   nats?: { servers: string; cluster: string; deadAfterMs?: number };
   /** pandanet: the node's name (logs). */
   name?: string;
+  /**
+   * Read by the orchestrator (bench/e2e/md.ts `MdSession`), not the router: run the client in
+   * cross-node mode against this one router (both "nodes" are it) — md-mesh's loopback baseline.
+   */
+  crossLoopback?: boolean;
+  /** astron: the astrond binary, its port on 127.0.0.1, and its parent's port (a child of Astron's tree). */
+  astron?: { bin: string; port: number; upstreamPort?: number };
 }
 
 export type MdRouterCommand = { kind: 'start' } | { kind: 'stop'; exit?: boolean };
@@ -69,6 +85,69 @@ async function startPandanet(): Promise<number> {
   return addr.port;
 }
 
+let astrond: ChildProcess | null = null;
+let astronDir = '';
+let astronCpuAtStart = 0;
+
+function accepts(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect(port, '127.0.0.1');
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+}
+
+async function untilAccepts(port: number, what: string): Promise<void> {
+  const until = performance.now() + 10_000;
+  while (!(await accepts(port))) {
+    if (performance.now() > until || (astrond !== null && astrond.exitCode !== null)) throw new Error(`${what} (127.0.0.1:${port}) does not accept connections`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** astrond's CPU so far, µs (utime + stime of /proc/PID/stat, in 10 ms ticks). */
+function astronCpuUs(): number {
+  if (astrond?.pid === undefined) return 0;
+  try {
+    const f = readFileSync(`/proc/${astrond.pid}/stat`, 'utf8');
+    const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
+    return (Number(rest[11]) + Number(rest[12])) * 10_000; // fields 14, 15 (CLK_TCK 100)
+  } catch {
+    return 0;
+  }
+}
+
+async function startAstron(): Promise<number> {
+  const a = p.astron;
+  if (a === undefined) throw new Error('router astron needs astron: { bin, port }');
+  if (a.upstreamPort !== undefined) await untilAccepts(a.upstreamPort, 'the Astron tree’s parent MD');
+  astronDir = mkdtempSync(join(tmpdir(), 'pandanet-bench-astron-'));
+  const cfg = join(astronDir, 'astrond.yml');
+  writeFileSync(cfg, `messagedirector:\n    bind: 127.0.0.1:${a.port}\n${a.upstreamPort !== undefined ? `    connect: 127.0.0.1:${a.upstreamPort}\n` : ''}`);
+  let log = '';
+  // setpriv --pdeathsig: astrond dies with this process, however it ends (SIGKILL included).
+  const pdeath = existsSync('/usr/bin/setpriv');
+  const proc = spawn(pdeath ? '/usr/bin/setpriv' : a.bin, [...(pdeath ? ['--pdeathsig', 'KILL', a.bin] : []), '--loglevel', 'warning', cfg], { stdio: ['ignore', 'pipe', 'pipe'] });
+  astrond = proc;
+  const keep = (b: Buffer): void => {
+    log = (log + b.toString()).slice(-2000);
+  };
+  proc.stdout.on('data', keep);
+  proc.stderr.on('data', keep);
+  await untilAccepts(a.port, `astrond ${a.bin}`).catch((err: unknown) => {
+    throw new Error(`${err instanceof Error ? err.message : String(err)}; its output: ${log}`);
+  });
+  return a.port;
+}
+
+function stopAstron(): void {
+  if (astrond !== null && astrond.exitCode === null && astrond.signalCode === null) astrond.kill('SIGKILL');
+  if (astronDir !== '') rmSync(astronDir, { recursive: true, force: true });
+}
+
 async function startBaseline(): Promise<number> {
   const r = await startBaselineRouter('127.0.0.1', 0, p.flush ?? 'chunk');
   baseStats = r.stats;
@@ -87,11 +166,16 @@ process.on('message', (m: MdRouterCommand) => {
   switch (m.kind) {
     case 'start':
       statsAtStart = baseStats === null ? null : { ...baseStats };
+      astronCpuAtStart = astronCpuUs();
       cpu.begin();
       send({ kind: 'started' });
       return;
     case 'stop': {
-      const window = cpu.end();
+      let window = cpu.end();
+      if (astrond !== null) {
+        const us = astronCpuUs() - astronCpuAtStart;
+        window = { ...window, mainCpuUs: us, processCpuUs: us, mainRunDelayUs: Number.NaN, cpuSource: 'astrond /proc/PID/stat (10 ms ticks)', threads: [], io: [] };
+      }
       send({ kind: 'report', window, stats: stats(), log: logCounts() });
       if (m.exit === false) return;
       const done = (): void => {
@@ -99,11 +183,28 @@ process.on('message', (m: MdRouterCommand) => {
         setTimeout(() => process.exit(0), 100);
       };
       if (director !== null) director.stop().then(done, done);
-      else done();
+      else {
+        stopAstron();
+        done();
+      }
       return;
     }
     default:
       send({ kind: 'error', message: `unknown command ${JSON.stringify(m)}` });
+  }
+});
+
+process.on('exit', stopAstron);
+for (const sig of ['SIGTERM', 'SIGINT'] as const) {
+  process.on(sig, () => {
+    stopAstron();
+    process.exit(1);
+  });
+}
+process.on('disconnect', () => {
+  if (astrond !== null) {
+    stopAstron();
+    process.exit(0);
   }
 });
 
@@ -113,7 +214,7 @@ process.on('uncaughtException', (err) => {
 });
 
 try {
-  const port = p.router === 'baseline' ? await startBaseline() : await startPandanet();
+  const port = p.router === 'baseline' ? await startBaseline() : p.router === 'astron' ? await startAstron() : await startPandanet();
   send({ kind: 'listening', port });
 } catch (err) {
   send({ kind: 'error', message: err instanceof Error ? (err.stack ?? err.message) : String(err) });

@@ -18,7 +18,7 @@
  *   write per received chunk), so P × inFlight datagrams stay in flight, hopping between
  *   participants through the router. Deliveries are counted in the measured part of the phase.
  * - `rate` phase (open loop, no coordinated omission): the task's share of the rate is due at
- *   fixed times, `t0 + i / rate`; a 1 ms ticker writes everything due (senders: this task's
+ *   fixed times, `t0 + i / rate`; a ticker (`tickUs`, bench/e2e/md-ticker.ts) writes everything due (senders: this task's
  *   participants in turn, one write per participant per tick), whether or not earlier datagrams
  *   arrived. Each datagram carries its due time and its write time; the receiver records the delay
  *   from the due time (the CO-free figure) and from the actual write. Times are
@@ -38,6 +38,7 @@ import net from 'node:net';
 import type { MessagePort } from 'node:worker_threads';
 import { Recorder } from '../lib/percentiles.js';
 import { threadCpuUs } from '../lib/thread-cpu.js';
+import { startTicker } from './md-ticker.js';
 
 /**
  * Shared counters (Int32 indices of `counters`), reset by the client before each phase: datagrams
@@ -81,7 +82,7 @@ export interface MdTaskInit {
 /** Orders from the client's main thread; `startMs` is on the shared monotonic clock ({@link monoMs}). */
 export type MdTaskCommand =
   | { kind: 'phase'; id: number; mode: 'max'; inFlight: number; startMs: number; warmupMs: number; measureMs: number; drainMs: number }
-  | { kind: 'phase'; id: number; mode: 'rate'; ratePerSec: number; startMs: number; warmupMs: number; measureMs: number; drainMs: number }
+  | { kind: 'phase'; id: number; mode: 'rate'; ratePerSec: number; startMs: number; warmupMs: number; measureMs: number; drainMs: number; tickUs?: number }
   | { kind: 'end' };
 
 /** A phase's outcome from one task (the sample arrays are transferred). */
@@ -361,6 +362,7 @@ export default async function mdTask(init: MdTaskInit): Promise<void> {
       const total = Math.floor((measureEnd - t0) * perMs);
       const batches: number[][] = sockets.map(() => []);
       let i = 0;
+      const ticker = startTicker(cmd.tickUs ?? 1000);
       await new Promise<void>((resolve) => {
         const tick = (): void => {
           const now = monoMs();
@@ -385,10 +387,11 @@ export default async function mdTask(init: MdTaskInit): Promise<void> {
             Atomics.add(counters, Counter.SENT, i - from);
           }
           if (i >= total) resolve();
-          else setTimeout(tick, 1);
+          else void ticker.next().then(tick);
         };
         tick();
       });
+      await ticker.stop();
       st.sending = false;
     }
     // Drain: until every task stopped sending and every datagram sent in the phase arrived, bounded.

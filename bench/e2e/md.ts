@@ -85,6 +85,11 @@ export interface MdOptions {
    * baseline of the same round.
    */
   tickBaseline: boolean;
+  /**
+   * The open-loop client's ticker period, µs (bench/e2e/md-ticker.ts): ≥ 1000 is `setTimeout(f, 1)`
+   * (1–2 ms apart; the md workload's default), less runs a clock thread with that period.
+   */
+  tickUs: number;
   quick: boolean;
   save: boolean;
 }
@@ -107,6 +112,7 @@ export const MD_DEFAULTS: MdOptions = {
   quietWaitMs: 3000,
   quietBudgetMs: 30_000,
   tickBaseline: true,
+  tickUs: 1000,
   quick: false,
   save: true,
 };
@@ -224,7 +230,8 @@ class MdSession {
     const routers = list.map((rp, i) => ctx.spawn<MdRouterMessage, MdRouterCommand>(ROUTER, rp, `md-router ${label}${list.length > 1 ? ` n${i + 1}` : ''}`));
     const ports: number[] = [];
     for (const r of routers) ports.push((await r.next('listening', ctx.left())).port);
-    const cp: MdClientParams = { host: '127.0.0.1', port: ports[0]!, ...(ports.length > 1 ? { port2: ports[1]! } : {}), participants: o.participants, clientThreads: o.clientThreads, datagramBytes: o.datagramBytes, channelBase: 1_000_000 };
+    const port2 = ports.length > 1 ? ports[1]! : list[0]!.crossLoopback === true ? ports[0]! : undefined;
+    const cp: MdClientParams = { host: '127.0.0.1', port: ports[0]!, ...(port2 !== undefined ? { port2 } : {}), participants: o.participants, clientThreads: o.clientThreads, datagramBytes: o.datagramBytes, channelBase: 1_000_000 };
     const client = ctx.spawn<MdClientMessage, MdClientCommand>(CLIENT, cp, `md-client ${label}`);
     await client.next('ready', ctx.left());
     return new MdSession(routers, client, ctx);
@@ -285,9 +292,11 @@ function problems(c: MdPhaseResult, what: string): string {
 /**
  * One router kind's run (fresh router processes, one client): max phase, settling, open-loop loads.
  * `params`: one router, or several joined in a mesh (cross-node traffic); `referencePerSec`: the
- * quoted Astron figure `ratioToAstron` is over. Thread: main thread of the orchestrator.
+ * quoted Astron figure `ratioToAstron` is over; `ratesPerSec` (one per load): open-loop rates to use
+ * instead of load × its own max (md-mesh's loopback baseline runs at the mesh's rate). Thread: main
+ * thread of the orchestrator.
  */
-export async function runMdKind(o: MdOptions, kind: string, params: MdRouterParams | MdRouterParams[], roundNo: number, referencePerSec = ASTRON_REFERENCE_PER_SEC): Promise<MdRun> {
+export async function runMdKind(o: MdOptions, kind: string, params: MdRouterParams | MdRouterParams[], roundNo: number, referencePerSec = ASTRON_REFERENCE_PER_SEC, ratesPerSec?: number[]): Promise<MdRun> {
   const t0 = performance.now();
   const run: MdRun = { round: roundNo, kind, ok: false, datagramsPerSec: Number.NaN, max: null, points: [], routerStats: null, ratioToAstron: Number.NaN, wallMs: 0 };
   const first = Array.isArray(params) ? params[0]! : params;
@@ -310,14 +319,14 @@ export async function runMdKind(o: MdOptions, kind: string, params: MdRouterPara
         otherLoadCores: max.otherLoadCores,
       };
       if (o.settleMs > 0) {
-        const low = Math.max(100, Math.round(run.datagramsPerSec * Math.min(...o.loads)));
-        const settle = await s.phase({ kind: 'phase', mode: 'rate', ratePerSec: low, warmupMs: 0, measureMs: o.settleMs, drainMs: o.drainMs });
+        const low = ratesPerSec !== undefined ? Math.min(...ratesPerSec) : Math.max(100, Math.round(run.datagramsPerSec * Math.min(...o.loads)));
+        const settle = await s.phase({ kind: 'phase', mode: 'rate', ratePerSec: low, warmupMs: 0, measureMs: o.settleMs, drainMs: o.drainMs, tickUs: o.tickUs });
         const b = problems(settle.client, 'settling phase');
         if (b !== '') failures.push(b);
       }
-      for (const load of o.loads) {
-        const rate = Math.max(100, Math.round(run.datagramsPerSec * load));
-        const ph = await s.phase({ kind: 'phase', mode: 'rate', ratePerSec: rate, warmupMs: o.warmupMs, measureMs: o.measureMs, drainMs: o.drainMs });
+      for (const [li, load] of o.loads.entries()) {
+        const rate = ratesPerSec?.[li] ?? Math.max(100, Math.round(run.datagramsPerSec * load));
+        const ph = await s.phase({ kind: 'phase', mode: 'rate', ratePerSec: rate, warmupMs: o.warmupMs, measureMs: o.measureMs, drainMs: o.drainMs, tickUs: o.tickUs });
         const c = ph.client;
         const b = problems(c, `${Math.round(load * 100)} % load`);
         if (b !== '') failures.push(b);

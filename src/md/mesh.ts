@@ -1,18 +1,21 @@
 /**
  * The message directors' mesh: every node joins one NATS cluster and routes to the others directly —
  * no root, no tree. Loaded only when `MessageDirectorOptions.nats` is set; the NATS client
- * (`@nats-io/transport-node`, `@nats-io/kv`, optional dependencies) is imported lazily then.
+ * (`@nats-io/transport-node`, `@nats-io/kv`, optional peer dependencies) is imported lazily then.
  *
  * Design (docs/cluster.md, "Cluster over NATS"), subjects under `pandanet.md.<cluster>.`:
  * - `node.<nodeId>`: data for one node. A NATS message is a batch of MD datagrams, each behind a
  *   little-endian uint16 length (Panda's framing); one batch per destination node per routing pass.
  * - `interest`: JSON interest changes of a node, `{n, s, o}` (node id, per-node sequence number,
  *   ops), and snapshots `{n, s, snap, ch, r}` (all its channels, its range coverage as maximal
- *   intervals). Channels travel as decimal strings (64-bit).
+ *   intervals). Channels travel as decimal strings (64-bit). No message exceeds 256 KiB (NATS
+ *   refuses more than `max_payload`): a bigger snapshot travels in parts `{…, part, of}`, many ops
+ *   as several deltas.
  * - `sync`: `{from, want?, reput?}` asks one node (`want`) or all for a snapshot.
  * - `hb`: heartbeats `{n, s}` every `deadAfterMs / 5` (`bye: true` on a clean stop).
  * - JetStream KV bucket `pandanet-md-<cluster>`: `pr.<nodeId>.<participantId>` = that participant's
- *   post-removes; `claim.<nodeId>` = who fires a dead node's post-removes (compare-and-set create).
+ *   post-removes; `claim.<nodeId>` = who fires a dead node's post-removes (compare-and-set create;
+ *   a dead claimer's claims are taken over with a compare-and-set update).
  *
  * The remote-interest index is a {@link ChannelMap} whose subscribers are remote nodes (two targets
  * per node, one for its channels, one for its ranges, so channel and range interest stay independent
@@ -110,9 +113,17 @@ interface RemoteNode {
   buf: Uint8Array;
   len: number;
   syncAskedAt: number;
+  /** A snapshot in several parts being received: its sequence number, parts, the next part expected, what came so far. */
+  snap: { s: number; of: number; next: number; rejoined: boolean; ch: unknown[]; r: unknown[] } | null;
 }
 
 const MAX_BATCH = 256 * 1024;
+/**
+ * Interest messages (snapshots, deltas) are cut into parts of at most this many bytes of JSON (and
+ * under the server's `max_payload`, 1 MiB by default): a node with ~50,000 64-bit channels has a
+ * snapshot of more than 1 MiB, which NATS would refuse as one message.
+ */
+const MAX_INTEREST_PART = 256 * 1024;
 const TOKEN = /^[A-Za-z0-9_-]{1,64}$/;
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -479,23 +490,63 @@ export class MdMesh<C> implements DirectorMesh<C> {
   interest(msgs: readonly MdControl[]): void {
     const ops = msgs.map(toOp).filter((x): x is Op => x !== null);
     if (ops.length === 0) return;
-    this.#seq++;
     this.flush();
-    this.counters.meshInterestOut++;
-    this.#publish('interest', { n: this.nodeId, s: this.#seq, o: ops });
+    // Many ops (a REMOVE_RANGE over thousands of channels) travel as several deltas, each with its
+    // own sequence number and under the part size.
+    for (const part of this.#parts(ops)) {
+      this.#seq++;
+      this.counters.meshInterestOut++;
+      this.#publish('interest', { n: this.nodeId, s: this.#seq, o: part });
+    }
   }
 
+  /** Bytes one interest message may take: {@link MAX_INTEREST_PART}, less under a smaller `max_payload`. */
+  #partBytes(): number {
+    const max = this.#nc?.info?.max_payload ?? 1024 * 1024;
+    return Math.max(1024, Math.min(MAX_INTEREST_PART, max - 1024));
+  }
+
+  /** Cuts a list into runs whose JSON stays within {@link #partBytes} (each item's size estimated from its strings). */
+  #parts<T extends string | readonly string[]>(items: readonly T[]): T[][] {
+    const budget = this.#partBytes() - 256;
+    const out: T[][] = [];
+    let cur: T[] = [];
+    let bytes = 0;
+    for (const it of items) {
+      const b = typeof it === 'string' ? it.length + 3 : it.reduce((s, x) => s + x.length + 3, 3);
+      if (cur.length > 0 && bytes + b > budget) {
+        out.push(cur);
+        cur = [];
+        bytes = 0;
+      }
+      cur.push(it);
+      bytes += b;
+    }
+    if (cur.length > 0) out.push(cur);
+    return out;
+  }
+
+  /**
+   * Publishes this node's whole interest. Above the part size it travels in parts (`part`, `of`):
+   * channels first, then ranges; a receiver applies it once the last part arrived (NATS keeps one
+   * publisher's order, and the parts are published back to back).
+   */
   #publishSnapshot(): void {
     const map = this.#host.director.map;
     this.counters.meshInterestOut++;
     this.flush();
-    this.#publish('interest', {
-      n: this.nodeId,
-      s: this.#seq,
-      snap: true,
-      ch: map.subscribedChannels().map(String),
-      r: map.coveredRanges().map((r) => [String(r.lo), String(r.hi)]),
-    });
+    const ch = map.subscribedChannels().map(String);
+    const r = map.coveredRanges().map((x): [string, string] => [String(x.lo), String(x.hi)]);
+    const chParts = this.#parts(ch);
+    const rParts = this.#parts(r);
+    const of = chParts.length + rParts.length;
+    if (of <= 1) {
+      this.#publish('interest', { n: this.nodeId, s: this.#seq, snap: true, ch, r });
+      return;
+    }
+    let part = 0;
+    for (const c of chParts) this.#publish('interest', { n: this.nodeId, s: this.#seq, snap: true, part: part++, of, ch: c, r: [] });
+    for (const x of rParts) this.#publish('interest', { n: this.nodeId, s: this.#seq, snap: true, part: part++, of, ch: [], r: x });
   }
 
   #node(id: string): RemoteNode {
@@ -511,6 +562,7 @@ export class MdMesh<C> implements DirectorMesh<C> {
         buf: new Uint8Array(0),
         len: 0,
         syncAskedAt: 0,
+        snap: null,
       };
       (node as { chan: Target }).chan = { routeStamp: 0, node };
       (node as { range: Target }).range = { routeStamp: 0, node };
@@ -529,23 +581,46 @@ export class MdMesh<C> implements DirectorMesh<C> {
   }
 
   #onInterest(m: Msg): void {
-    let x: { n?: unknown; s?: unknown; snap?: unknown; o?: unknown; ch?: unknown; r?: unknown };
+    let x: { n?: unknown; s?: unknown; snap?: unknown; o?: unknown; ch?: unknown; r?: unknown; part?: unknown; of?: unknown };
     try {
       x = JSON.parse(dec.decode(m.data)) as typeof x;
     } catch {
       return;
     }
     if (typeof x.n !== 'string' || x.n === this.nodeId || typeof x.s !== 'number') return;
-    const rejoined = this.#dead.delete(x.n);
+    let rejoined = this.#dead.delete(x.n);
     const node = this.#node(x.n);
     node.lastSeen = Date.now();
     try {
       if (x.snap === true) {
+        let ch = (x.ch as unknown[]) ?? [];
+        let rs = (x.r as unknown[]) ?? [];
+        if (typeof x.of === 'number' && x.of > 1) {
+          // A snapshot in parts: collect them in order; a missing part drops it and asks again.
+          const st = node.snap;
+          if (x.part === 0) node.snap = { s: x.s, of: x.of, next: 1, rejoined, ch: [...ch], r: [...rs] };
+          else if (st !== null && st.s === x.s && st.of === x.of && st.next === x.part) {
+            st.next++;
+            st.rejoined ||= rejoined;
+            for (const c of ch) st.ch.push(c);
+            for (const r of rs) st.r.push(r);
+          } else {
+            node.snap = null;
+            this.#askSync(node);
+            return;
+          }
+          const done = node.snap!;
+          if (done.next < done.of) return;
+          node.snap = null;
+          ch = done.ch;
+          rs = done.r;
+          rejoined = done.rejoined;
+        }
         if (node.lastSeq > x.s && !rejoined) return;
         this.#index.unsubscribeAll(node.chan);
         this.#index.unsubscribeAll(node.range);
-        for (const c of (x.ch as unknown[]) ?? []) this.#index.subscribeChannel(node.chan, toKey(c));
-        for (const r of (x.r as unknown[][]) ?? []) this.#index.subscribeRange(node.range, toKey(r[0]), toKey(r[1]));
+        for (const c of ch) this.#index.subscribeChannel(node.chan, toKey(c));
+        for (const r of rs as unknown[][]) this.#index.subscribeRange(node.range, toKey(r[0]), toKey(r[1]));
         node.lastSeq = x.s;
         this.counters.meshInterestIn++;
         return;
@@ -646,7 +721,7 @@ export class MdMesh<C> implements DirectorMesh<C> {
     this.#dead.set(n.id, Date.now());
     this.counters.meshDeadNodes++;
     this.#host.log('warning', `md mesh: node ${n.id} is dead (${why}); its interest dropped`);
-    void this.#claim(n.id);
+    void this.#claim(n.id).then(() => this.#takeOverClaimsOf(n.id));
   }
 
   /** Races the other survivors for `claim.<id>`; the winner fires the dead node's post-removes and deletes them. */
@@ -660,6 +735,45 @@ export class MdMesh<C> implements DirectorMesh<C> {
       return;
     }
     this.counters.meshClaimsWon++;
+    await this.#fire(id);
+  }
+
+  /**
+   * The dead node may itself have been firing another dead node's post-removes: its claims
+   * (`claim.<x>` holding its id) would stay for ever and the rest never fire. Each is taken over
+   * with a compare-and-set on the claim's revision (one survivor wins) and what is left of
+   * `pr.<x>.*` fires. The claimer deleted each entry after firing it, so only the one it was firing
+   * when it died may fire twice.
+   */
+  async #takeOverClaimsOf(deadClaimer: string): Promise<void> {
+    const kv = this.#kv;
+    if (kv === null || this.#stopping) return;
+    try {
+      const claims: string[] = [];
+      for await (const k of await kv.keys('claim.*')) claims.push(k);
+      for (const k of claims) {
+        const e = await kv.get(k);
+        if (e === null || e.operation !== 'PUT' || dec.decode(e.value) !== deadClaimer) continue;
+        try {
+          await kv.update(k, enc.encode(this.nodeId), e.revision);
+        } catch {
+          this.counters.meshClaimsLost++;
+          continue;
+        }
+        this.counters.meshClaimsWon++;
+        this.#host.log('warning', `md mesh: node ${deadClaimer} died while firing the post-removes of node ${k.slice(6)}; firing the rest`);
+        await this.#fire(k.slice(6));
+      }
+    } catch (err) {
+      this.counters.meshKvErrors++;
+      if (!this.#stopping) this.#host.log('error', `md mesh: taking over the claims of dead node ${deadClaimer} failed: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+
+  /** Fires every `pr.<id>.*` (participants in id order), deleting each entry after it fired, then the claim. */
+  async #fire(id: string): Promise<void> {
+    const kv = this.#kv;
+    if (kv === null) return;
     try {
       const keys: string[] = [];
       for await (const k of await kv.keys(`pr.${id}.>`)) keys.push(k);

@@ -15,7 +15,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { onTestFinished } from 'vitest';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { MessageDirector, type MessageDirectorOptions } from '../../src/index.js';
+import type { MessageDirector, MessageDirectorOptions } from '../../src/index.js';
 import type { MdNatsOptions } from '../../src/md/mesh.js';
 import { DEFAULT_WAIT_MS, waitFor } from './net.js';
 
@@ -113,6 +113,9 @@ export async function startMeshMd(
   extra: Partial<MdNatsOptions> = {},
   options: MessageDirectorOptions = {},
 ): Promise<{ md: MessageDirector; port: number }> {
+  // Imported here, not at the top: tests that only run `pandanet md` child processes (the
+  // independent Astron-client check) load none of pandanet's code.
+  const { MessageDirector } = await import('../../src/index.js');
   const md = new MessageDirector({ host: '127.0.0.1', port: 0, threads, ...options, nats: { servers: nats.url, deadAfterMs: 1000, ...extra } });
   onTestFinished(() => md.stop());
   const { port } = await md.start();
