@@ -1,12 +1,17 @@
 import { defineConfig } from 'vitest/config';
 
+/** Tests that run only with `npm run soak` (vitest.soak.config.ts): long, and run once per CI run. */
+export const SOAK_TESTS = ['test/reliability/soak.test.ts'];
+
+/** Settings both configurations share. */
+export const COMMON = {
+  testTimeout: 30_000,
+  hookTimeout: 30_000,
+  // Integration tests open real sockets and worker threads; run files one by one on the 2-core CI box.
+  fileParallelism: false,
+  pool: 'forks',
+} as const;
+
 export default defineConfig({
-  test: {
-    include: ['test/**/*.test.ts'],
-    testTimeout: 30_000,
-    hookTimeout: 30_000,
-    // Integration tests open real sockets and worker threads; run files one by one on the 2-core CI box.
-    fileParallelism: false,
-    pool: 'forks',
-  },
+  test: { ...COMMON, include: ['test/**/*.test.ts'], exclude: ['**/node_modules/**', ...SOAK_TESTS] },
 });
