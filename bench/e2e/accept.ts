@@ -18,7 +18,7 @@
  */
 import { execFileSync, fork, type ChildProcess } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Progress } from '../lib/progress.js';
@@ -84,8 +84,13 @@ export interface AcceptOptions {
 export const ACCEPT_DEFAULTS: AcceptOptions = { runs: 3, connections: 2000, concurrency: 64, threads: 2, node: '26', timeoutMs: 60_000, quick: false, save: true };
 export const ACCEPT_QUICK: Partial<AcceptOptions> = { runs: 1, connections: 200 };
 
+type AcceptConfig = 'node:net' | 'handoff' | 'reusePort';
+const ACCEPT_CONFIGS: AcceptConfig[] = ['node:net', 'handoff', 'reusePort'];
+
 interface AcceptRun {
-  config: string;
+  config: AcceptConfig;
+  /** 1-minute load average after the run (other helpers' work on a shared machine shows here). */
+  loadAvg: number;
   round: number;
   ok: boolean;
   error?: string;
@@ -108,11 +113,12 @@ export interface AcceptSummary {
 
 export function acceptSteps(o: Partial<AcceptOptions>): number {
   const full = { ...ACCEPT_DEFAULTS, ...(o.quick === true ? ACCEPT_QUICK : {}), ...o };
-  return full.runs * 2;
+  return full.runs * ACCEPT_CONFIGS.length;
 }
 
-async function acceptRun(config: 'handoff' | 'reusePort', roundNo: number, o: AcceptOptions, execPath: string): Promise<AcceptRun> {
-  const server = start(SERVER, { threads: o.threads, reusePort: config === 'handoff' ? false : 'auto' } satisfies AcceptServerParams, execPath);
+async function acceptRun(config: AcceptConfig, roundNo: number, o: AcceptOptions, execPath: string): Promise<AcceptRun> {
+  const params: AcceptServerParams = config === 'node:net' ? { threads: 0, reusePort: false, baseline: true } : { threads: o.threads, reusePort: config === 'handoff' ? false : 'auto' };
+  const server = start(SERVER, params, execPath);
   let client: ChildProcess | null = null;
   try {
     const ready = await nextMessage<AcceptServerMessage & { kind: 'ready' }>(server, 'ready', 15_000);
@@ -125,6 +131,7 @@ async function acceptRun(config: 'handoff' | 'reusePort', roundNo: number, o: Ac
     const ok = done.errors === 0 && done.completed === o.connections;
     return {
       config,
+      loadAvg: round(loadavg()[0] ?? 0, 2),
       round: roundNo,
       ok,
       ...(ok ? {} : { error: `${done.errors} errors (${done.firstError}), ${done.completed} completed` }),
@@ -135,7 +142,7 @@ async function acceptRun(config: 'handoff' | 'reusePort', roundNo: number, o: Ac
       path: stats.path,
     };
   } catch (err) {
-    return { config, round: roundNo, ok: false, error: String(err), connectionsPerSec: Number.NaN, elapsedMs: Number.NaN, errors: 0, accepts: [], path: '?' };
+    return { config, loadAvg: round(loadavg()[0] ?? 0, 2), round: roundNo, ok: false, error: String(err), connectionsPerSec: Number.NaN, elapsedMs: Number.NaN, errors: 0, accepts: [], path: '?' };
   } finally {
     server.kill('SIGKILL');
     client?.kill('SIGKILL');
@@ -150,20 +157,20 @@ export async function runAccept(opts: Partial<AcceptOptions>, progress: Progress
   const version = nodeVersion(execPath);
   const runs: AcceptRun[] = [];
   for (let r = 0; r < o.runs; r++) {
-    const order: Array<'handoff' | 'reusePort'> = r % 2 === 0 ? ['handoff', 'reusePort'] : ['reusePort', 'handoff'];
+    const order = ACCEPT_CONFIGS.map((_, i) => ACCEPT_CONFIGS[(i + r) % ACCEPT_CONFIGS.length]!);
     for (const config of order) {
       runs.push(await acceptRun(config, r, o, execPath));
       progress.step();
     }
   }
-  const summary: AcceptSummary[] = (['handoff', 'reusePort'] as const).map((config) => {
+  const summary: AcceptSummary[] = ACCEPT_CONFIGS.map((config) => {
     const mine = runs.filter((x) => x.config === config);
     const ok = mine.filter((x) => x.ok);
     const shares = ok.map((x) => {
       const total = x.accepts.reduce((a, b) => a + b, 0);
       return x.accepts.map((n) => (total > 0 ? n / total : 0));
     });
-    const acceptShare = Array.from({ length: o.threads }, (_, i) => round(spread(shares.map((s) => s[i] ?? 0)).median, 3));
+    const acceptShare = Array.from({ length: config === 'node:net' ? 1 : o.threads }, (_, i) => round(spread(shares.map((s) => s[i] ?? 0)).median, 3));
     return { config, path: ok[0]?.path ?? '?', connectionsPerSec: spread(ok.map((x) => x.connectionsPerSec)), acceptShare, okRuns: ok.length, failedRuns: mine.length - ok.length };
   });
   const fmt = (s: Spread): string => `${Math.round(s.median)} (${Math.round(s.min)}–${Math.round(s.max)})`;
@@ -176,13 +183,21 @@ export async function runAccept(opts: Partial<AcceptOptions>, progress: Progress
   ];
   const h = summary.find((s) => s.config === 'handoff')!;
   const rp = summary.find((s) => s.config === 'reusePort')!;
-  const ratios = runs.filter((x) => x.config === 'reusePort' && x.ok).map((x) => {
-    const base = runs.find((y) => y.config === 'handoff' && y.round === x.round && y.ok);
-    return base === undefined ? Number.NaN : x.connectionsPerSec / base.connectionsPerSec;
-  });
-  const ratio = spread(ratios);
-  lines.push('', `reusePort / hand-off, same round: ${round(ratio.median, 2)}× (${round(ratio.min, 2)}–${round(ratio.max, 2)}); medians ${Math.round(rp.connectionsPerSec.median)} vs ${Math.round(h.connectionsPerSec.median)} connections/s`);
-  for (const x of runs) lines.push(`- round ${x.round} ${x.config}: ${x.ok ? `${Math.round(x.connectionsPerSec)} connections/s, accepts ${x.accepts.join('/')}` : `FAILED: ${x.error ?? ''}`}`);
+  /** `a` / `b`, per round (both from the same round), as a spread. */
+  const sameRound = (a: AcceptConfig, b: AcceptConfig): Spread =>
+    spread(
+      runs
+        .filter((x) => x.config === a && x.ok)
+        .map((x) => {
+          const base = runs.find((y) => y.config === b && y.round === x.round && y.ok);
+          return base === undefined ? Number.NaN : x.connectionsPerSec / base.connectionsPerSec;
+        }),
+    );
+  const ratio = sameRound('reusePort', 'handoff');
+  const fmtRatio = (q: Spread): string => `${round(q.median, 2)}× (${round(q.min, 2)}–${round(q.max, 2)})`;
+  lines.push('', `reusePort / hand-off, same round: ${fmtRatio(ratio)}; medians ${Math.round(rp.connectionsPerSec.median)} vs ${Math.round(h.connectionsPerSec.median)} connections/s`);
+  lines.push(`hand-off / node:net: ${fmtRatio(sameRound('handoff', 'node:net'))}; reusePort / node:net: ${fmtRatio(sameRound('reusePort', 'node:net'))}`);
+  for (const x of runs) lines.push(`- round ${x.round} ${x.config}: ${x.ok ? `${Math.round(x.connectionsPerSec)} connections/s, accepts ${x.accepts.join('/')}` : `FAILED: ${x.error ?? ''}`} (load average ${x.loadAvg})`);
   const md = lines.join('\n');
   console.log(`\n${md}\n`);
   if (o.save) {
