@@ -26,9 +26,18 @@ export interface AcceptServerParams {
 /** Messages the server sends. */
 export type AcceptServerMessage =
   | { kind: 'ready'; port: number; node: string }
-  | { kind: 'stats'; accepts: number[]; closed: number; path: 'reusePort' | 'handoff' | 'one thread' | 'node:net' };
+  | { kind: 'stats'; accepts: number[]; closed: number; path: 'reusePort' | 'handoff' | 'one thread' | 'node:net'; cpuUs: number };
 
 const p = JSON.parse(process.argv[2] ?? '{}') as AcceptServerParams;
+/** Process CPU (all threads) at the orchestrator's `start`: the stats report what the window used. */
+let cpuStart = process.cpuUsage();
+process.on('message', (m: { kind: string }) => {
+  if (m.kind === 'start') cpuStart = process.cpuUsage();
+});
+function cpuUsSinceStart(): number {
+  const d = process.cpuUsage(cpuStart);
+  return d.user + d.system;
+}
 if (p.baseline === true) {
   let closed = 0;
   const server = net.createServer((s) => {
@@ -41,7 +50,7 @@ if (p.baseline === true) {
   server.listen({ host: '127.0.0.1', port: 0, backlog: 4096 }, () => {
     process.on('message', (m: { kind: string }) => {
       if (m.kind !== 'stop') return;
-      const msg: AcceptServerMessage = { kind: 'stats', accepts: [closed], closed, path: 'node:net' };
+      const msg: AcceptServerMessage = { kind: 'stats', accepts: [closed], closed, path: 'node:net', cpuUs: cpuUsSinceStart() };
       process.send?.(msg, () => process.exit(0));
     });
     const ready: AcceptServerMessage = { kind: 'ready', port: (server.address() as net.AddressInfo).port, node: process.version };
@@ -74,26 +83,33 @@ async function pandanet(): Promise<void> {
   let stopping = false;
   const toClose: Connection[] = [];
 
+  /** Empty iterations in a row; past {@link SPINS} the loop sleeps 1 ms (as the echo server's `backoff`), so CPU counts work, not spinning. */
+  let empty = 0;
+  const SPINS = 64;
   function loop(): void {
     if (stopping) return;
+    let work = 0;
     while (listener.newConnectionAvailable()) {
       const c = listener.getNewConnection();
       if (c === null) break;
       reader.addConnection(c);
+      work++;
     }
-    reader.drainData((conn) => {
+    work += reader.drainData((conn) => {
       toClose.push(conn);
     }, 4096);
     for (const c of toClose.splice(0)) if (manager.closeConnection(c)) closed++;
-    while (manager.getResetConnection() !== null);
-    setImmediate(loop);
+    while (manager.getResetConnection() !== null) work++;
+    empty = work === 0 ? empty + 1 : 0;
+    if (empty > SPINS) setTimeout(loop, 1);
+    else setImmediate(loop);
   }
   setImmediate(loop);
 
   process.on('message', (m: { kind: string }) => {
     if (m.kind !== 'stop') return;
     stopping = true;
-    const msg: AcceptServerMessage = { kind: 'stats', accepts: manager.getThreadStats().map((t) => t.accepts), closed, path };
+    const msg: AcceptServerMessage = { kind: 'stats', accepts: manager.getThreadStats().map((t) => t.accepts), closed, path, cpuUs: cpuUsSinceStart() };
     process.send?.(msg, () => {
       manager.shutdown({ timeoutMs: 1000 });
       process.exit(0);

@@ -1,11 +1,13 @@
 /**
  * Issue 20's measurements, two workloads:
  *
- * - `accept`: accept rate and spread over the I/O threads, hand-off against `reusePort`. A pandanet
- *   server (bench/e2e/accept-server.ts, 2 I/O threads by default) closes each connection once its
- *   first datagram arrived; a load client (accept-client.ts, another process) runs 2,000 clients, 64 at
+ * - `accept`: accept rate and spread over the I/O threads, hand-off against `reusePort`, beside a plain
+ *   `node:net` server doing the same. A pandanet server (bench/e2e/accept-server.ts, 2 I/O threads by
+ *   default; its loop sleeps 1 ms after 64 empty turns) closes each connection once its first
+ *   datagram arrived; a load client (accept-client.ts, another process) runs 2,000 clients, 64 at
  *   a time: connect, send one datagram, wait for the close. Connections/s = clients / (first connect
- *   to last close). Both configurations run in every round, in alternating order; `--node 26` runs
+ *   to last close); server process CPU per connection (all threads) is reported too, as it moves less
+ *   with other load on a shared machine. Every configuration runs in every round, in rotating order; `--node 26` runs
  *   server and client on the newest Node 26 from the cache (scripts/node-version.sh), since Node 20
  *   has no `reusePort`.
  * - `echo-nodes`: the echo workload (bench/e2e/echo.ts, 1 and 2 threads, no work) under each Node
@@ -95,6 +97,8 @@ interface AcceptRun {
   ok: boolean;
   error?: string;
   connectionsPerSec: number;
+  /** Server process CPU (every thread) per connection, µs: less sensitive to other load than the rate. */
+  serverCpuUsPerConnection: number;
   elapsedMs: number;
   errors: number;
   accepts: number[];
@@ -105,6 +109,7 @@ export interface AcceptSummary {
   config: string;
   path: string;
   connectionsPerSec: Spread;
+  serverCpuUsPerConnection: Spread;
   /** Share of the accepts taken by each I/O thread, median over runs. */
   acceptShare: number[];
   okRuns: number;
@@ -124,6 +129,7 @@ async function acceptRun(config: AcceptConfig, roundNo: number, o: AcceptOptions
     const ready = await nextMessage<AcceptServerMessage & { kind: 'ready' }>(server, 'ready', 15_000);
     client = start(CLIENT, { port: ready.port, connections: o.connections, concurrency: o.concurrency } satisfies AcceptClientParams, execPath);
     await nextMessage(client, 'ready', 15_000);
+    server.send({ kind: 'start' });
     client.send({ kind: 'go' });
     const done = await nextMessage<AcceptClientDone>(client, 'done', o.timeoutMs);
     server.send({ kind: 'stop' });
@@ -136,13 +142,14 @@ async function acceptRun(config: AcceptConfig, roundNo: number, o: AcceptOptions
       ok,
       ...(ok ? {} : { error: `${done.errors} errors (${done.firstError}), ${done.completed} completed` }),
       connectionsPerSec: (done.completed / done.elapsedMs) * 1000,
+      serverCpuUsPerConnection: stats.cpuUs / Math.max(1, done.completed),
       elapsedMs: done.elapsedMs,
       errors: done.errors,
       accepts: stats.accepts,
       path: stats.path,
     };
   } catch (err) {
-    return { config, loadAvg: round(loadavg()[0] ?? 0, 2), round: roundNo, ok: false, error: String(err), connectionsPerSec: Number.NaN, elapsedMs: Number.NaN, errors: 0, accepts: [], path: '?' };
+    return { config, loadAvg: round(loadavg()[0] ?? 0, 2), round: roundNo, ok: false, error: String(err), connectionsPerSec: Number.NaN, serverCpuUsPerConnection: Number.NaN, elapsedMs: Number.NaN, errors: 0, accepts: [], path: '?' };
   } finally {
     server.kill('SIGKILL');
     client?.kill('SIGKILL');
@@ -171,15 +178,15 @@ export async function runAccept(opts: Partial<AcceptOptions>, progress: Progress
       return x.accepts.map((n) => (total > 0 ? n / total : 0));
     });
     const acceptShare = Array.from({ length: config === 'node:net' ? 1 : o.threads }, (_, i) => round(spread(shares.map((s) => s[i] ?? 0)).median, 3));
-    return { config, path: ok[0]?.path ?? '?', connectionsPerSec: spread(ok.map((x) => x.connectionsPerSec)), acceptShare, okRuns: ok.length, failedRuns: mine.length - ok.length };
+    return { config, path: ok[0]?.path ?? '?', connectionsPerSec: spread(ok.map((x) => x.connectionsPerSec)), serverCpuUsPerConnection: spread(ok.map((x) => x.serverCpuUsPerConnection)), acceptShare, okRuns: ok.length, failedRuns: mine.length - ok.length };
   });
   const fmt = (s: Spread): string => `${Math.round(s.median)} (${Math.round(s.min)}–${Math.round(s.max)})`;
   const lines = [
     markdownHeader('accept: hand-off vs reusePort', header, [`accept: ${o.connections} clients (connect, one datagram, server closes), ${o.concurrency} at a time, ${o.threads} I/O threads, Node ${version}, ${o.runs} rounds`]),
     '',
-    '| config | path | connections/s, median (range) | accepts per thread (median share) | runs ok/failed |',
-    '|---|---|---|---|---|',
-    ...summary.map((s) => `| ${s.config} | ${s.path} | ${fmt(s.connectionsPerSec)} | ${s.acceptShare.map((x) => `${Math.round(x * 100)} %`).join(' / ')} | ${s.okRuns}/${s.failedRuns} |`),
+    '| config | path | connections/s, median (range) | server CPU µs per connection, median (range) | accepts per thread (median share) | runs ok/failed |',
+    '|---|---|---|---|---|---|',
+    ...summary.map((s) => `| ${s.config} | ${s.path} | ${fmt(s.connectionsPerSec)} | ${fmt(s.serverCpuUsPerConnection)} | ${s.acceptShare.map((x) => `${Math.round(x * 100)} %`).join(' / ')} | ${s.okRuns}/${s.failedRuns} |`),
   ];
   const h = summary.find((s) => s.config === 'handoff')!;
   const rp = summary.find((s) => s.config === 'reusePort')!;
@@ -197,7 +204,7 @@ export async function runAccept(opts: Partial<AcceptOptions>, progress: Progress
   const fmtRatio = (q: Spread): string => `${round(q.median, 2)}× (${round(q.min, 2)}–${round(q.max, 2)})`;
   lines.push('', `reusePort / hand-off, same round: ${fmtRatio(ratio)}; medians ${Math.round(rp.connectionsPerSec.median)} vs ${Math.round(h.connectionsPerSec.median)} connections/s`);
   lines.push(`hand-off / node:net: ${fmtRatio(sameRound('handoff', 'node:net'))}; reusePort / node:net: ${fmtRatio(sameRound('reusePort', 'node:net'))}`);
-  for (const x of runs) lines.push(`- round ${x.round} ${x.config}: ${x.ok ? `${Math.round(x.connectionsPerSec)} connections/s, accepts ${x.accepts.join('/')}` : `FAILED: ${x.error ?? ''}`} (load average ${x.loadAvg})`);
+  for (const x of runs) lines.push(`- round ${x.round} ${x.config}: ${x.ok ? `${Math.round(x.connectionsPerSec)} connections/s, ${Math.round(x.serverCpuUsPerConnection)} µs CPU each, accepts ${x.accepts.join('/')}` : `FAILED: ${x.error ?? ''}`} (load average ${x.loadAvg})`);
   const md = lines.join('\n');
   console.log(`\n${md}\n`);
   if (o.save) {
@@ -265,7 +272,7 @@ export async function runEchoNodes(opts: Partial<EchoNodesOptions>, progress: Pr
     variants.push({ label: `Node ${version}`, execPath, version, env: process.env });
     variants.push({ label: `Node ${version}, reusePort off`, execPath, version, env: { ...process.env, PANDANET_BENCH_REUSE_PORT: 'off' } });
   }
-  const results = new Map<string, Array<{ round: number; config: string; dps: number; ratio: number; ok: boolean }>>();
+  const results = new Map<string, Array<{ round: number; config: string; dps: number; ratio: number; cpuUs: number; ok: boolean }>>();
   let failed = 0;
   for (let r = 0; r < o.runs; r++) {
     const order = r % 2 === 0 ? variants : [...variants].reverse();
@@ -282,13 +289,13 @@ export async function runEchoNodes(opts: Partial<EchoNodesOptions>, progress: Pr
       for (const c of res.configs) {
         const run = c.runs[0];
         if (run === undefined || !run.ok) failed++;
-        list.push({ round: r, config: c.id, dps: run?.datagramsPerSec ?? Number.NaN, ratio: c.summary.ratioToBaseline?.median ?? Number.NaN, ok: run?.ok === true });
+        list.push({ round: r, config: c.id, dps: run?.datagramsPerSec ?? Number.NaN, ratio: c.summary.ratioToBaseline?.median ?? Number.NaN, cpuUs: run?.processCpuUsPerDatagram ?? Number.NaN, ok: run?.ok === true });
       }
     }
   }
   const configs = [...new Set([...results.values()].flat().map((x) => x.config))];
   const lines = [
-    markdownHeader('echo under several Node versions', header, [`echo under several Nodes, ${o.runs} rounds (alternating order), threads ${o.threads.join(', ')}, no work; datagrams/s median (range), ratio to node:net on the same Node in the same round`]),
+    markdownHeader('echo under several Node versions', header, [`echo under several Nodes, ${o.runs} rounds (alternating order), threads ${o.threads.join(', ')}, no work; datagrams/s median (range), ratio to node:net on the same Node in the same round (median); server process CPU per datagram, µs, median (range)`]),
     '',
     `| config | ${variants.map((v) => v.label).join(' | ')} |`,
     `|---|${variants.map(() => '---').join('|')}|`,
@@ -298,7 +305,8 @@ export async function runEchoNodes(opts: Partial<EchoNodesOptions>, progress: Pr
       const xs = (results.get(v.label) ?? []).filter((x) => x.config === c && x.ok);
       const d = spread(xs.map((x) => x.dps));
       const q = spread(xs.map((x) => x.ratio));
-      return xs.length === 0 ? '—' : `${Math.round(d.median / 1000)}k (${Math.round(d.min / 1000)}–${Math.round(d.max / 1000)}k)${Number.isFinite(q.median) ? `, ${round(q.median, 2)}×` : ''}`;
+      const u = spread(xs.map((x) => x.cpuUs));
+      return xs.length === 0 ? '—' : `${Math.round(d.median / 1000)}k (${Math.round(d.min / 1000)}–${Math.round(d.max / 1000)}k)${Number.isFinite(q.median) ? `, ${round(q.median, 2)}×` : ''}; ${round(u.median, 2)} µs (${round(u.min, 2)}–${round(u.max, 2)})`;
     });
     lines.push(`| ${c} | ${cells.join(' | ')} |`);
   }
