@@ -54,7 +54,7 @@ import { getSocketOption, setSocketOption } from './socket-options.js';
 import { readAddressRecord } from '../protocol/address-record.js';
 import { TcpRendezvous, TcpStream, wireAddress, type EndpointHost } from './tcp-endpoints.js';
 import { UdpEndpoint } from './udp-endpoint.js';
-import { ReusePortGroups } from './reuse-port.js';
+import { ReusePortGroups, acceptWithOnread } from './reuse-port.js';
 import { EventPublisher, ReaderSlot, WorkerStats } from './worker-context.js';
 
 /** Main-thread notifications that are not per-datagram (rare; postMessage is fine for them). */
@@ -99,6 +99,8 @@ class IoWorker implements EndpointHost {
   readonly supportIpv6: boolean;
   /** Rendezvous with one `reusePort` socket per thread (Node ≥ 22.12 on Linux): see reuse-port.ts. */
   private readonly groups: ReusePortGroups;
+  /** Sockets of a group accepted with `onread` (acceptWithOnread), until their stream exists. */
+  private readonly readHolders = new WeakMap<net.Socket, { stream?: TcpStream }>();
   private readonly dirty = new Set<TcpStream>();
   readonly pending: Int32Array;
   readonly taken: Int32Array;
@@ -158,6 +160,11 @@ class IoWorker implements EndpointHost {
       poolSize: () => Atomics.load(this.pool, PoolWord.POOL_SIZE),
       peers: this.peers,
       addRendezvous: (connId, server, listening) => {
+        // Its accepted sockets read into this thread's shared buffer, as adopted ones do.
+        acceptWithOnread(server, () => {
+          const holder: { stream?: TcpStream } = {};
+          return { onread: this.onread(() => holder.stream), made: (socket) => this.readHolders.set(socket, holder) };
+        });
         const rv = new TcpRendezvous(connId, server, this);
         this.rendezvous.set(connId, rv);
         if (listening) rv.attach();
@@ -439,7 +446,12 @@ class IoWorker implements EndpointHost {
     const local = wireAddress(socket.localAddress, socket.localFamily, socket.localPort);
     this.stats.add(StatWord.ACCEPTS, 1);
     // A reusePort group: the kernel already chose this thread; it serves what it accepts.
-    if (this.groups.owns(rv.id)) return void this.register(connId, socket, rv.id, peer, local);
+    if (this.groups.owns(rv.id)) {
+      const stream = this.register(connId, socket, rv.id, peer, local);
+      const holder = this.readHolders.get(socket);
+      if (holder !== undefined) holder.stream = stream;
+      return;
+    }
     const size = Math.max(1, Atomics.load(this.pool, PoolWord.POOL_SIZE));
     const target = Atomics.add(this.pool, PoolWord.NEXT_TARGET, 1) % size;
     const port = target === this.index ? undefined : this.peers.get(target);

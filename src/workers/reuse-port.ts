@@ -68,6 +68,40 @@ export function listenServer(host: string, port: number, backlog: number, reuseP
   return attempt('::').then((r) => (r.ok || r.result.error.errno !== 'EAFNOSUPPORT' ? r : attempt('0.0.0.0')));
 }
 
+/** Node's `onread` option of a socket (its shared read buffer and callback). */
+export interface OnreadOptions {
+  buffer: Buffer;
+  callback: (n: number, buf: Buffer) => boolean;
+}
+
+/**
+ * Makes `server` build its accepted sockets itself, with `onread(socket)` (the I/O thread's shared
+ * read buffer), instead of Node's accept, which builds them without: a socket reads into its own
+ * buffers unless `onread` is given when it is constructed, and only Node's accept constructs these.
+ * The hand-off path gets `onread` on its adopted copies the same way (`new net.Socket({ fd, onread })`);
+ * here the accepted handle is wrapped directly (`new net.Socket({ handle })`, as Node's accept does),
+ * so no descriptor is duplicated. Uses Node internals (the server's `_handle.onconnection`, the
+ * socket's `handle` option), unchanged from Node 0.x through 26: where they are missing this returns
+ * false and changes nothing (the sockets then read with `'data'` events). The server's connection
+ * count and `maxConnections` are bypassed (pandanet uses neither).
+ */
+export function acceptWithOnread(server: net.Server, make: () => { onread: OnreadOptions; made: (socket: net.Socket) => void }): boolean {
+  const handle = (server as unknown as { _handle?: { onconnection?: unknown } | null })._handle;
+  if (handle == null || typeof handle.onconnection !== 'function') return false;
+  handle.onconnection = (err: number, clientHandle: unknown): void => {
+    if (err !== 0 || clientHandle == null) {
+      server.emit('error', Object.assign(new Error(`accept failed (${err})`), { errno: err, syscall: 'accept' }));
+      return;
+    }
+    const { onread, made } = make();
+    const options = { handle: clientHandle, allowHalfOpen: true, pauseOnCreate: true, readable: true, writable: true, onread };
+    const socket = new net.Socket(options as net.SocketConstructorOpts);
+    made(socket);
+    server.emit('connection', socket);
+  };
+  return true;
+}
+
 /** What a group needs from its worker. */
 export interface GroupHost {
   readonly index: number;
