@@ -17,6 +17,11 @@
  * - `md-mesh`   two message-director nodes over a nats-server the bench starts: cross-node
  *               datagrams/s and p50/p99 at 50 % vs raw NATS pub/sub, Astron tree quoted; post-removes
  *               after kill -9 (bench/e2e/md-mesh.ts; about 1.5 minutes; only when named);
+ * - `accept`    accept rate (connect + one datagram + close, 2,000 clients) and spread over 2 I/O
+ *               threads, fd hand-off vs `reusePort`, on Node 26 from the cache (bench/e2e/accept.ts;
+ *               only when named; `--node N` picks another major);
+ * - `echo-nodes` the echo workload (t1, t2, no work) under the machine's Node and `--nodes 26`, one
+ *               round each in turn (bench/e2e/accept.ts; only when named);
  * - `micro`     in-memory micro benchmarks (bench/micro; only when named).
  *
  * Prints the machine first; a progress bar per workload on stderr; results (JSON, Markdown, SVG) in
@@ -39,6 +44,7 @@ import { UDP_DEFAULTS, UDP_QUICK, runUdp, udpSteps, type UdpOptions } from './e2
 import { MD_DEFAULTS, MD_QUICK, mdSteps, runMd, type MdOptions } from './e2e/md.js';
 import { MD_MESH_DEFAULTS, MD_MESH_QUICK, mdMeshSteps, runMdMesh, type MdMeshOptions } from './e2e/md-mesh.js';
 import type { DrainMode, IdleMode } from './e2e/protocol.js';
+import { acceptSteps, echoNodesSteps, runAccept, runEchoNodes, type AcceptOptions, type EchoNodesOptions } from './e2e/accept.js';
 
 interface Workload {
   describe: string;
@@ -50,6 +56,7 @@ interface Workload {
 const VALUED = new Set([
   'runs', 'connections', 'per-connection', 'warmup', 'in-flight', 'client-threads', 'threads', 'work', 'drain', 'idle', 'timeout-s', 'micro-timeout-s', 'only', 'profile', 'quiet-wait-s', 'out', 'io-spin-us',
   'loads', 'measure-ms', 'duration-s', 'idle-s', 'rate', 'participants', 'kill-reps', 'nats-batches', 'tick-us',
+  'node', 'nodes', 'concurrency',
 ]);
 const KNOWN = new Set([...VALUED, 'quick', 'no-save', 'help', 'no-tick-baseline', 'no-loopback']);
 
@@ -278,6 +285,45 @@ const WORKLOADS: Record<string, Workload> = {
       return r.summary.every((s) => s.failedRuns === 0) && r.kill.every((s) => s.errors.length === 0);
     },
   },
+  accept: {
+    describe: 'accept rate (connect + 1 datagram + close, 2,000 clients) and spread over 2 I/O threads: fd hand-off vs reusePort, Node 26',
+    inSuite: false,
+    async run(args) {
+      const f = args.flags;
+      const o: Partial<AcceptOptions> = {};
+      const c = common(f);
+      if (c.runs !== undefined) o.runs = c.runs;
+      if (c.quick !== undefined) o.quick = c.quick;
+      if (c.save !== undefined) o.save = c.save;
+      if (c.timeoutMs !== undefined) o.timeoutMs = c.timeoutMs;
+      if (c.threads !== undefined) o.threads = c.threads[0]!;
+      const n = intFlag(f, 'connections');
+      if (n !== undefined) o.connections = n;
+      const k = intFlag(f, 'concurrency');
+      if (k !== undefined) o.concurrency = k;
+      const node = f.get('node');
+      if (typeof node === 'string') o.node = node;
+      const r = await withProgress('accept', acceptSteps(o), (p) => runAccept(o, p));
+      return r.summary.every((s) => s.failedRuns === 0);
+    },
+  },
+  'echo-nodes': {
+    describe: 'echo (t1, t2, no work) under the machine\'s Node and --nodes 26 (from the cache), alternating, one invocation',
+    inSuite: false,
+    async run(args) {
+      const f = args.flags;
+      const o: Partial<EchoNodesOptions> = {};
+      const c = common(f);
+      if (c.runs !== undefined) o.runs = c.runs;
+      if (c.quick !== undefined) o.quick = c.quick;
+      if (c.save !== undefined) o.save = c.save;
+      if (c.threads !== undefined) o.threads = c.threads;
+      const nodes = listFlag(f, 'nodes');
+      if (nodes !== undefined) o.nodes = nodes;
+      const r = await withProgress('echo-nodes', echoNodesSteps(o), (p) => runEchoNodes(o, p));
+      return r.failed === 0;
+    },
+  },
   micro: {
     describe: 'in-memory micro benchmarks from build/bench/micro/*.js (only when named)',
     inSuite: false,
@@ -319,6 +365,8 @@ function usage(): string {
     '  udp:       --measure-ms MS',
     '  md:        --participants N --in-flight N --client-threads N --loads 0.5 --measure-ms MS --no-tick-baseline --tick-us US (open-loop ticker; md 1000, md-mesh 250)',
     '  md-mesh:   the md flags (--threads: each node\'s I/O threads), --nats-batches 1,32 --kill-reps N --no-loopback (ASTROND=/path/astrond adds a two-node Astron tree)',
+    '  accept:    --node 26 (a Node major from the cache, or system) --connections N --concurrency N --threads N',
+    '  echo-nodes: --nodes 24,26 --threads 1,2',
     '  micro:     --micro-timeout-s 300 --only datagram,ring,runtime-calls',
     '',
     'Results: bench/results/<workload>-<date>.{json,md} and <workload>-<date>-<chart>.svg',

@@ -64,6 +64,14 @@ export interface NetConfig {
    * Default 0 (sleep at once). Thread: main (read when a manager starts its threads).
    */
   ioSpinUs: number;
+  /**
+   * TCP rendezvous with several I/O threads: `'auto'` (the default) opens one listening socket per
+   * I/O thread with `reusePort` where Node has it (≥ 22.12 / 23.1, Linux): the kernel spreads the
+   * accepts and each thread serves what it accepts (`ThreadStats.accepts` counts them per thread).
+   * `false`, and on Node 20 or another OS: one socket on one thread, which hands each accepted
+   * connection to a pool thread by descriptor. Not in Panda. Thread: main (read when a manager is made).
+   */
+  reusePort: 'auto' | false;
   /** Shared-memory ring sizes, bytes (powers of two). */
   ringBytes: { event: number; outbound: number; reader: number };
 }
@@ -83,6 +91,7 @@ const defaults: NetConfig = {
   maxDatagramSize: 1 << 20,
   syncCallSlackMs: 10_000,
   ioSpinUs: 0,
+  reusePort: 'auto',
   ringBytes: { event: 1 << 20, outbound: 8 << 20, reader: 4 << 20 },
 };
 
@@ -108,6 +117,7 @@ export function setNetConfig(patch: NetConfigPatch): void {
     const v = next[k];
     if (!Number.isInteger(v) || v < 0) throw new ValueRangeError(`${k} must be a non-negative integer, got ${v}`);
   }
+  if (next.reusePort !== 'auto' && next.reusePort !== false) throw new ValueRangeError(`reusePort must be 'auto' or false, got ${String(next.reusePort)}`);
   current = next;
 }
 

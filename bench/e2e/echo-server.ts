@@ -59,6 +59,8 @@ const BUDGET = 8192;
 const SPINS_BEFORE_SLEEP = 64;
 
 const p = paramsFromArgv<ServerParams>();
+// bench/e2e/accept.ts (echo-nodes): the hand-off path on a Node that has reusePort.
+if (process.env['PANDANET_BENCH_REUSE_PORT'] === 'off') setNetConfig({ reusePort: false });
 guardLog();
 const workNs = BigInt(Math.round(p.workUs * 1000));
 

@@ -98,7 +98,7 @@ export class ConnectionManager {
   openTCPServerRendezvous(address: NetAddress, backlog: number): Connection | null;
   openTCPServerRendezvous(a: number | string | NetAddress, b: number, c?: number): Connection | null {
     const { host, port, backlog } = this.#rendezvousArgs(a, b, c);
-    return this.#open('rendezvous', `listen on ${host === '' ? '*' : host}:${port}`, { op: 'listen', connId: 0, host, port, backlog }, this.#rt.config.syncCallSlackMs);
+    return this.#open('rendezvous', `listen on ${host === '' ? '*' : host}:${port}`, { op: 'listen', connId: 0, host, port, backlog, reusePort: this.#rt.config.reusePort !== false }, this.#rt.config.syncCallSlackMs);
   }
 
   /** Non-blocking twin of {@link openTCPServerRendezvous}. */
@@ -107,7 +107,7 @@ export class ConnectionManager {
   openTCPServerRendezvousAsync(address: NetAddress, backlog: number): Promise<Connection | null>;
   async openTCPServerRendezvousAsync(a: number | string | NetAddress, b: number, c?: number): Promise<Connection | null> {
     const { host, port, backlog } = this.#rendezvousArgs(a, b, c);
-    return this.#openAsync('rendezvous', `listen on ${host === '' ? '*' : host}:${port}`, { op: 'listen', connId: 0, host, port, backlog }, this.#rt.config.syncCallSlackMs);
+    return this.#openAsync('rendezvous', `listen on ${host === '' ? '*' : host}:${port}`, { op: 'listen', connId: 0, host, port, backlog, reusePort: this.#rt.config.reusePort !== false }, this.#rt.config.syncCallSlackMs);
   }
 
   /**

@@ -131,9 +131,27 @@ export interface AdoptMessage {
   local: WireAddress;
 }
 
+/**
+ * Worker ↔ worker, for a rendezvous with one `reusePort` listening socket per I/O thread (a "group",
+ * `src/workers/reuse-port.ts`). The thread that opened it (its home) asks every other thread to open a
+ * sibling socket on the same address and port under the same connection id (`rvOpen`, answered by
+ * `rvOpened`), and passes on the listener's attach and detach and the application's close.
+ */
+export type GroupMessage =
+  | { kind: 'rvOpen'; connId: number; host: string; port: number; backlog: number; listening: boolean }
+  | { kind: 'rvOpened'; connId: number; ok: boolean; error?: string }
+  | { kind: 'rvAttach' | 'rvDetach' | 'rvClose'; connId: number };
+
+/** Everything a worker receives from a peer worker. */
+export type PeerMessage = AdoptMessage | GroupMessage;
+
 /** Blocking operations, run on a worker while the main thread waits on the call slot (or awaits a `reply` notice). */
 export type SyncCall =
-  | { op: 'listen'; connId: number; host: string; port: number; backlog: number }
+  /**
+   * `reusePort`: the application allows one `reusePort` socket per I/O thread (`NetConfig.reusePort`);
+   * the worker uses it where Node and the platform have it and the pool has several threads.
+   */
+  | { op: 'listen'; connId: number; host: string; port: number; backlog: number; reusePort?: boolean }
   | { op: 'connect'; connId: number; host: string; port: number; timeoutMs: number }
   /** `host` "" binds the wildcard (dual-stack when IPv6 is supported); `port` 0 an ephemeral port. */
   | { op: 'udp'; connId: number; host: string; port: number; broadcast: boolean }

@@ -20,7 +20,7 @@ import net from 'node:net';
 import { parentPort, type MessagePort } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
 import { toErrorRecord, SocketError } from '../errors.js';
-import { followLogLevel, setLogSink } from '../log.js';
+import { followLogLevel, log, setLogSink } from '../log.js';
 import {
   CALL_SLOT_HEADER_BYTES,
   CallWord,
@@ -37,6 +37,7 @@ import {
   ShutdownWord,
   type AcceptedEvent,
   type AdoptMessage,
+  type PeerMessage,
   type ConnectionOption,
   type SocketOptionName,
   type ControlMessage,
@@ -53,6 +54,7 @@ import { getSocketOption, setSocketOption } from './socket-options.js';
 import { readAddressRecord } from '../protocol/address-record.js';
 import { TcpRendezvous, TcpStream, wireAddress, type EndpointHost } from './tcp-endpoints.js';
 import { UdpEndpoint } from './udp-endpoint.js';
+import { ReusePortGroups, acceptWithOnread } from './reuse-port.js';
 import { EventPublisher, ReaderSlot, WorkerStats } from './worker-context.js';
 
 const DRAIN_BUDGET = 8192;
@@ -90,8 +92,12 @@ class IoWorker implements EndpointHost {
   private readonly streams = new Map<number, TcpStream>();
   private readonly rendezvous = new Map<number, TcpRendezvous>();
   private readonly udp = new Map<number, UdpEndpoint>();
-  private readonly peers = new Map<number, MessagePort>();
-  private readonly supportIpv6: boolean;
+  readonly peers = new Map<number, MessagePort>();
+  readonly supportIpv6: boolean;
+  /** Rendezvous with one `reusePort` socket per thread (Node ≥ 22.12 on Linux): see reuse-port.ts. */
+  private readonly groups: ReusePortGroups;
+  /** Sockets of a group accepted with `onread` (acceptWithOnread), until their stream exists. */
+  private readonly readHolders = new WeakMap<net.Socket, { stream?: TcpStream }>();
   private readonly dirty = new Set<TcpStream>();
   readonly pending: Int32Array;
   readonly taken: Int32Array;
@@ -145,6 +151,29 @@ class IoWorker implements EndpointHost {
     this.maxQueuedPerConnection = init.maxQueuedPerConnection;
     this.idleTimeoutMs = init.idleTimeoutMs;
     this.spinMs = init.ioSpinUs / 1000;
+    this.groups = new ReusePortGroups({
+      index: this.index,
+      supportIpv6: this.supportIpv6,
+      poolSize: () => Atomics.load(this.pool, PoolWord.POOL_SIZE),
+      peers: this.peers,
+      addRendezvous: (connId, server, listening) => {
+        // Its accepted sockets read into this thread's shared buffer, as adopted ones do.
+        acceptWithOnread(server, () => {
+          const holder: { stream?: TcpStream } = {};
+          return { onread: this.onread(() => holder.stream), made: (socket) => this.readHolders.set(socket, holder) };
+        });
+        const rv = new TcpRendezvous(connId, server, this);
+        this.rendezvous.set(connId, rv);
+        if (listening) rv.attach();
+        this.reportLive(false);
+      },
+      rendezvousOp: (connId, op) => {
+        const rv = this.rendezvous.get(connId);
+        if (op === 'attach') rv?.attach();
+        else if (op === 'detach') rv?.detach();
+        else rv?.close();
+      },
+    });
     // This thread's lines go to the main thread's sink, at the main thread's level.
     followLogLevel(init.logLevel);
     setLogSink((level, message) => this.events.log(level, message));
@@ -218,13 +247,19 @@ class IoWorker implements EndpointHost {
         const udp = this.udp.get(msg.connId);
         if (stream !== undefined) stream.attach(slot);
         else if (udp !== undefined) udp.attach(slot);
-        else this.rendezvous.get(msg.connId)?.attach();
+        else if (this.rendezvous.has(msg.connId)) {
+          this.rendezvous.get(msg.connId)?.attach();
+          this.groups.forward(msg.connId, 'rvAttach');
+        }
         return;
       }
       case 'detach':
         this.streams.get(msg.connId)?.detach(msg.readerId);
         this.udp.get(msg.connId)?.detach(msg.readerId);
-        this.rendezvous.get(msg.connId)?.detach();
+        if (this.rendezvous.has(msg.connId)) {
+          this.rendezvous.get(msg.connId)?.detach();
+          this.groups.forward(msg.connId, 'rvDetach');
+        }
         return;
       case 'setOption':
         this.setOption(msg.connId, msg.option);
@@ -248,8 +283,10 @@ class IoWorker implements EndpointHost {
 
   private addPeer(index: number, port: MessagePort): void {
     this.peers.set(index, port);
-    port.on('message', (m: AdoptMessage) => this.adopt(m));
+    port.on('message', (m: PeerMessage) => (m.kind === 'adopt' ? this.adopt(m) : this.groups.onMessage(index, port, m)));
+    port.on('close', () => this.groups.peerClosed(index, port));
     port.unref();
+    this.groups.peerAdded(index);
   }
 
   private replySync(callId: number, result: SyncResult): void {
@@ -272,7 +309,8 @@ class IoWorker implements EndpointHost {
     try {
       switch (call.op) {
         case 'listen':
-          return await this.listen(call.connId, call.host, call.port, call.backlog);
+          if (this.groups.applies(call.reusePort)) return await this.groups.open(call.connId, call.host, call.port, call.backlog);
+          return await this.listen(call.connId, call.host, call.port, call.backlog, call.reusePort);
         case 'connect':
           return await this.connect(call.connId, call.host, call.port, call.timeoutMs);
         case 'udp':
@@ -292,7 +330,12 @@ class IoWorker implements EndpointHost {
     }
   }
 
-  private listen(connId: number, host: string, port: number, backlog: number): Promise<SyncResult> {
+  /** A rendezvous of one socket on this thread; with several threads, accepts are handed off by descriptor. */
+  private listen(connId: number, host: string, port: number, backlog: number, reusePortAllowed = false): Promise<SyncResult> {
+    if (Atomics.load(this.pool, PoolWord.POOL_SIZE) >= 2) {
+      const why = !reusePortAllowed ? 'NetConfig.reusePort is off' : `Node ${process.versions.node} on ${process.platform} has no reusePort`;
+      log('debug', `rendezvous ${connId}: one socket on I/O thread ${this.index}, accepts handed to the pool by descriptor (${why})`);
+    }
     const attempt = (bindHost: string): Promise<SyncResult> =>
       new Promise((resolve) => {
         // Half-open sockets: a peer's FIN leaves the write side open until the application has taken
@@ -402,6 +445,13 @@ class IoWorker implements EndpointHost {
     const peer = wireAddress(socket.remoteAddress, socket.remoteFamily, socket.remotePort);
     const local = wireAddress(socket.localAddress, socket.localFamily, socket.localPort);
     this.stats.add(StatWord.ACCEPTS, 1);
+    // A reusePort group: the kernel already chose this thread; it serves what it accepts.
+    if (this.groups.owns(rv.id)) {
+      const stream = this.register(connId, socket, rv.id, peer, local);
+      const holder = this.readHolders.get(socket);
+      if (holder !== undefined) holder.stream = stream;
+      return;
+    }
     const size = Math.max(1, Atomics.load(this.pool, PoolWord.POOL_SIZE));
     const target = Atomics.add(this.pool, PoolWord.NEXT_TARGET, 1) % size;
     const port = target === this.index ? undefined : this.peers.get(target);
@@ -477,7 +527,10 @@ class IoWorker implements EndpointHost {
         if (s !== undefined) {
           this.dirty.delete(s);
           s.closeLocal();
-        } else (this.udp.get(id) ?? this.rendezvous.get(id))?.close();
+        } else {
+          (this.udp.get(id) ?? this.rendezvous.get(id))?.close();
+          this.groups.forward(id, 'rvClose');
+        }
       }
     };
     /** Takes up to `budget` records, then writes what they queued (one write per stream). */
@@ -572,6 +625,7 @@ class IoWorker implements EndpointHost {
     // What the main thread did not close (a socket it has not heard of yet) is closed the same way.
     for (const s of [...this.streams.values()]) s.closeLocal();
     for (const r of [...this.rendezvous.values()]) r.close();
+    this.groups.clear();
     for (const u of [...this.udp.values()]) u.close();
     // Each stream still writing: bytes not yet in the kernel, as last seen.
     const flushing = new Map<net.Socket, number>();

@@ -28,6 +28,7 @@ import {
   takeResets,
   textDatagram,
   waitFor,
+  withNetConfig,
   type Received,
 } from '../helpers/net.js';
 
@@ -111,7 +112,8 @@ describe.each(MODES)('basics ($name)', ({ threads }) => {
 
   it(`spreads accepted connections over the I/O threads (${threads === 2 ? 'both threads used' : 'all on thread 0'})`, async () => {
     const N = 8;
-    const server = makeServer(threads);
+    // The fd hand-off's round-robin (reuse-port.test.ts checks the reusePort path's spread, with more clients).
+    const server = withNetConfig({ reusePort: false }, () => makeServer(threads));
     expect(server.manager.getNumIoThreads()).toBe(Math.max(1, threads));
     const client = makeClient(server.port, threads, N);
     const accepted = await acceptAll(server, N);

@@ -12,6 +12,8 @@ import {
   QueuedConnectionManager,
   QueuedConnectionReader,
   Datagram,
+  resetNetConfig,
+  setNetConfig,
   type Connection,
 } from '../../src/index.js';
 
@@ -29,7 +31,11 @@ async function until(what: string, cond: () => boolean, timeoutMs = 10_000): Pro
 }
 
 function world(threads: number) {
+  // The fd hand-off's round-robin placement (the reusePort path's spread is the kernel's hash, so a
+  // few connections may land on one thread: test/integration/reuse-port.test.ts covers its faults).
+  setNetConfig({ reusePort: false });
   const server = new QueuedConnectionManager();
+  resetNetConfig();
   const client = new QueuedConnectionManager();
   managers.push(server, client);
   const listener = new QueuedConnectionListener(server, threads);

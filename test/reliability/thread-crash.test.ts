@@ -9,7 +9,7 @@
  */
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { Datagram, setLogSink, type Connection } from '../../src/index.js';
-import { MODES, makeServer, takeResets, waitFor, type Server } from '../helpers/net.js';
+import { MODES, makeServer, takeResets, waitFor, withNetConfig, type Server } from '../helpers/net.js';
 import { connectPeer, fdCount, record, sawEof, serverApp, settle, u32, waitForFds, warmUp, type Peer, type ServerApp } from '../helpers/faults.js';
 
 /** A client keeping `window` sequence-numbered datagrams in flight and checking their echoes, in order. */
@@ -44,10 +44,18 @@ function onThread(server: Server, index: number): Connection[] {
   return [server.rendezvous, ...server.accepted].filter((c) => c.isOpen() && c.getThreadIndex() === index);
 }
 
+/**
+ * A server whose accepts are placed round-robin by the fd hand-off, so every thread holds connections
+ * (the reusePort path's spread is the kernel's hash; test/integration/reuse-port.test.ts covers its faults).
+ */
+function handoffServer(threads: number): Server {
+  return withNetConfig({ reusePort: false }, () => makeServer(threads));
+}
+
 describe.each(MODES)('I/O thread crash ($name)', ({ threads }) => {
   it('under load: the dead thread\'s connections reset once each, the others stream on, a replacement serves, nothing leaks', async () => {
     quietCrashLog();
-    const server = makeServer(threads);
+    const server = handoffServer(threads);
     const app: ServerApp = serverApp(server);
     await warmUp(app);
     const fd0 = fdCount();
@@ -128,7 +136,7 @@ describe.each(MODES)('I/O thread crash ($name)', ({ threads }) => {
 
   it('datagrams the dead thread had already queued are delivered, not lost silently, and the reader\'s queue count returns to 0', async () => {
     quietCrashLog();
-    const server = makeServer(threads);
+    const server = handoffServer(threads);
     const app = serverApp(server, () => 'keep');
     const pool = server.manager.getNumIoThreads();
     const victimIndex = pool - 1;
@@ -163,7 +171,7 @@ describe.each(MODES)('I/O thread crash ($name)', ({ threads }) => {
 
   it('sends still waiting in the dead thread\'s outbound ring do not stay counted against the writer\'s queue', async () => {
     quietCrashLog();
-    const server = makeServer(threads);
+    const server = handoffServer(threads);
     const app = serverApp(server);
     const pool = server.manager.getNumIoThreads();
     const victimIndex = pool - 1;
