@@ -191,7 +191,7 @@ describe.each(MODES)('MessageDirector mesh over NATS ($name)', ({ threads }) => 
     const fa = await fence(e, a, 100, base + 3);
     const fe = await fence(a, e, 300, 3);
     expect(a.frames().slice(base)).toEqual([hex(prs[0]!), hex(prs[1]!), fa]);
-    expect([...e.frames().slice(0, 2)].sort()).toEqual([hex(prs[0]!), hex(prs[2]!)].sort()); // either order, as above
+    expect([...e.frames().slice(0, 2)].sort()).toEqual([hex(prs[0]!), hex(prs[2]!)].sort()); // either order (above)
     expect(e.frames().slice(2)).toEqual([fe]);
     expect(s1.meshHolders(777)).toEqual([]);
   });
