@@ -184,6 +184,26 @@ export interface ManagerCollectorOptions {
   prefix?: string;
 }
 
+/** The numeric fields of a thread's stats that are counters. */
+type ThreadCounterField = 'datagramsIn' | 'datagramsOut' | 'bytesIn' | 'bytesOut' | 'accepts' | 'resets' | 'backpressurePauses' | 'quotaPauses' | 'tcpReads' | 'tcpWrites' | 'outboundSleeps' | 'outboundMissedWakes' | 'udpDropped';
+
+/** The I/O threads' counters: metric name (after the prefix), the `ThreadStats` field, the help text. */
+const THREAD_COUNTERS: ReadonlyArray<readonly [name: string, field: ThreadCounterField, help: string]> = [
+  ['datagrams_received_total', 'datagramsIn', 'Datagrams an I/O thread received.'],
+  ['datagrams_sent_total', 'datagramsOut', 'Datagrams an I/O thread sent.'],
+  ['received_bytes_total', 'bytesIn', 'Payload bytes an I/O thread received.'],
+  ['sent_bytes_total', 'bytesOut', 'Payload bytes an I/O thread sent.'],
+  ['accepts_total', 'accepts', 'Connections an I/O thread accepted.'],
+  ['thread_resets_total', 'resets', 'Connections an I/O thread saw reset.'],
+  ['backpressure_pauses_total', 'backpressurePauses', "Times an I/O thread paused reading a socket: its reader ring was full, or its connection had maxQueuedPerConnection datagrams waiting."],
+  ['quota_pauses_total', 'quotaPauses', 'Of the backpressure pauses, those for the per-connection quota (NetConfig.maxQueuedPerConnection).'],
+  ['tcp_reads_total', 'tcpReads', 'Socket reads an I/O thread took (each may carry many datagrams).'],
+  ['tcp_writes_total', 'tcpWrites', "TCP writes an I/O thread issued (each carries one connection's batch)."],
+  ['outbound_sleeps_total', 'outboundSleeps', "Times an I/O thread's outbound loop went to sleep (a later send must wake it)."],
+  ['outbound_missed_wakes_total', 'outboundMissedWakes', "Idle sleeps of an I/O thread's outbound loop that ran out their time with a send waiting (a missed wake-up; 0 when healthy)."],
+  ['udp_dropped_total', 'udpDropped', 'UDP packets an I/O thread dropped (bad checksum, too short, no room, failed send).'],
+];
+
 /**
  * A manager's `getStats()` as metrics. Each label carries the identifier `getStats()` reports:
  * `thread` an I/O thread's index, `reader` a reader's id, `writer` a writer's slot. Per-thread
@@ -209,19 +229,7 @@ export class ManagerCollector {
     const t = ['thread'];
     g('connections', 'Open connections known to the manager (rendezvous and UDP included).');
     c('resets_total', 'Connections the manager reported reset (peer closed, error, failed send).');
-    c('datagrams_received_total', 'Datagrams an I/O thread received.', t);
-    c('datagrams_sent_total', 'Datagrams an I/O thread sent.', t);
-    c('received_bytes_total', 'Payload bytes an I/O thread received.', t);
-    c('sent_bytes_total', 'Payload bytes an I/O thread sent.', t);
-    c('accepts_total', 'Connections an I/O thread accepted.', t);
-    c('thread_resets_total', 'Connections an I/O thread saw reset.', t);
-    c('backpressure_pauses_total', "Times an I/O thread paused reading a socket: its reader ring was full, or its connection had maxQueuedPerConnection datagrams waiting.", t);
-    c('quota_pauses_total', 'Of the backpressure pauses, those for the per-connection quota (NetConfig.maxQueuedPerConnection).', t);
-    c('tcp_reads_total', 'Socket reads an I/O thread took (each may carry many datagrams).', t);
-    c('tcp_writes_total', "TCP writes an I/O thread issued (each carries one connection's batch).", t);
-    c('outbound_sleeps_total', "Times an I/O thread's outbound loop went to sleep (a later send must wake it).", t);
-    c('outbound_missed_wakes_total', "Idle sleeps of an I/O thread's outbound loop that ran out their time with a send waiting (a missed wake-up; 0 when healthy).", t);
-    c('udp_dropped_total', 'UDP packets an I/O thread dropped (bad checksum, too short, no room, failed send).', t);
+    for (const [name, , help] of THREAD_COUNTERS) c(name, help, t);
     g('io_thread_alive', '1 while the I/O thread runs.', t);
     g('io_thread_sockets', 'Sockets an I/O thread owns.', t);
     g('io_thread_utilization', 'Event-loop utilisation of an I/O thread since the previous getStats() (0..1).', t);
@@ -243,19 +251,7 @@ export class ManagerCollector {
     c['resets_total']!.set({}, stats.resetsReported);
     for (const th of stats.threads) {
       const l = { thread: th.index };
-      c['datagrams_received_total']!.set(l, th.datagramsIn);
-      c['datagrams_sent_total']!.set(l, th.datagramsOut);
-      c['received_bytes_total']!.set(l, th.bytesIn);
-      c['sent_bytes_total']!.set(l, th.bytesOut);
-      c['accepts_total']!.set(l, th.accepts);
-      c['thread_resets_total']!.set(l, th.resets);
-      c['backpressure_pauses_total']!.set(l, th.backpressurePauses);
-      c['quota_pauses_total']!.set(l, th.quotaPauses);
-      c['tcp_reads_total']!.set(l, th.tcpReads);
-      c['tcp_writes_total']!.set(l, th.tcpWrites);
-      c['outbound_sleeps_total']!.set(l, th.outboundSleeps);
-      c['outbound_missed_wakes_total']!.set(l, th.outboundMissedWakes);
-      c['udp_dropped_total']!.set(l, th.udpDropped);
+      for (const [name, field] of THREAD_COUNTERS) c[name]!.set(l, th[field]);
       g['io_thread_alive']!.set(l, th.alive ? 1 : 0);
       g['io_thread_sockets']!.set(l, th.connections);
       g['io_thread_utilization']!.set(l, th.utilization);
