@@ -44,17 +44,6 @@ export interface NatsServer {
   restart(): Promise<void>;
 }
 
-async function tcpUp(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect(port, '127.0.0.1');
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
-}
-
 function exited(p: ChildProcess): Promise<void> {
   return p.exitCode !== null || p.signalCode !== null ? Promise.resolve() : new Promise((r) => p.once('exit', () => r()));
 }
@@ -75,8 +64,8 @@ export async function startNats(): Promise<NatsServer> {
       if (log.includes('Server is ready')) ready = true;
     });
     await waitFor(() => ready || p.exitCode !== null, { what: () => `nats-server on port ${port} ready (log: ${log.slice(-500)})`, timeoutMs: DEFAULT_WAIT_MS });
+    // "Server is ready" comes after "Listening for client connections": the port accepts from here.
     if (!ready) throw new Error(`nats-server exited: ${log.slice(-1000)}`);
-    if (!(await tcpUp(port))) throw new Error(`nats-server on port ${port} does not accept connections`);
   };
   onTestFinished(async () => {
     const p = proc as ChildProcess | null;
