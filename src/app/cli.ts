@@ -612,8 +612,10 @@ Workloads (each beside its node:net / node:dgram baseline in the same run):
   udp        UDP echo with Panda's checksum vs node:dgram
   md         one message director vs a node:net router
   md-mesh    two message directors over a nats-server (only when named)
+  accept     accept rate and spread over I/O threads: fd hand-off vs reusePort (only when named)
+  echo-nodes echo under this Node and another from the cache, e.g. --nodes 26 (only when named)
   micro      in-memory micro benchmarks (only when named)
-With no workload named, runs all but md-mesh and micro. Common options: --quick, --runs N,
+With no workload named, runs all but md-mesh, accept, echo-nodes and micro. Common options: --quick, --runs N,
 --threads 0,1,2, --connections N. See \`npm run bench -- --help\` for each workload's own.
 
 Options:
