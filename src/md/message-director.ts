@@ -218,7 +218,11 @@ export class MessageDirector {
           this.#natsOptions,
           {
             director: this.#director,
+            beforeRoute: () => {
+              this.#writer?.cork();
+            },
             afterRoute: () => {
+              this.#writer?.uncork();
               if (this.#condemned.length > 0) this.#terminateCondemned();
             },
             log: (level, message) => log(level, message),
