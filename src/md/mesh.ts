@@ -469,19 +469,10 @@ export class MdMesh<C> implements DirectorMesh<C> {
     const d = m.data;
     const director = this.#host.director;
     const host = this.#host;
-    let at = 0;
-    let count = 0;
     host.beforeRoute();
     try {
-      while (at + 2 <= d.length) {
-        const n = d[at]! | (d[at + 1]! << 8);
-        if (at + 2 + n > d.length) break;
-        count++;
-        director.receiveFromMesh(d, at + 2, n);
-        at += 2 + n;
-      }
+      this.counters.meshDatagramsIn += director.receiveMeshBatch(d, d.length);
     } finally {
-      this.counters.meshDatagramsIn += count;
       host.afterRoute();
     }
     this.flush();
