@@ -219,7 +219,11 @@ export class MessageDirector {
           {
             director: this.#director,
             beforeRoute: () => {
-              this.#writer?.cork();
+              try {
+                this.#writer?.cork();
+              } catch {
+                // A writer already shut down (stopping): nothing to hold; its sends fail as they would.
+              }
             },
             afterRoute: () => {
               this.#writer?.uncork();
