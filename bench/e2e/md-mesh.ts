@@ -99,6 +99,8 @@ interface MeshRun {
   ratioToAstronMeasured?: number;
   /** Process CPU of the routers / peers per datagram in the max phase, µs. */
   cpuUsPerDg: number;
+  /** Of that, the routers' main threads' (routing, NATS), µs; the rest is their I/O threads' (mesh and Astron tree runs). */
+  mainCpuUsPerDg?: number;
   /** Mesh: each node's `getStats()` after the max phase; and datagrams per NATS message they sent (all nodes). */
   routerStats?: unknown;
   datagramsPerNatsMessage?: number;
@@ -288,6 +290,7 @@ async function runClientKind(o: MdMeshOptions, kind: string, params: MdRouterPar
       points: r.points.map((p) => ({ load: p.load, ratePerSec: p.ratePerSec, deliveredPerSec: p.deliveredPerSec, latency: p.latency, service: p.service, sendLag: p.sendLag, missing: p.missing })),
       ratioToAstronTree: r.ratioToAstron,
       cpuUsPerDg: r.max?.processCpuUsPerDg ?? Number.NaN,
+      ...(r.max !== null && r.max !== undefined ? { mainCpuUsPerDg: r.max.mainCpuUsPerDg } : {}),
       routerStats: r.routerStats,
       wallMs: performance.now() - t0,
     };
@@ -556,7 +559,7 @@ export async function runMdMesh(options: Partial<MdMeshOptions>, progress: Progr
       progress.step();
       progress.log(
         run.ok
-          ? `md-mesh r${roundNo} ${kind.padEnd(18)} max ${k(run.datagramsPerSec)} dg/s (${f2(run.ratioToAstronTree)}× Astron tree), ${f2(run.cpuUsPerDg)} µs/dg${run.datagramsPerNatsMessage !== undefined ? `, ${f2(run.datagramsPerNatsMessage)} dg per NATS message (max phase, warm-up included)` : ''}; ${run.points.map((p) => `${k(p.ratePerSec)}/s (${p.load * 100}%): p50 ${us(p.latency?.p50 ?? Number.NaN)} p99 ${us(p.latency?.p99 ?? Number.NaN)} p99.9 ${us(p.latency?.p999 ?? Number.NaN)}, from write p99 ${us(p.service?.p99 ?? Number.NaN)}, ticker lateness p99 ${us(p.sendLag?.p99 ?? Number.NaN)}`).join('; ')} (${(run.wallMs / 1000).toFixed(1)} s; other load before ${f2(loadBefore)} cores)`
+          ? `md-mesh r${roundNo} ${kind.padEnd(18)} max ${k(run.datagramsPerSec)} dg/s (${f2(run.ratioToAstronTree)}× Astron tree), ${f2(run.cpuUsPerDg)} µs/dg${run.mainCpuUsPerDg !== undefined ? ` (main threads ${f2(run.mainCpuUsPerDg)})` : ''}${run.datagramsPerNatsMessage !== undefined ? `, ${f2(run.datagramsPerNatsMessage)} dg per NATS message (max phase, warm-up included)` : ''}; ${run.points.map((p) => `${k(p.ratePerSec)}/s (${p.load * 100}%): p50 ${us(p.latency?.p50 ?? Number.NaN)} p99 ${us(p.latency?.p99 ?? Number.NaN)} p99.9 ${us(p.latency?.p999 ?? Number.NaN)}, from write p99 ${us(p.service?.p99 ?? Number.NaN)}, ticker lateness p99 ${us(p.sendLag?.p99 ?? Number.NaN)}`).join('; ')} (${(run.wallMs / 1000).toFixed(1)} s; other load before ${f2(loadBefore)} cores)`
           : `md-mesh r${roundNo} ${kind} FAILED: ${run.error}`,
       );
     }

@@ -42,6 +42,10 @@ export class MdParticipantRecord<C> implements RouteTarget {
   datagramsIn = 0;
   /** Datagrams routed to it. */
   datagramsOut = 0;
+  /** {@link Director.receiveMeshBatch}'s per-batch chain of this participant's datagrams: the batch it belongs to, first and last entry. */
+  batchStamp = 0;
+  batchHead = -1;
+  batchTail = -1;
 
   constructor(
     /** Director-wide id (for logs). */
@@ -125,6 +129,12 @@ export class Director<C> {
   readonly #participants = new Set<MdParticipantRecord<C>>();
   readonly #header: MdHeader = newMdHeader();
   readonly #recipients: MdParticipantRecord<C>[] = [];
+  /** {@link receiveMeshBatch}'s scratch: batch generation, participants in first-seen order, entries (offset, length) and each entry's next of the same participant. */
+  #batchGen = 0;
+  readonly #batchWho: MdParticipantRecord<C>[] = [];
+  readonly #one: MdParticipantRecord<C>[] = [];
+  #batchOff = new Int32Array(2 * 1024);
+  #batchNext = new Int32Array(1024);
   #nextId = 1;
   #mesh: DirectorMesh<C> | null = null;
   /** Whether this node has a parent (tree rules apply). */
@@ -213,15 +223,75 @@ export class Director<C> {
     this.#route(null, data, offset, length, h);
   }
 
-  /** A datagram from another node of the mesh: delivered to local subscribers only (never forwarded). Truncated: logged and dropped. */
-  receiveFromMesh(data: Uint8Array, offset: number, length: number): void {
+  /**
+   * A batch of datagrams from another node of the mesh, `[u16 LE length][datagram]…` in
+   * `data[0, end)`: delivered to local subscribers only (never forwarded), grouped by recipient — each participant's
+   * datagrams of the batch go out one after the other, in the batch's order (so a participant's run
+   * becomes one batch record of the writer, and the order per sender and receiver holds), the
+   * participants in the order of their first datagram. Truncated datagrams: logged and dropped; a
+   * cut-off last frame ends the batch. Returns the number of datagrams read.
+   */
+  receiveMeshBatch(data: Uint8Array, end: number): number {
     const h = this.#header;
-    if (readMdHeader(data, offset, length, h) !== null) {
-      this.counters.truncated++;
-      this.#out.log('warning', 'md: truncated datagram from the mesh; dropped');
-      return;
+    const to = this.#recipients;
+    const gen = ++this.#batchGen;
+    const who = this.#batchWho;
+    let whoN = 0;
+    let offs = this.#batchOff;
+    let next = this.#batchNext;
+    let entries = 0;
+    let count = 0;
+    let at = 0;
+    while (at + 2 <= end) {
+      const length = data[at]! | (data[at + 1]! << 8);
+      const offset = at + 2;
+      if (offset + length > end) break;
+      at = offset + length;
+      count++;
+      if (readMdHeader(data, offset, length, h) !== null) {
+        this.counters.truncated++;
+        this.#out.log('warning', 'md: truncated datagram from the mesh; dropped');
+        continue;
+      }
+      const n = this.map.collect(data, h.recipients, h.count, to, null);
+      if (n === 0) {
+        this.counters.droppedNoSubscriber++;
+        continue;
+      }
+      this.counters.routed++;
+      this.counters.deliveries += n;
+      if (entries + n > next.length) {
+        const cap = Math.max(2 * next.length, entries + n);
+        const o2 = new Int32Array(2 * cap);
+        o2.set(offs);
+        const n2 = new Int32Array(cap);
+        n2.set(next);
+        this.#batchOff = offs = o2;
+        this.#batchNext = next = n2;
+      }
+      for (let i = 0; i < n; i++) {
+        const p = to[i]!;
+        p.datagramsOut++;
+        const e = entries++;
+        offs[2 * e] = offset;
+        offs[2 * e + 1] = length;
+        next[e] = -1;
+        if (p.batchStamp !== gen) {
+          p.batchStamp = gen;
+          p.batchHead = e;
+          who[whoN++] = p;
+        } else next[p.batchTail] = e;
+        p.batchTail = e;
+      }
     }
-    this.#route(null, data, offset, length, h);
+    const one = this.#one;
+    for (let w = 0; w < whoN; w++) {
+      const p = who[w]!;
+      one[0] = p;
+      for (let e = p.batchHead; e >= 0; e = next[e]!) this.#out.route(data, offs[2 * e]!, offs[2 * e + 1]!, one, 1, false);
+    }
+    who.length = 0;
+    return count;
   }
 
   /**

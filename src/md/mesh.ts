@@ -92,7 +92,13 @@ export interface MeshCounters {
 /** What the mesh needs of its MessageDirector. Thread: main thread. */
 export interface MeshHost<C> {
   director: Director<C>;
-  /** After the mesh routed datagrams itself (from NATS, a dead node's post-removes): terminate slow consumers. */
+  /**
+   * Before the mesh routes a batch of datagrams itself (one NATS message): hold the sends to local
+   * participants (the writer's `cork`), so the batch wakes each I/O thread once and a participant's
+   * run of datagrams leaves in one batch record. Always followed by {@link afterRoute}.
+   */
+  beforeRoute(): void;
+  /** After the mesh routed datagrams itself (from NATS, a dead node's post-removes): release what {@link beforeRoute} held, terminate slow consumers. */
   afterRoute(): void;
   log(level: 'debug' | 'info' | 'warning' | 'error', message: string): void;
 }
@@ -462,15 +468,13 @@ export class MdMesh<C> implements DirectorMesh<C> {
   #onData(m: Msg): void {
     const d = m.data;
     const director = this.#host.director;
-    let at = 0;
-    while (at + 2 <= d.length) {
-      const n = d[at]! | (d[at + 1]! << 8);
-      if (at + 2 + n > d.length) break;
-      this.counters.meshDatagramsIn++;
-      director.receiveFromMesh(d, at + 2, n);
-      at += 2 + n;
+    const host = this.#host;
+    host.beforeRoute();
+    try {
+      this.counters.meshDatagramsIn += director.receiveMeshBatch(d, d.length);
+    } finally {
+      host.afterRoute();
     }
-    this.#host.afterRoute();
     this.flush();
   }
 
@@ -781,11 +785,15 @@ export class MdMesh<C> implements DirectorMesh<C> {
       for (const k of keys) {
         const e = await kv.get(k);
         if (e !== null && e.operation === 'PUT') {
-          for (const dg of decodePostRemoves(e.value)) {
-            this.counters.meshPostRemovesFired++;
-            this.#host.director.firePostRemoveOfDeadNode(dg);
+          this.#host.beforeRoute();
+          try {
+            for (const dg of decodePostRemoves(e.value)) {
+              this.counters.meshPostRemovesFired++;
+              this.#host.director.firePostRemoveOfDeadNode(dg);
+            }
+          } finally {
+            this.#host.afterRoute();
           }
-          this.#host.afterRoute();
           this.flush();
         }
         await kv.delete(k);

@@ -218,7 +218,15 @@ export class MessageDirector {
           this.#natsOptions,
           {
             director: this.#director,
+            beforeRoute: () => {
+              try {
+                this.#writer?.cork();
+              } catch {
+                // A writer already shut down (stopping): nothing to hold; its sends fail as they would.
+              }
+            },
             afterRoute: () => {
+              this.#writer?.uncork();
               if (this.#condemned.length > 0) this.#terminateCondemned();
             },
             log: (level, message) => log(level, message),
