@@ -260,6 +260,9 @@ export function zeroMeshCounters(): MeshCounters {
   };
 }
 
+/** How long close() waits for claims and firings under way before it drains the connection, ms. */
+const KV_TASKS_ON_CLOSE_MS = 3000;
+
 /**
  * One node's link to the mesh (see the module notes). Made by {@link MdMesh.connect}; closed by
  * {@link MdMesh.close}. Thread: main thread only.
@@ -286,6 +289,12 @@ export class MdMesh<C> implements DirectorMesh<C> {
   /** close() began: no more claims (this node is leaving). */
   #stopping = false;
   readonly #timers = new Set<NodeJS.Timeout>();
+  /**
+   * Claims and firings under way (KV reads and listings). close() lets them finish before it drains
+   * the connection: a key listing cut off by the close leaves the NATS client's 30 s heartbeat timer
+   * behind, which kept a stopped node's process alive.
+   */
+  readonly #kvTasks = new Set<Promise<void>>();
   readonly #prDirty = new Set<MdParticipantRecord<C>>();
   readonly #prDelete = new Set<string>();
   readonly #prStored = new Set<string>();
@@ -725,7 +734,10 @@ export class MdMesh<C> implements DirectorMesh<C> {
     this.#dead.set(n.id, Date.now());
     this.counters.meshDeadNodes++;
     this.#host.log('warning', `md mesh: node ${n.id} is dead (${why}); its interest dropped`);
-    void this.#claim(n.id).then(() => this.#takeOverClaimsOf(n.id));
+    const task: Promise<void> = this.#claim(n.id)
+      .then(() => this.#takeOverClaimsOf(n.id))
+      .finally(() => this.#kvTasks.delete(task));
+    this.#kvTasks.add(task);
   }
 
   /** Races the other survivors for `claim.<id>`; the winner fires the dead node's post-removes and deletes them. */
@@ -896,6 +908,15 @@ export class MdMesh<C> implements DirectorMesh<C> {
     }
   }
 
+  /** Waits until the claims and firings under way ended, or `timeoutMs` passed. */
+  async #kvTasksDone(timeoutMs: number): Promise<void> {
+    if (this.#kvTasks.size === 0) return;
+    let timer: NodeJS.Timeout | undefined;
+    const bound = new Promise<void>((r) => (timer = setTimeout(r, timeoutMs)));
+    await Promise.race([Promise.allSettled([...this.#kvTasks]), bound]);
+    clearTimeout(timer);
+  }
+
   /**
    * Leaves the mesh: says goodbye (the others then treat this node as dead and fire its
    * participants' post-removes, held in the KV — as a tree parent does when a child's link closes)
@@ -909,6 +930,7 @@ export class MdMesh<C> implements DirectorMesh<C> {
     if (nc === null || this.#closing) return;
     this.flush();
     await this.settled();
+    await this.#kvTasksDone(KV_TASKS_ON_CLOSE_MS);
     this.#publish('hb', { n: this.nodeId, bye: true });
     this.#closing = true;
     this.#connected = false;
