@@ -159,9 +159,9 @@ export class IoThread {
       Atomics.store(this.callWords, CallWord.STATE, 0);
       this.post({ kind: 'call', callId, call, reply: 'slot' });
     };
-    wait(answered, timeoutMs, (ms) => Atomics.wait(this.callWords, CallWord.STATE, 0, ms), () => this.alive, post);
+    wait(answered, timeoutMs, (ms) => Atomics.wait(this.callWords, CallWord.STATE, 0, ms), () => this.isAlive(), post);
     if (reply !== null) return reply;
-    if (!this.alive) throw this.diedError();
+    if (!this.isAlive()) throw this.diedError();
     throw new PandaNetError(ErrorCode.WORKER_TIMEOUT, `I/O thread ${this.index} did not answer ${call.op} within ${timeoutMs} ms`);
   }
 
@@ -195,12 +195,20 @@ export class IoThread {
     }
   }
 
+  /**
+   * Whether the worker still runs: false once its `exit` event came, or — seen at once even by a main
+   * thread blocked in a wait, which takes no events — once the worker flagged its own exit.
+   */
+  isAlive(): boolean {
+    return this.alive && Atomics.load(this.callWords, CallWord.EXITED) === 0;
+  }
+
   private assertAlive(): void {
-    if (!this.alive) throw this.diedError();
+    if (!this.isAlive()) throw this.diedError();
   }
 
   private diedError(): PandaNetError {
-    return new PandaNetError(ErrorCode.WORKER_DIED, `I/O thread ${this.index} is gone (${this.exitError ?? 'unknown reason'})`);
+    return new PandaNetError(ErrorCode.WORKER_DIED, `I/O thread ${this.index} is gone (${this.exitError ?? (this.alive ? 'it exited during a blocking call' : 'unknown reason')})`);
   }
 
   private onNotice(m: WorkerNotice): void {
@@ -234,7 +242,7 @@ export class IoThread {
    * them). Null when the worker is gone. Follow with a wait, then {@link terminate}.
    */
   requestShutdown(timeoutMs: number): ShutdownProbe | null {
-    if (!this.alive) return null;
+    if (!this.isAlive()) return null;
     const sab = new SharedArrayBuffer(SHUTDOWN_REPORT_BYTES);
     this.post({ kind: 'shutdown', timeoutMs, report: sab });
     return { words: new Int32Array(sab, 0, 2), unsent: new Float64Array(sab, SHUTDOWN_UNSENT_OFFSET, 1) };

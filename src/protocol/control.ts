@@ -324,10 +324,12 @@ export const STAT_WORDS = 32;
  * [0] STATE   0 idle/pending, 1 reply ready
  * [1] CALL_ID id of the call the reply answers
  * [2] LENGTH  JSON reply byte length
+ * [3] EXITED  1 once the worker is exiting (set by its `exit` handler, then STATE is notified): a main
+ *             thread blocked in a wait sees the death without the `exit` event it cannot take meanwhile
  * bytes from CALL_SLOT_HEADER_BYTES: UTF-8 JSON of a SyncResult
  * ```
  */
-export const CallWord = { STATE: 0, CALL_ID: 1, LENGTH: 2 } as const;
+export const CallWord = { STATE: 0, CALL_ID: 1, LENGTH: 2, EXITED: 3 } as const;
 export const CALL_SLOT_HEADER_BYTES = 64;
 export const CALL_SLOT_BYTES = 64 * 1024;
 

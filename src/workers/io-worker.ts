@@ -142,6 +142,13 @@ class IoWorker implements EndpointHost {
     this.events = new EventPublisher(init.eventRing);
     this.out = new SpscRing(init.outRing);
     this.callWords = new Int32Array(init.callSlot, 0, CALL_SLOT_HEADER_BYTES / 4);
+    // Runs on an uncaught exception or process.exit() here (not on a heap-limit abort): a main thread
+    // blocked waiting on this thread learns of the death now, not when its wait's bound runs out.
+    const words = this.callWords;
+    process.once('exit', () => {
+      Atomics.store(words, CallWord.EXITED, 1);
+      Atomics.notify(words, CallWord.STATE);
+    });
     this.callBytes = new Uint8Array(init.callSlot, CALL_SLOT_HEADER_BYTES);
     this.stats = new WorkerStats(init.statsSab);
     this.writerWords = new Int32Array(init.writerSab);
@@ -265,10 +272,8 @@ class IoWorker implements EndpointHost {
         this.setOption(msg.connId, msg.option);
         return;
       case 'crashForTest':
-        setImmediate(() => {
-          throw new Error('I/O worker crash injected by a test');
-        });
-        return;
+        // Dies at once: no message posted after this one is taken (a call sent next is never answered).
+        throw new Error('I/O worker crash injected by a test');
       case 'shutdown':
         this.shutdown(msg.timeoutMs, msg.report);
         return;

@@ -99,7 +99,7 @@ export class Shutdown {
     const run = this.#run ?? this.#begin(timeoutMs);
     for (const t of run.threads) {
       const probe = t.probe;
-      if (probe !== null) this.#out.wait(() => reported(probe), run.deadline - performance.now(), (ms) => Atomics.wait(probe.words, ShutdownWord.STATE, ShutdownState.FLUSHING, ms));
+      if (probe !== null) this.#out.wait(() => reported(probe), run.deadline - performance.now(), (ms) => Atomics.wait(probe.words, ShutdownWord.STATE, ShutdownState.FLUSHING, ms), () => t.thread.isAlive());
     }
     return this.#end(run);
   }

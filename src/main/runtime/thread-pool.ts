@@ -67,7 +67,7 @@ export class ThreadPool {
     this.ensure(1);
     for (let i = 0; i < this.#threads.length; i++) {
       const t = this.#threads[this.#nextPick++ % this.#threads.length]!;
-      if (t.alive) return t;
+      if (t.isAlive()) return t;
     }
     throw new PandaNetError(ErrorCode.WORKER_DIED, 'no live I/O thread');
   }

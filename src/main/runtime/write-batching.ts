@@ -135,7 +135,7 @@ export class WriteBatching {
     const ring = thread.outRing;
     if (ring.tryWriteRange(connId, meta, payload, 0, length)) return true;
     if (length > ring.maxPayload) return false;
-    return this.wait(() => ring.tryWriteRange(connId, meta, payload, 0, length), timeoutMs, (ms) => ring.waitForSpace(length, ms), () => thread.alive);
+    return this.wait(() => ring.tryWriteRange(connId, meta, payload, 0, length), timeoutMs, (ms) => ring.waitForSpace(length, ms), () => thread.isAlive());
   }
 
   /**
@@ -149,7 +149,7 @@ export class WriteBatching {
     const ring = thread.outRing;
     const need = BATCH_COUNT_BYTES + prefix + length;
     if (need > ring.maxPayload) return false;
-    return this.wait(() => this.#tryItem(thread, connId, meta, prefix, payload, length), timeoutMs, (ms) => ring.waitForSpace(need, ms), () => thread.alive);
+    return this.wait(() => this.#tryItem(thread, connId, meta, prefix, payload, length), timeoutMs, (ms) => ring.waitForSpace(need, ms), () => thread.isAlive());
   }
 
   /** Largest datagram {@link sendFramed} can ever take on `thread` with a `prefix`-byte header. */
