@@ -3,7 +3,8 @@
  * thread each by default) for all of them, like a load generator would.
  *
  * Each bot connects with `openTCPClientConnectionAsync` (staggered, with bounded retries and
- * back-off), then sends an INPUT at `inputRate` Hz carrying its client send time, walking a circle
+ * back-off) — or, for the swarm's WebSocket bots ({@link BotSwarmOptions.webSocketBots}), with a `ws`
+ * client to the server's WebSocket rendezvous, one binary message per datagram, as a browser does — then sends an INPUT at `inputRate` Hz carrying its client send time, walking a circle
  * around a random point of the world. The server's SNAPSHOTs echo each bot's latest input; the first
  * snapshot that acknowledges a new input gives one round-trip sample:
  *
@@ -22,6 +23,7 @@
  * @module
  */
 import { createHistogram, type RecordableHistogram } from 'node:perf_hooks';
+import WebSocket from 'ws';
 import {
   type Connection,
   ConnectionWriter,
@@ -54,6 +56,10 @@ export interface BotSwarmOptions {
   connectTimeoutMs?: number;
   /** Seed of the bots' paths (default 7). */
   seed?: number;
+  /** Bots, beyond {@link bots}, that connect over WebSocket to {@link webSocketUrl} instead of TCP (default 0). */
+  webSocketBots?: number;
+  /** The server's WebSocket address, e.g. `ws://127.0.0.1:9100/` (needed when {@link webSocketBots} > 0). */
+  webSocketUrl?: string;
 }
 
 /** Round-trip percentiles, ms (0 when there are no samples). */
@@ -66,8 +72,10 @@ export interface RttFigures {
 
 /** What a swarm reports: counters since it started, and round trips of the last interval and in total. */
 export interface BotReport {
-  /** Bots asked for. */
+  /** Bots asked for (TCP and WebSocket). */
   bots: number;
+  /** Of {@link bots}, those that connect over WebSocket. */
+  webSocketBots: number;
   /** Connected now. */
   connected: number;
   /** Most connected at once. */
@@ -163,8 +171,11 @@ type BotState = 'waiting' | 'connecting' | 'connected' | 'failed' | 'gone';
 
 interface Bot {
   readonly index: number;
+  /** Connects over WebSocket (else TCP through the swarm's manager). */
+  readonly webSocket: boolean;
   state: BotState;
   conn: Connection | null;
+  ws: WebSocket | null;
   attempts: number;
   seq: number;
   /** Highest acknowledged sequence seen (one sample per new ack). */
@@ -181,7 +192,7 @@ interface Bot {
 
 /** Runs bots against a server. Thread: main thread only. */
 export class BotSwarm {
-  readonly options: Readonly<Required<BotSwarmOptions>>;
+  readonly options: Readonly<Required<Omit<BotSwarmOptions, 'webSocketUrl'>>> & { readonly webSocketUrl: string | null };
   readonly manager = new QueuedConnectionManager();
   readonly reader: QueuedConnectionReader;
   readonly writer: ConnectionWriter;
@@ -212,9 +223,13 @@ export class BotSwarm {
       maxAttempts: options.maxAttempts ?? 5,
       connectTimeoutMs: options.connectTimeoutMs ?? 3000,
       seed: options.seed ?? 7,
+      webSocketBots: options.webSocketBots ?? 0,
+      webSocketUrl: options.webSocketUrl ?? null,
     };
     const o = this.options;
     if (!Number.isInteger(o.bots) || o.bots < 0) throw new RangeError(`bots must be an integer ≥ 0, got ${o.bots}`);
+    if (!Number.isInteger(o.webSocketBots) || o.webSocketBots < 0) throw new RangeError(`webSocketBots must be an integer ≥ 0, got ${o.webSocketBots}`);
+    if (o.webSocketBots > 0 && o.webSocketUrl === null) throw new RangeError('webSocketBots needs webSocketUrl');
     if (!Number.isFinite(o.inputRate) || o.inputRate <= 0) throw new RangeError(`inputRate must be > 0, got ${o.inputRate}`);
     this.reader = new QueuedConnectionReader(this.manager, o.threads);
     this.writer = new ConnectionWriter(this.manager, o.threads);
@@ -227,11 +242,13 @@ export class BotSwarm {
       s >>>= 0;
       return s / 0x1_0000_0000;
     };
-    for (let i = 0; i < o.bots; i++) {
+    for (let i = 0; i < o.bots + o.webSocketBots; i++) {
       this.#bots.push({
         index: i,
+        webSocket: i >= o.bots,
         state: 'waiting',
         conn: null,
+        ws: null,
         attempts: 0,
         seq: 0,
         acked: 0,
@@ -296,9 +313,11 @@ export class BotSwarm {
       this.#timers.clear();
       for (const bot of this.#bots) {
         if (bot.conn !== null) this.manager.closeConnection(bot.conn);
+        bot.ws?.close(1001, 'bots stopping');
         if (bot.state === 'connected') this.#counts.connected--;
         if (bot.state !== 'failed') bot.state = 'gone';
         bot.conn = null;
+        bot.ws = null;
       }
       this.manager.shutdown();
     }
@@ -314,7 +333,8 @@ export class BotSwarm {
     }
     const c = this.#counts;
     return {
-      bots: this.options.bots,
+      bots: this.options.bots + this.options.webSocketBots,
+      webSocketBots: this.options.webSocketBots,
       connected: c.connected,
       peakConnected: c.peakConnected,
       connecting,
@@ -345,7 +365,11 @@ export class BotSwarm {
     if (this.#stopped) return;
     bot.state = 'connecting';
     bot.attempts++;
-    const { host, port, connectTimeoutMs, maxAttempts } = this.options;
+    if (bot.webSocket) {
+      this.#connectWebSocket(bot);
+      return;
+    }
+    const { host, port, connectTimeoutMs } = this.options;
     let conn: Connection | null = null;
     try {
       conn = await this.manager.openTCPClientConnectionAsync(host, port, connectTimeoutMs);
@@ -358,24 +382,58 @@ export class BotSwarm {
     }
     if (conn === null || !this.reader.addConnection(conn)) {
       if (conn !== null) this.manager.closeConnection(conn);
-      this.#counts.connectErrors++;
-      if (bot.attempts >= maxAttempts) {
-        bot.state = 'failed';
-        return;
-      }
-      bot.state = 'waiting';
-      this.#later(Math.min(2000, 100 * 2 ** (bot.attempts - 1)), () => void this.#connect(bot));
+      this.#retry(bot);
       return;
     }
     conn.setNoDelay(true);
     bot.conn = conn;
+    this.#byConn.set(conn, bot);
+    this.#connected(bot);
+  }
+
+  /** A connect attempt failed: retry with back-off, or give up after `maxAttempts`. */
+  #retry(bot: Bot): void {
+    this.#counts.connectErrors++;
+    if (bot.attempts >= this.options.maxAttempts) {
+      bot.state = 'failed';
+      return;
+    }
+    bot.state = 'waiting';
+    this.#later(Math.min(2000, 100 * 2 ** (bot.attempts - 1)), () => void this.#connect(bot));
+  }
+
+  #connected(bot: Bot): void {
     bot.state = 'connected';
     // Spread the bots' send times over one period: connects complete in bursts (all of them wait
     // for the I/O thread to start), and bots in lockstep would all hit the same point of the tick.
     bot.nextSendAt = performance.now() + bot.offset * (1000 / this.options.inputRate);
-    this.#byConn.set(conn, bot);
     this.#counts.connected++;
     if (this.#counts.connected > this.#counts.peakConnected) this.#counts.peakConnected = this.#counts.connected;
+  }
+
+  #connectWebSocket(bot: Bot): void {
+    const ws = new WebSocket(this.options.webSocketUrl!, { handshakeTimeout: this.options.connectTimeoutMs, perMessageDeflate: false });
+    ws.binaryType = 'nodebuffer';
+    bot.ws = ws;
+    let opened = false;
+    ws.on('open', () => {
+      if (this.#stopped) return;
+      opened = true;
+      this.#connected(bot);
+    });
+    ws.on('message', (data: Buffer, isBinary: boolean) => {
+      if (isBinary) this.#onSnapshot(bot, data, 0, data.length);
+    });
+    ws.on('error', () => {}); // 'close' follows and says what happened
+    ws.on('close', () => {
+      if (bot.ws !== ws || this.#stopped) return;
+      bot.ws = null;
+      if (!opened) {
+        this.#retry(bot);
+        return;
+      }
+      this.#gone(bot);
+    });
   }
 
   #lost(conn: Connection | null): void {
@@ -384,22 +442,38 @@ export class BotSwarm {
     const bot = this.#byConn.get(conn);
     if (bot === undefined) return;
     this.#byConn.delete(conn);
+    bot.conn = null;
+    this.#gone(bot);
+  }
+
+  /** The server closed or lost a connected bot's connection. */
+  #gone(bot: Bot): void {
     if (bot.state === 'connected') this.#counts.connected--;
     bot.state = 'gone';
-    bot.conn = null;
     this.#counts.disconnects++;
   }
 
   #sendInput(bot: Bot, now: number): void {
     const t = (now / 1000) * bot.speed + bot.phase;
     writeInput(this.#dg, { sequence: ++bot.seq, x: bot.cx + Math.cos(t) * bot.radius, y: bot.cy + Math.sin(t) * bot.radius, sendTimeMs: now });
-    if (this.writer.send(this.#dg, bot.conn!)) this.#counts.inputsSent++;
+    let sent: boolean;
+    if (bot.ws !== null) {
+      // `ws` copies (or writes) the bytes before send returns: the view may be reused at once.
+      sent = bot.ws.readyState === WebSocket.OPEN;
+      if (sent) bot.ws.send(this.#dg.getMessageView(), { binary: true });
+    } else sent = this.writer.send(this.#dg, bot.conn!);
+    if (sent) this.#counts.inputsSent++;
     else this.#counts.sendFailures++;
   }
 
   readonly #onDatagram = (conn: Connection, data: Uint8Array, offset: number, length: number): void => {
     const bot = this.#byConn.get(conn);
-    if (bot === undefined || this.#in.type(data, offset, length) !== MessageType.SNAPSHOT) return;
+    if (bot !== undefined) this.#onSnapshot(bot, data, offset, length);
+  };
+
+  /** One datagram from the server to `bot` (TCP or WebSocket): a SNAPSHOT may acknowledge its latest input. */
+  #onSnapshot(bot: Bot, data: Uint8Array, offset: number, length: number): void {
+    if (this.#in.type(data, offset, length) !== MessageType.SNAPSHOT) return;
     const ack = this.#ack;
     if (this.#in.snapshotAck(data, offset, length, ack) < 0) return;
     this.#counts.snapshotsReceived++;
@@ -413,5 +487,5 @@ export class BotSwarm {
       this.#rtt.record(usOf(rtt));
       this.#rttTotal.record(usOf(rtt));
     }
-  };
+  }
 }
