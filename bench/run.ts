@@ -4,7 +4,9 @@
  *
  * Workloads (each beside its `node:net` / `node:dgram` baseline in the same run, load generators in
  * separate processes, every run bounded and self-stopping):
- * - `echo`      echo throughput, pandanet 0/1/2/4 threads, 0/2/10 µs of work (bench/e2e/echo.ts);
+ * - `echo`      echo throughput, pandanet 0/1/2/4 threads, 0/2/10 µs of work, against node:net chunk
+ *               echo and node:net realistic; load from the native C client when a compiler is
+ *               there, else the Node client (bench/e2e/echo.ts);
  * - `latency`   fixed-rate round trips at 25/50/90 % of each server's max, no coordinated omission;
  * - `broadcast` 60 Hz game tick to 1,000 clients with 20 Hz input, delivery delay and drops;
  * - `scale`     10,000 idle connections: memory per connection, idle CPU;
@@ -44,6 +46,7 @@ import { UDP_DEFAULTS, UDP_QUICK, runUdp, udpSteps, type UdpOptions } from './e2
 import { MD_DEFAULTS, MD_QUICK, mdSteps, runMd, type MdOptions } from './e2e/md.js';
 import { MD_MESH_DEFAULTS, MD_MESH_QUICK, mdMeshSteps, runMdMesh, type MdMeshOptions } from './e2e/md-mesh.js';
 import type { DrainMode, IdleMode } from './e2e/protocol.js';
+import type { BaselineKind } from './e2e/echo.js';
 import { acceptSteps, echoNodesSteps, runAccept, runEchoNodes, type AcceptOptions, type EchoNodesOptions } from './e2e/accept.js';
 
 interface Workload {
@@ -56,7 +59,7 @@ interface Workload {
 const VALUED = new Set([
   'runs', 'connections', 'per-connection', 'warmup', 'in-flight', 'client-threads', 'threads', 'work', 'drain', 'idle', 'timeout-s', 'micro-timeout-s', 'only', 'profile', 'quiet-wait-s', 'out', 'io-spin-us',
   'loads', 'measure-ms', 'duration-s', 'idle-s', 'rate', 'participants', 'kill-reps', 'nats-batches', 'tick-us',
-  'node', 'nodes', 'concurrency',
+  'node', 'nodes', 'concurrency', 'load', 'baselines',
 ]);
 const KNOWN = new Set([...VALUED, 'quick', 'no-save', 'help', 'no-tick-baseline', 'no-loopback']);
 
@@ -114,6 +117,12 @@ function echoOptions(f: Flags): Partial<EchoOptions> {
     if (prof === true) throw new Error('--profile needs a folder');
     o.profileDir = prof;
   }
+  const load = f.get('load');
+  if (load !== undefined && load !== 'native' && load !== 'node' && load !== 'auto') throw new Error('--load takes native, node or auto');
+  set('load', load as EchoOptions['load'] | undefined);
+  const baselines = listFlag(f, 'baselines');
+  if (baselines !== undefined && (baselines.length === 0 || baselines.some((b) => b !== 'chunk' && b !== 'realistic'))) throw new Error('--baselines takes chunk and/or realistic');
+  set('baselines', baselines as BaselineKind[] | undefined);
   return o;
 }
 
@@ -200,7 +209,7 @@ async function withProgress<T>(label: string, steps: number, fn: (p: Progress) =
 
 const WORKLOADS: Record<string, Workload> = {
   echo: {
-    describe: 'echo throughput: node:net vs pandanet t0/t1/t2/t4, with 0, 2 and 10 µs of work per datagram',
+    describe: 'echo throughput: node:net (chunk echo, realistic) vs pandanet t0/t1/t2/t4, 0/2/10 µs of work per datagram; native C load when a compiler is there',
     inSuite: true,
     async run(args) {
       const o = echoOptions(args.flags);
@@ -356,8 +365,10 @@ function usage(): string {
     '  --no-save          no files in bench/results',
     '  --quiet-wait-s S   before each run, wait up to S s for other load < 0.25 cores (0: off)',
     '  --timeout-s S      hard limit per run',
-    '  echo:      --connections N --per-connection N --warmup N (0: none) --in-flight N --client-threads N --work 0,2,10',
+    '  echo:      --connections N --per-connection N --warmup N (0: none) --in-flight N --client-threads N (Node load) --work 0,2,10',
     '             --drain drainData,getData[,getDataReuse,getDataCork] --idle backoff|spin|wait --io-spin-us N --out FILE --profile DIR',
+    '             --load native|node|auto (auto, the default: the C epoll client, built with cc at bench time, else the Node client, said so)',
+    '             --baselines chunk,realistic (node:net chunk echo; node:net parsing, copying and replying per datagram)',
     '  latency:   --loads 0.25,0.5,0.9 --connections N --measure-ms MS --idle backoff|wait',
     '  broadcast: --connections N --duration-s S',
     '  scale:     --connections N --idle-s S',

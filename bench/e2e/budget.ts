@@ -12,6 +12,10 @@
  * `/proc/self/task/<tid>/schedstat`; I/O threads recognised as the threads the pandanet objects
  * created), and each I/O thread's event-loop utilisation (`manager.getThreadStats()`).
  *
+ * The load is always the Node fixed-rate client (bench/e2e/rate-client.ts; the native C client of
+ * the echo workload has no fixed-rate mode yet): the result says so (`load`, `loadNote`) and shows
+ * the client's CPU per datagram, so a reader sees how much of the box the load took.
+ *
  * The pandanet loop is the echo server's: poll, drain up to 8,192 datagrams, send each back; after
  * 64 empty iterations it sleeps 1 ms. That polling is main-thread CPU too, and it is counted.
  *
@@ -75,6 +79,8 @@ interface Window {
   ioUtilization: number[];
   mainRunDelayShare: number;
   otherLoadCores: number;
+  /** The load client's process CPU over the phase per echo it received, µs. */
+  clientCpuUsPerDg: number;
 }
 
 interface BudgetRun {
@@ -96,6 +102,7 @@ interface WindowSummary {
   processCpuUsPerDg: Spread;
   ioUtilization: number[];
   otherLoadCores: Spread;
+  clientCpuUsPerDg: Spread;
 }
 
 interface ModeSummary {
@@ -109,6 +116,9 @@ interface ModeSummary {
 
 export interface BudgetResult extends ResultHeader {
   options: BudgetOptions;
+  /** The load generator (always the Node rate client here) and a line saying so. */
+  load: 'node';
+  loadNote: string;
   runs: BudgetRun[];
   summary: ModeSummary[];
   targets: Array<{ target: string; mode: string; value: number; pass: boolean }>;
@@ -150,6 +160,7 @@ function window(ph: PhaseOutcome, ioThreads: number): Window {
     ioUtilization: s.ioThreads.map((x) => x.utilization),
     mainRunDelayShare: s.mainRunDelayUs / us,
     otherLoadCores: ph.otherLoadCores,
+    clientCpuUsPerDg: ph.client.clientCpuUs / Math.max(1, ph.client.received),
   };
 }
 
@@ -164,6 +175,7 @@ function summarizeWindows(ws: Window[], nIo: number): WindowSummary {
     processCpuUsPerDg: col((w) => w.processCpuUsPerDg),
     ioUtilization: Array.from({ length: nIo }, (_, i) => round(spread(ws.map((w) => w.ioUtilization[i] ?? Number.NaN)).median, 3)),
     otherLoadCores: col((w) => w.otherLoadCores),
+    clientCpuUsPerDg: col((w) => w.clientCpuUsPerDg),
   };
 }
 
@@ -187,13 +199,14 @@ export function budgetTable(r: BudgetResult): string {
         base ? '—' : w.ioUtilization.map(pct).join(' / '),
         range(w.otherCore, pct),
         range(w.otherLoadCores, f2),
+        range(w.clientCpuUsPerDg, f2),
         `${m.okRuns}/${m.okRuns + m.failedRuns}`,
       ]);
     }
   }
   return mdTable(
-    ['mode', 'load', 'dg/s', 'main-thread CPU µs/dg', 'process CPU µs/dg', 'main thread, % of a core', 'each I/O thread, % of a core', 'each I/O thread, event-loop utilisation', 'other threads (V8, libuv), % of a core', 'other load, cores', 'ok/runs'],
-    ['l', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
+    ['mode', 'load', 'dg/s', 'main-thread CPU µs/dg', 'process CPU µs/dg', 'main thread, % of a core', 'each I/O thread, % of a core', 'each I/O thread, event-loop utilisation', 'other threads (V8, libuv), % of a core', 'other load, cores', 'load client CPU µs/dg (Node rate client)', 'ok/runs'],
+    ['l', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
     rows,
   );
 }
@@ -220,6 +233,7 @@ export async function runBudget(options: Partial<BudgetOptions>, progress: Progr
   const quiet = new Quiet({ perRunMs: o.quietWaitMs, cores: 0.25, budgetMs: o.quietBudgetMs });
   const ms = modes(o);
   const runs: BudgetRun[] = [];
+  console.log(LOAD_NOTE);
   console.log(`budget: ${o.connections} connections × 64 B echo; per mode and round a saturated window and a fixed ${o.ratePerSec}/s window (${o.warmupMs} ms warm-up + ${o.measureMs} ms each); ${o.runs} rounds`);
   for (let roundNo = 1; roundNo <= o.runs; roundNo++) {
     const shift = (roundNo - 1) % ms.length;
@@ -247,7 +261,7 @@ export async function runBudget(options: Partial<BudgetOptions>, progress: Progr
       progress.step();
       progress.log(
         run.ok
-          ? `budget r${roundNo} ${mode.padEnd(12)} saturated ${k(run.saturated!.datagramsPerSec)}/s main ${f2(run.saturated!.mainCpuUsPerDg)} µs/dg; fixed: main ${f2(run.fixed!.mainCpuUsPerDg)} µs/dg, main ${pct(run.fixed!.mainCore)} io ${run.fixed!.ioCore.map(pct).join('/')} ELU ${run.fixed!.ioUtilization.map(pct).join('/')} (other load ${f2(run.fixed!.otherLoadCores)})`
+          ? `budget r${roundNo} ${mode.padEnd(12)} saturated ${k(run.saturated!.datagramsPerSec)}/s main ${f2(run.saturated!.mainCpuUsPerDg)} µs/dg; fixed: main ${f2(run.fixed!.mainCpuUsPerDg)} µs/dg, main ${pct(run.fixed!.mainCore)} io ${run.fixed!.ioCore.map(pct).join('/')} ELU ${run.fixed!.ioUtilization.map(pct).join('/')} (other load ${f2(run.fixed!.otherLoadCores)}; load client ${f2(run.saturated!.clientCpuUsPerDg)} / ${f2(run.fixed!.clientCpuUsPerDg)} µs/dg)`
           : `budget r${roundNo} ${mode} FAILED: ${run.error}`,
       );
     }
@@ -264,7 +278,7 @@ export async function runBudget(options: Partial<BudgetOptions>, progress: Progr
     targets.push({ target: 'main thread ≤ 0.5 µs CPU per datagram (threaded, saturated)', mode: m.mode, value: round(m.saturated.mainCpuUsPerDg.median), pass: m.saturated.mainCpuUsPerDg.median <= 0.5 });
     targets.push({ target: `main thread ≤ 0.5 µs CPU per datagram (threaded, fixed ${r0(o.ratePerSec)}/s)`, mode: m.mode, value: round(m.fixed.mainCpuUsPerDg.median), pass: m.fixed.mainCpuUsPerDg.median <= 0.5 });
   }
-  const result: BudgetResult = { ...header, options: o, runs, summary, targets, totalWallMs: Math.round(performance.now() - started) };
+  const result: BudgetResult = { ...header, options: o, load: 'node', loadNote: LOAD_NOTE, runs, summary, targets, totalWallMs: Math.round(performance.now() - started) };
   const table = budgetTable(result);
   console.log('');
   console.log(table);
@@ -272,10 +286,12 @@ export async function runBudget(options: Partial<BudgetOptions>, progress: Progr
   for (const t of targets) console.log(`- ${t.pass ? 'MET' : 'MISSED'} ${t.mode}: ${t.target}: ${t.value}`);
   if (o.save) {
     const base = resultBase('budget', header.date, o.quick);
-    const md = `${markdownHeader('Main-thread budget', header, [`${o.connections} connections × 64 B echo, drainData loop; ${o.runs} rounds; load generator in a separate process`])}\n${table}\n`;
+    const md = `${markdownHeader('Main-thread budget', header, [`${o.connections} connections × 64 B echo, drainData loop; ${o.runs} rounds; load generator in a separate process`, LOAD_NOTE])}\n${table}\n`;
     console.log(`\nfiles: ${saveResult(base, result, md, { 'main-thread': chart(result) }).join(', ')}`);
   }
   return result;
 }
+
+const LOAD_NOTE = 'load: Node fixed-rate client (bench/e2e/rate-client.ts, piscina threads); the native C client has no fixed-rate mode yet';
 
 const r0 = (x: number): string => Math.round(x).toLocaleString('en-US');
