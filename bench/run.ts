@@ -117,8 +117,8 @@ function echoOptions(f: Flags): Partial<EchoOptions> {
     if (prof === true) throw new Error('--profile needs a folder');
     o.profileDir = prof;
   }
-  const load = f.get('load');
-  if (load !== undefined && load !== 'native' && load !== 'node' && load !== 'auto') throw new Error('--load takes native, node or auto');
+  const load = listFlag(f, 'load');
+  if (load !== undefined && load.some((l) => l !== 'native' && l !== 'node' && l !== 'auto')) throw new Error('--load takes native, node and/or auto (e.g. native,node: each config under both, same rounds)');
   set('load', load as EchoOptions['load'] | undefined);
   const baselines = listFlag(f, 'baselines');
   if (baselines !== undefined && (baselines.length === 0 || baselines.some((b) => b !== 'chunk' && b !== 'realistic'))) throw new Error('--baselines takes chunk and/or realistic');
@@ -367,7 +367,8 @@ function usage(): string {
     '  --timeout-s S      hard limit per run',
     '  echo:      --connections N --per-connection N --warmup N (0: none) --in-flight N --client-threads N (Node load) --work 0,2,10',
     '             --drain drainData,getData[,getDataReuse,getDataCork] --idle backoff|spin|wait --io-spin-us N --out FILE --profile DIR',
-    '             --load native|node|auto (auto, the default: the C epoll client, built with cc at bench time, else the Node client, said so)',
+    '             --load native|node|auto (auto, the default: the C epoll client, built with cc at bench time, else the Node client, said so;',
+    '             native,node: every config under both loads in the same rounds)',
     '             --baselines chunk,realistic (node:net chunk echo; node:net parsing, copying and replying per datagram)',
     '  latency:   --loads 0.25,0.5,0.9 --connections N --measure-ms MS --idle backoff|wait',
     '  broadcast: --connections N --duration-s S',

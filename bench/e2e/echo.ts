@@ -81,8 +81,12 @@ export interface EchoOptions {
   quietBudgetMs: number;
   /** Diagnostics: write a V8 CPU profile of every server process (all its threads) into this folder. */
   profileDir?: string;
-  /** The load generator (`--load`): `auto` = the native client when it builds, else the Node client. */
-  load: LoadRequest;
+  /**
+   * The load generators (`--load`): `auto` = the native client when it builds, else the Node
+   * client. Several (`--load native,node`): every configuration runs under each, in every round,
+   * and each ratio is taken against the baseline run under the same load.
+   */
+  load: LoadRequest[];
   /** The node:net baselines to run (`--baselines`): `chunk` (chunk echo) and/or `realistic`. */
   baselines: BaselineKind[];
 }
@@ -110,7 +114,7 @@ export const ECHO_DEFAULTS: EchoOptions = {
   quietBudgetMs: 30_000,
   quick: false,
   save: true,
-  load: 'auto',
+  load: ['auto'],
   baselines: ['chunk', 'realistic'],
 };
 
@@ -121,6 +125,8 @@ export const ECHO_QUICK: Partial<EchoOptions> = { runs: 1, connections: 20, perC
 export interface EchoConfig {
   id: string;
   params: ServerParams;
+  /** The load generator this configuration runs under. */
+  load: LoadKind;
 }
 
 /** One measured run. */
@@ -219,9 +225,9 @@ export interface EchoResult {
   buildFingerprint: string;
   machine: MachineInfo;
   options: EchoOptions;
-  /** The load generator used (see {@link EchoOptions.load}) and why (a fallback says so). */
-  load: LoadKind;
-  loadNote: string;
+  /** The load generators used (see {@link EchoOptions.load}) and, for each, which and why (a fallback says so). */
+  loads: LoadKind[];
+  loadNotes: string[];
   /** What one call of the simulated work really cost (same code as the servers'), per work level > 0. */
   workCalibration: WorkCalibration[];
   configs: Array<EchoConfig & { runs: EchoRun[]; summary: EchoSummary }>;
@@ -242,15 +248,19 @@ export interface TargetCheck {
 const SERVER = new URL('./echo-server.js', import.meta.url);
 const CLIENT = new URL('./load-client.js', import.meta.url);
 
-function configsFor(o: EchoOptions): EchoConfig[] {
+/** The configurations, each under each load in turn (so the loads alternate within a round). */
+function configsFor(o: EchoOptions, loads: readonly LoadKind[]): EchoConfig[] {
   const out: EchoConfig[] = [];
+  const add = (id: string, params: ServerParams): void => {
+    for (const load of loads) out.push({ id: loads.length > 1 ? `${id} [${load} load]` : id, load, params });
+  };
   for (const workUs of o.workUs) {
     const w = workUs === 0 ? '' : ` +${workUs}µs work`;
-    if (o.baselines.includes('chunk')) out.push({ id: `baseline${w}`, params: { server: 'baseline', threads: 0, drain: 'getData', idle: o.idle, workUs } });
-    if (o.baselines.includes('realistic')) out.push({ id: `realistic${w}`, params: { server: 'realistic', threads: 0, drain: 'getData', idle: o.idle, workUs } });
+    if (o.baselines.includes('chunk')) add(`baseline${w}`, { server: 'baseline', threads: 0, drain: 'getData', idle: o.idle, workUs });
+    if (o.baselines.includes('realistic')) add(`realistic${w}`, { server: 'realistic', threads: 0, drain: 'getData', idle: o.idle, workUs });
     for (const threads of o.threads) {
       for (const drain of o.drains) {
-        out.push({ id: `pandanet t${threads} ${drain}${w}`, params: { server: 'pandanet', threads, drain, idle: o.idle, workUs, ioSpinUs: o.ioSpinUs } });
+        add(`pandanet t${threads} ${drain}${w}`, { server: 'pandanet', threads, drain, idle: o.idle, workUs, ioSpinUs: o.ioSpinUs });
       }
     }
   }
@@ -321,6 +331,7 @@ async function warmUp(server: Child<ServerMessage, ServerCommand>, client: LoadP
 
 /** Runs one server configuration once; never throws, never outlives `timeoutMs`. */
 async function runOnce(cfg: EchoConfig, o: EchoOptions, roundNo: number, load: LoadChoice): Promise<EchoRun> {
+  if (load.load !== cfg.load) throw new Error(`internal: config ${cfg.id} is for the ${cfg.load} load, got ${load.load}`);
   const quiet = o.quietWaitMs > 0 ? await waitForQuiet(o) : { load: Number.NaN, waitedMs: 0 };
   const t0 = performance.now();
   const deadline = t0 + o.timeoutMs;
@@ -478,15 +489,15 @@ function serverName(c: EchoConfig): string {
 /** The Markdown table of a result. */
 export function echoTable(r: EchoResult): string {
   const lines = [
-    '| server | work µs/dg | datagrams/s median (min–max) | × node:net chunk echo, same round: median (min–max) | × node:net realistic, same round: median (min–max) | main-thread CPU µs/dg | main CPU excl. work µs/dg | process CPU µs/dg | load client CPU µs/dg | I/O thread utilisation | conns per I/O thread | server main thread waiting for a CPU | other load, cores | ok/runs |',
-    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+    '| server | load | work µs/dg | datagrams/s median (min–max) | × node:net chunk echo, same round: median (min–max) | × node:net realistic, same round: median (min–max) | main-thread CPU µs/dg | main CPU excl. work µs/dg | process CPU µs/dg | load client CPU µs/dg | I/O thread utilisation | conns per I/O thread | server main thread waiting for a CPU | other load, cores | ok/runs |',
+    '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
   ];
   for (const c of r.configs) {
     const s = c.summary;
     const isBase = c.params.server !== 'pandanet';
     const self = (mine: boolean, sp: Spread | null): string => (mine ? '1' : isBase ? '—' : range(sp, f2));
     lines.push(
-      `| ${serverName(c)} | ${c.params.workUs} | ${range(s.datagramsPerSec, k)} | ${self(c.params.server === 'baseline', s.ratioToBaseline)} | ${self(c.params.server === 'realistic', s.ratioToRealistic)} | ${range(s.mainCpuUsPerDatagram, f2)} | ${range(s.mainCpuUsPerDatagramExclWork, f2)} | ${range(s.processCpuUsPerDatagram, f2)} | ${range(s.clientCpuUsPerDatagram, f2)} | ${isBase ? '—' : s.ioUtilization.map(f2).join(' / ')} | ${isBase ? '—' : s.ioConnections.join(' / ')} | ${range(s.mainRunDelayShare, pct)} | ${range(s.otherLoadCores, f2)} | ${s.okRuns}/${s.okRuns + s.failedRuns} |`,
+      `| ${serverName(c)} | ${c.load} | ${c.params.workUs} | ${range(s.datagramsPerSec, k)} | ${self(c.params.server === 'baseline', s.ratioToBaseline)} | ${self(c.params.server === 'realistic', s.ratioToRealistic)} | ${range(s.mainCpuUsPerDatagram, f2)} | ${range(s.mainCpuUsPerDatagramExclWork, f2)} | ${range(s.processCpuUsPerDatagram, f2)} | ${range(s.clientCpuUsPerDatagram, f2)} | ${isBase ? '—' : s.ioUtilization.map(f2).join(' / ')} | ${isBase ? '—' : s.ioConnections.join(' / ')} | ${range(s.mainRunDelayShare, pct)} | ${range(s.otherLoadCores, f2)} | ${s.okRuns}/${s.okRuns + s.failedRuns} |`,
     );
   }
   return lines.join('\n');
@@ -525,7 +536,8 @@ function checkTargets(r: EchoResult): TargetCheck[] {
 /** Planned progress steps. */
 export function echoSteps(options: Partial<EchoOptions> = {}): number {
   const o: EchoOptions = { ...ECHO_DEFAULTS, ...(options.quick === true ? ECHO_QUICK : {}), ...options };
-  return o.runs * configsFor(o).length;
+  // Without building: auto counts as native (a fallback to node may make it one load fewer).
+  return o.runs * configsFor(o, [...new Set(o.load.map((l): LoadKind => (l === 'node' ? 'node' : 'native')))]).length;
 }
 
 /** Throughput by thread count, one bar per work level. */
@@ -533,11 +545,12 @@ function throughputChart(r: EchoResult): string {
   const bases = (['baseline', 'realistic'] as const).filter((b) => r.configs.some((c) => c.params.server === b));
   const servers: string[] = [...bases, ...r.options.threads.map((t) => `t${t}`)];
   const drain = r.options.drains[0]!;
+  const load = r.loads[0];
   const find = (srv: string, w: number): EchoResult['configs'][number] | undefined =>
-    r.configs.find((c) => c.params.workUs === w && (srv === 'baseline' || srv === 'realistic' ? c.params.server === srv : c.params.server === 'pandanet' && `t${c.params.threads}` === srv && c.params.drain === drain));
+    r.configs.find((c) => c.load === load && c.params.workUs === w && (srv === 'baseline' || srv === 'realistic' ? c.params.server === srv : c.params.server === 'pandanet' && `t${c.params.threads}` === srv && c.params.drain === drain));
   return barChartSvg({
     title: 'Echo throughput by pandanet thread count',
-    subtitle: `${r.options.connections} connections × 64 B, ${r.options.inFlight} in flight; pandanet ${drain} loop; median of ${r.options.runs} runs; ${r.machine.cores} cores shared with the ${r.load} load client`,
+    subtitle: `${r.options.connections} connections × 64 B, ${r.options.inFlight} in flight; pandanet ${drain} loop; median of ${r.options.runs} runs; ${r.machine.cores} cores shared with the ${load} load client`,
     yLabel: 'datagrams/s',
     groups: servers.map((x) => (x === 'baseline' ? 'node:net chunk echo' : x === 'realistic' ? 'node:net realistic' : `pandanet ${x}`)),
     series: r.options.workUs.map((w) => ({
@@ -574,14 +587,15 @@ function ioBatching(io: readonly IoThreadReport[]): string {
 function ratioChart(r: EchoResult, against: 'baseline' | 'realistic'): string {
   const drain = r.options.drains[0]!;
   const pick = (s: EchoSummary): Spread | null => (against === 'baseline' ? s.ratioToBaseline : s.ratioToRealistic);
+  const load = r.loads[0];
   return barChartSvg({
     title: `Echo throughput relative to node:net ${against === 'baseline' ? 'chunk echo' : 'realistic'} (same round, same work)`,
-    subtitle: `pandanet ${drain}; ${r.load} load; median of ${r.options.runs} runs, whiskers min–max; ${against === 'baseline' ? 'issue 6 targets: ≥ 0.9× without work, ≥ 1.3× with 2 µs' : 'issue 18 target: ≥ 1.2× without work and with 2 µs'}`,
+    subtitle: `pandanet ${drain}; ${load} load; median of ${r.options.runs} runs, whiskers min–max; ${against === 'baseline' ? 'issue 6 targets: ≥ 0.9× without work, ≥ 1.3× with 2 µs' : 'issue 18 target: ≥ 1.2× without work and with 2 µs'}`,
     yLabel: `× node:net ${against === 'baseline' ? 'chunk echo' : 'realistic'}`,
     groups: r.options.threads.map((t) => `t${t}`),
     series: r.options.workUs.map((w) => {
       const cs = r.options.threads.map((t) => {
-        const c = r.configs.find((x) => x.params.server === 'pandanet' && x.params.threads === t && x.params.workUs === w && x.params.drain === drain);
+        const c = r.configs.find((x) => x.load === load && x.params.server === 'pandanet' && x.params.threads === t && x.params.workUs === w && x.params.drain === drain);
         return c === undefined ? null : pick(c.summary);
       });
       return { name: w === 0 ? 'no work' : `${w} µs work/dg`, values: cs.map((x) => x?.median ?? null), low: cs.map((x) => x?.min ?? null), high: cs.map((x) => x?.max ?? null) };
@@ -605,12 +619,19 @@ export async function runEcho(options: Partial<EchoOptions>, progress: Progress)
   const fingerprint = header.buildFingerprint;
   const git = header.git;
   quietSpentMs = 0;
-  const configs = configsFor(o);
-  const runsOf = new Map<string, EchoRun[]>(configs.map((c) => [c.id, []]));
   const date = header.date;
-  const load = chooseLoad(o.load); // builds the native client (once) when it is wanted
-  const loadDesc = load.load === 'native' ? 'native C client (separate process, one thread, epoll)' : `Node client (separate process, ${o.clientThreads} piscina threads)`;
-  console.log(load.note);
+  // Builds the native client (once) when it is wanted; one choice per distinct load.
+  const choices = new Map<LoadKind, LoadChoice>();
+  for (const req of o.load) {
+    const c = chooseLoad(req);
+    if (!choices.has(c.load)) choices.set(c.load, c);
+  }
+  const loads = [...choices.keys()];
+  const loadNotes = [...choices.values()].map((c) => c.note);
+  const loadDesc = loads.map((l) => (l === 'native' ? 'native C client (separate process, one thread, epoll)' : `Node client (separate process, ${o.clientThreads} piscina threads)`)).join(', then ');
+  for (const n of loadNotes) console.log(n);
+  const configs = configsFor(o, loads);
+  const runsOf = new Map<string, EchoRun[]>(configs.map((c) => [c.id, []]));
   const workCalibration = o.workUs.filter((w) => w > 0).map((w) => calibrateWork(w, Math.max(1000, Math.min(50_000, Math.round(50_000 / w)))));
   console.log(calibrationLine(workCalibration));
   console.log(
@@ -624,7 +645,7 @@ export async function runEcho(options: Partial<EchoOptions>, progress: Progress)
     const thisRound = new Map<string, EchoRun>();
     for (const cfg of order) {
       progress.setNote(`echo ${cfg.id} round ${roundNo}`);
-      const run = await runOnce(cfg, o, roundNo, load);
+      const run = await runOnce(cfg, o, roundNo, choices.get(cfg.load)!);
       progress.step();
       thisRound.set(cfg.id, run);
       runsOf.get(cfg.id)!.push(run);
@@ -637,7 +658,7 @@ export async function runEcho(options: Partial<EchoOptions>, progress: Progress)
       if (cfg.params.server !== 'pandanet') continue;
       const run = thisRound.get(cfg.id)!;
       const sameRound = (kind: 'baseline' | 'realistic'): EchoRun | undefined => {
-        const b = configs.find((c) => c.params.server === kind && c.params.workUs === cfg.params.workUs);
+        const b = configs.find((c) => c.params.server === kind && c.params.workUs === cfg.params.workUs && c.load === cfg.load);
         return b === undefined ? undefined : thisRound.get(b.id);
       };
       const chunk = sameRound('baseline');
@@ -654,8 +675,8 @@ export async function runEcho(options: Partial<EchoOptions>, progress: Progress)
     buildFingerprint: fingerprint,
     machine: header.machine,
     options: o,
-    load: load.load,
-    loadNote: load.note,
+    loads,
+    loadNotes,
     workCalibration,
     configs: configs.map((c) => {
       const runs = runsOf.get(c.id)!;
@@ -669,7 +690,7 @@ export async function runEcho(options: Partial<EchoOptions>, progress: Progress)
   result.totalWallMs = Math.round(performance.now() - started);
 
   console.log('');
-  console.log(load.note);
+  for (const n of loadNotes) console.log(n);
   console.log(calibrationLine(workCalibration));
   console.log('');
   console.log(echoTable(result));
@@ -688,7 +709,7 @@ export async function runEcho(options: Partial<EchoOptions>, progress: Progress)
       console.log(`\nJSON: ${resolve(o.outPath)}`);
     } else {
       const base = resultBase('echo', date, o.quick);
-      const md = `${markdownHeader('Echo throughput', header, [`${o.connections} connections × ${o.perConnection} datagrams of ${o.payloadBytes} B, ${o.inFlight} in flight, after an unmeasured warm-up pass of ${o.warmupPerConnection} per connection; ${o.runs} rounds; load: ${loadDesc}; pandanet loop idle=${o.idle}${o.ioSpinUs > 0 ? `; I/O threads spin ${o.ioSpinUs} µs (NetConfig.ioSpinUs)` : ''}`, load.note, `Baselines: node:net chunk echo (echoes each read chunk as it lies: the physical best for an echo) and node:net realistic (parses, copies and replies per datagram, one write per read chunk); each ratio column is pandanet over that baseline in the same round with the same work.`, calibrationLine(workCalibration)])}\n${echoTable(result)}\n\nTargets (threaded configs):\n\n${result.targets.map((t) => `- ${t.pass ? 'MET' : 'MISSED'} ${t.config}: ${t.target}: ${t.value}`).join('\n')}\n`;
+      const md = `${markdownHeader('Echo throughput', header, [`${o.connections} connections × ${o.perConnection} datagrams of ${o.payloadBytes} B, ${o.inFlight} in flight, after an unmeasured warm-up pass of ${o.warmupPerConnection} per connection; ${o.runs} rounds; load: ${loadDesc}; pandanet loop idle=${o.idle}${o.ioSpinUs > 0 ? `; I/O threads spin ${o.ioSpinUs} µs (NetConfig.ioSpinUs)` : ''}`, ...loadNotes, `Baselines: node:net chunk echo (echoes each read chunk as it lies: the physical best for an echo) and node:net realistic (parses, copies and replies per datagram, one write per read chunk); each ratio column is pandanet over that baseline in the same round with the same work.`, calibrationLine(workCalibration)])}\n${echoTable(result)}\n\nTargets (threaded configs):\n\n${result.targets.map((t) => `- ${t.pass ? 'MET' : 'MISSED'} ${t.config}: ${t.target}: ${t.value}`).join('\n')}\n`;
       const charts: Record<string, string> = { throughput: throughputChart(result) };
       if (configs.some((c) => c.params.server === 'baseline')) charts['ratio'] = ratioChart(result, 'baseline');
       if (configs.some((c) => c.params.server === 'realistic')) charts['ratio-realistic'] = ratioChart(result, 'realistic');
