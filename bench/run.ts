@@ -47,6 +47,7 @@ import { MD_DEFAULTS, MD_QUICK, mdSteps, runMd, type MdOptions } from './e2e/md.
 import { MD_MESH_DEFAULTS, MD_MESH_QUICK, mdMeshSteps, runMdMesh, type MdMeshOptions } from './e2e/md-mesh.js';
 import type { DrainMode, IdleMode } from './e2e/protocol.js';
 import type { BaselineKind } from './e2e/echo.js';
+import type { LoadRequest } from './lib/native-load.js';
 import { acceptSteps, echoNodesSteps, runAccept, runEchoNodes, type AcceptOptions, type EchoNodesOptions } from './e2e/accept.js';
 
 interface Workload {
@@ -138,7 +139,16 @@ function latencyOptions(f: Flags): Partial<LatencyOptions> {
   const idle = f.get('idle');
   if (idle !== undefined && idle !== 'backoff' && idle !== 'wait') throw new Error('--idle takes backoff or wait for latency');
   if (idle !== undefined) o.idle = idle as 'backoff' | 'wait';
+  const load = singleLoad(f);
+  if (load !== undefined) o.load = load;
   return o;
+}
+
+/** `--load native|node|auto` for the fixed-rate workloads (latency, budget): one load. */
+function singleLoad(f: Flags): LoadRequest | undefined {
+  const load = f.get('load');
+  if (load !== undefined && load !== 'native' && load !== 'node' && load !== 'auto') throw new Error('--load takes native, node or auto here');
+  return load;
 }
 
 function broadcastOptions(f: Flags): Partial<BroadcastOptions> {
@@ -165,6 +175,8 @@ function budgetOptions(f: Flags): Partial<BudgetOptions> {
   if (r !== undefined) o.ratePerSec = r;
   const m = intFlag(f, 'measure-ms');
   if (m !== undefined) o.measureMs = m;
+  const load = singleLoad(f);
+  if (load !== undefined) o.load = load;
   return o;
 }
 
@@ -370,10 +382,10 @@ function usage(): string {
     '             --load native|node|auto (auto, the default: the C epoll client, built with cc at bench time, else the Node client, said so;',
     '             native,node: every config under both loads in the same rounds)',
     '             --baselines chunk,realistic (node:net chunk echo; node:net parsing, copying and replying per datagram)',
-    '  latency:   --loads 0.25,0.5,0.9 --connections N --measure-ms MS --idle backoff|wait',
+    '  latency:   --loads 0.25,0.5,0.9 --connections N --measure-ms MS --idle backoff|wait --load native|node|auto (fixed-rate client)',
     '  broadcast: --connections N --duration-s S',
     '  scale:     --connections N --idle-s S',
-    '  budget:    --rate N (datagrams/s of the fixed phase) --measure-ms MS',
+    '  budget:    --rate N (datagrams/s of the fixed phase) --measure-ms MS --load native|node|auto (fixed-rate client)',
     '  udp:       --measure-ms MS',
     '  md:        --participants N --in-flight N --client-threads N --loads 0.5 --measure-ms MS --no-tick-baseline --tick-us US (open-loop ticker; md 1000, md-mesh 250)',
     '  md-mesh:   the md flags (--threads: each node\'s I/O threads), --nats-batches 1,32 --kill-reps N --no-loopback (ASTROND=/path/astrond adds a two-node Astron tree)',

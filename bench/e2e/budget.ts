@@ -12,9 +12,10 @@
  * `/proc/self/task/<tid>/schedstat`; I/O threads recognised as the threads the pandanet objects
  * created), and each I/O thread's event-loop utilisation (`manager.getThreadStats()`).
  *
- * The load is always the Node fixed-rate client (bench/e2e/rate-client.ts; the native C client of
- * the echo workload has no fixed-rate mode yet): the result says so (`load`, `loadNote`) and shows
- * the client's CPU per datagram, so a reader sees how much of the box the load took.
+ * The load: the native C client's fixed-rate mode (bench/native/echo-client.c `--phases`, one
+ * thread) when a C compiler builds it, else the Node rate client (bench/e2e/rate-client.ts); `--load`
+ * forces one. The result says which (`load`, `loadNote`) and shows the client's CPU per datagram, so
+ * a reader sees how much of the box the load took.
  *
  * The pandanet loop is the echo server's: poll, drain up to 8,192 datagrams, send each back; after
  * 64 empty iterations it sleeps 1 ms. That polling is main-thread CPU too, and it is counted.
@@ -31,6 +32,7 @@ import { round, spread, type Spread } from '../lib/stats.js';
 import { barChartSvg } from '../lib/svg.js';
 import type { ServerParams } from './protocol.js';
 import { EchoSession, type PhaseOutcome } from './session.js';
+import { chooseLoad, type LoadKind, type LoadRequest } from '../lib/native-load.js';
 
 export interface BudgetOptions {
   runs: number;
@@ -47,6 +49,8 @@ export interface BudgetOptions {
   quietBudgetMs: number;
   quick: boolean;
   save: boolean;
+  /** The load generator (`--load`): `auto` = the native client when it builds, else the Node rate client. */
+  load: LoadRequest;
 }
 
 export const BUDGET_DEFAULTS: BudgetOptions = {
@@ -63,6 +67,7 @@ export const BUDGET_DEFAULTS: BudgetOptions = {
   quietBudgetMs: 30_000,
   quick: false,
   save: true,
+  load: 'auto',
 };
 
 export const BUDGET_QUICK: Partial<BudgetOptions> = { runs: 1, threads: [1], ratePerSec: 10_000, connections: 20, warmupMs: 200, measureMs: 500, quietWaitMs: 0, quick: true };
@@ -116,8 +121,8 @@ interface ModeSummary {
 
 export interface BudgetResult extends ResultHeader {
   options: BudgetOptions;
-  /** The load generator (always the Node rate client here) and a line saying so. */
-  load: 'node';
+  /** The load generator used and a line saying which and why (a fallback says so). */
+  load: LoadKind;
   loadNote: string;
   runs: BudgetRun[];
   summary: ModeSummary[];
@@ -205,7 +210,7 @@ export function budgetTable(r: BudgetResult): string {
     }
   }
   return mdTable(
-    ['mode', 'load', 'dg/s', 'main-thread CPU µs/dg', 'process CPU µs/dg', 'main thread, % of a core', 'each I/O thread, % of a core', 'each I/O thread, event-loop utilisation', 'other threads (V8, libuv), % of a core', 'other load, cores', 'load client CPU µs/dg (Node rate client)', 'ok/runs'],
+    ['mode', 'load', 'dg/s', 'main-thread CPU µs/dg', 'process CPU µs/dg', 'main thread, % of a core', 'each I/O thread, % of a core', 'each I/O thread, event-loop utilisation', 'other threads (V8, libuv), % of a core', 'other load, cores', `load client CPU µs/dg (${r.load})`, 'ok/runs'],
     ['l', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
     rows,
   );
@@ -233,7 +238,8 @@ export async function runBudget(options: Partial<BudgetOptions>, progress: Progr
   const quiet = new Quiet({ perRunMs: o.quietWaitMs, cores: 0.25, budgetMs: o.quietBudgetMs });
   const ms = modes(o);
   const runs: BudgetRun[] = [];
-  console.log(LOAD_NOTE);
+  const load = chooseLoad(o.load);
+  console.log(load.note);
   console.log(`budget: ${o.connections} connections × 64 B echo; per mode and round a saturated window and a fixed ${o.ratePerSec}/s window (${o.warmupMs} ms warm-up + ${o.measureMs} ms each); ${o.runs} rounds`);
   for (let roundNo = 1; roundNo <= o.runs; roundNo++) {
     const shift = (roundNo - 1) % ms.length;
@@ -245,7 +251,7 @@ export async function runBudget(options: Partial<BudgetOptions>, progress: Progr
       const nIo = params.server === 'baseline' ? 0 : Math.max(1, threads);
       try {
         await bounded(o.timeoutMs, async (ctx) => {
-          const s = await EchoSession.open(ctx, params, mode, o.connections, o.clientThreads);
+          const s = await EchoSession.open(ctx, params, mode, o.connections, o.clientThreads, 64, load);
           run.saturated = window(await s.phase({ kind: 'phase', mode: 'max', inFlight: o.inFlight, warmupMs: o.warmupMs, measureMs: o.measureMs, drainMs: 3000 }), nIo);
           const fx = await s.phase({ kind: 'phase', mode: 'rate', ratePerSec: o.ratePerSec, warmupMs: o.warmupMs, measureMs: o.measureMs, drainMs: 3000 });
           if (fx.client.missing + fx.client.dropped > 0) throw new Error(`${fx.client.missing + fx.client.dropped} echoes missing at ${o.ratePerSec}/s (${fx.serverDropped} dropped by the server's reader)`);
@@ -278,7 +284,7 @@ export async function runBudget(options: Partial<BudgetOptions>, progress: Progr
     targets.push({ target: 'main thread ≤ 0.5 µs CPU per datagram (threaded, saturated)', mode: m.mode, value: round(m.saturated.mainCpuUsPerDg.median), pass: m.saturated.mainCpuUsPerDg.median <= 0.5 });
     targets.push({ target: `main thread ≤ 0.5 µs CPU per datagram (threaded, fixed ${r0(o.ratePerSec)}/s)`, mode: m.mode, value: round(m.fixed.mainCpuUsPerDg.median), pass: m.fixed.mainCpuUsPerDg.median <= 0.5 });
   }
-  const result: BudgetResult = { ...header, options: o, load: 'node', loadNote: LOAD_NOTE, runs, summary, targets, totalWallMs: Math.round(performance.now() - started) };
+  const result: BudgetResult = { ...header, options: o, load: load.load, loadNote: load.note, runs, summary, targets, totalWallMs: Math.round(performance.now() - started) };
   const table = budgetTable(result);
   console.log('');
   console.log(table);
@@ -286,12 +292,10 @@ export async function runBudget(options: Partial<BudgetOptions>, progress: Progr
   for (const t of targets) console.log(`- ${t.pass ? 'MET' : 'MISSED'} ${t.mode}: ${t.target}: ${t.value}`);
   if (o.save) {
     const base = resultBase('budget', header.date, o.quick);
-    const md = `${markdownHeader('Main-thread budget', header, [`${o.connections} connections × 64 B echo, drainData loop; ${o.runs} rounds; load generator in a separate process`, LOAD_NOTE])}\n${table}\n`;
+    const md = `${markdownHeader('Main-thread budget', header, [`${o.connections} connections × 64 B echo, drainData loop; ${o.runs} rounds; load generator in a separate process`, load.note])}\n${table}\n`;
     console.log(`\nfiles: ${saveResult(base, result, md, { 'main-thread': chart(result) }).join(', ')}`);
   }
   return result;
 }
-
-const LOAD_NOTE = 'load: Node fixed-rate client (bench/e2e/rate-client.ts, piscina threads); the native C client has no fixed-rate mode yet';
 
 const r0 = (x: number): string => Math.round(x).toLocaleString('en-US');

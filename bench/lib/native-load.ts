@@ -14,8 +14,10 @@
  * between the warm-up and the measured pass it waits for `next`. Each `result` line is turned into
  * the Node client's `result` message (one task: the client's single thread).
  *
- * What it does not do: fixed-rate (latency, budget) load — those workloads still use the Node rate
- * client — or build off Linux (epoll).
+ * The same binary with `--phases` is the fixed-rate client of the latency and budget workloads
+ * ({@link NativeRateClient}, speaking the Node rate client's messages).
+ *
+ * What it does not do: build off Linux (epoll).
  *
  * Thread: main thread of the orchestrating process.
  * @module
@@ -26,6 +28,8 @@ import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { ClientCommand, ClientMessage, ClientParams } from '../e2e/protocol.js';
+import type { RateClientCommand, RateClientMessage, RateClientParams } from '../e2e/rate-client.js';
+import type { Percentiles } from './percentiles.js';
 
 /** Which load generator drives a workload. */
 export type LoadKind = 'native' | 'node';
@@ -201,19 +205,26 @@ export function toClientResult(r: NativeResultLine): Extract<ClientMessage, { ki
 }
 
 /**
- * The native client as a {@link LoadProcess}: spawned with `--control`, its stdout lines turned
- * into messages. Every wait is bounded; an exit or a timeout rejects. {@link kill} SIGKILLs.
+ * A native client process driven by lines: commands are written to its stdin (`encode`), each
+ * stdout line is parsed as JSON and turned into a message (`decode`). Every wait is bounded; an
+ * exit or a timeout rejects. {@link kill} SIGKILLs.
  */
-export class NativeLoadClient implements LoadProcess {
+export class NativeProcess<In extends { kind: string }, Out> {
   readonly proc: ChildProcess;
-  private readonly inbox: ClientMessage[] = [];
-  private waiter: ((m: ClientMessage) => void) | null = null;
+  private readonly inbox: In[] = [];
+  private waiter: ((m: In) => void) | null = null;
   private failWaiter: ((e: Error) => void) | null = null;
   private exitInfo: string | null = null;
   private readonly stderrTail: string[] = [];
 
-  constructor(binary: string, params: ClientParams, readonly label: string) {
-    this.proc = spawn(binary, nativeArgs(params), { stdio: ['pipe', 'pipe', 'pipe'] });
+  constructor(
+    binary: string,
+    args: string[],
+    readonly label: string,
+    private readonly decode: (raw: { kind: string } & Record<string, unknown>, line: string) => In,
+    private readonly encode: (m: Out) => string,
+  ) {
+    this.proc = spawn(binary, args, { stdio: ['pipe', 'pipe', 'pipe'] });
     this.proc.stderr?.setEncoding('utf8');
     this.proc.stderr?.on('data', (s: string) => {
       this.stderrTail.push(s);
@@ -235,14 +246,11 @@ export class NativeLoadClient implements LoadProcess {
   }
 
   private onLine(line: string): void {
-    let m: ClientMessage;
+    let m: In;
     try {
-      const raw = JSON.parse(line) as { kind: string };
-      if (raw.kind === 'ready') m = { kind: 'ready' };
-      else if (raw.kind === 'result') m = toClientResult(raw as NativeResultLine);
-      else m = { kind: 'error', message: `unexpected line from the native client: ${line.slice(0, 200)}` };
-    } catch {
-      m = { kind: 'error', message: `unparsable line from the native client: ${line.slice(0, 200)}` };
+      m = this.decode(JSON.parse(line) as { kind: string } & Record<string, unknown>, line);
+    } catch (err) {
+      m = { kind: 'error', message: `unparsable line from ${this.label}: ${line.slice(0, 200)} (${(err as Error).message})` } as unknown as In;
     }
     if (this.waiter !== null) {
       const w = this.waiter;
@@ -257,16 +265,17 @@ export class NativeLoadClient implements LoadProcess {
     return this.stderrTail.join('').trim().split('\n').slice(-8).join('\n');
   }
 
-  /** `go` / `next` as a line on the client's stdin (ignored once it is gone). */
-  send(m: ClientCommand): void {
-    if (this.exitInfo === null) this.proc.stdin?.write(`${m.kind}\n`);
+  /** Writes the command's line to the client's stdin (ignored once it is gone). */
+  send(m: Out): void {
+    if (this.exitInfo === null) this.proc.stdin?.write(`${this.encode(m)}\n`);
   }
 
-  next<K extends ClientMessage['kind']>(kind: K, timeoutMs: number): Promise<Extract<ClientMessage, { kind: K }>> {
+  /** The next message; rejects when it is not of `kind`, when the client exits first, or after `timeoutMs`. */
+  next<K extends In['kind']>(kind: K, timeoutMs: number): Promise<Extract<In, { kind: K }>> {
     return new Promise((resolvePromise, reject) => {
-      const check = (m: ClientMessage): void => {
+      const check = (m: In): void => {
         clearTimeout(timer);
-        if (m.kind === kind) resolvePromise(m as Extract<ClientMessage, { kind: K }>);
+        if (m.kind === kind) resolvePromise(m as Extract<In, { kind: K }>);
         else reject(new Error(`${this.label}: expected "${kind}", got ${JSON.stringify(m).slice(0, 500)}`));
       };
       const timer = setTimeout(() => {
@@ -307,5 +316,103 @@ export class NativeLoadClient implements LoadProcess {
   /** SIGKILLs the client if it is still running. Idempotent. */
   kill(): void {
     if (this.proc.exitCode === null && this.proc.signalCode === null) this.proc.kill('SIGKILL');
+  }
+}
+
+/** The echo workload's native client (`--control`), speaking the Node load client's messages. */
+export class NativeLoadClient extends NativeProcess<ClientMessage, ClientCommand> implements LoadProcess {
+  constructor(binary: string, params: ClientParams, label: string) {
+    super(
+      binary,
+      nativeArgs(params),
+      label,
+      (raw, line) => (raw.kind === 'ready' ? { kind: 'ready' } : raw.kind === 'result' ? toClientResult(raw as unknown as NativeResultLine) : { kind: 'error', message: `unexpected line from the native client: ${line.slice(0, 200)}` }),
+      (m) => m.kind,
+    );
+  }
+}
+
+/** A percentile object as the native client prints it (null for NaN). */
+type NativePercentiles = { [K in keyof Percentiles]: number | null };
+
+/** Percentiles with the native client's nulls turned back into NaN. */
+function percentilesOf(p: NativePercentiles | null): Percentiles | null {
+  if (p === null) return null;
+  const n = (x: number | null): number => (x === null ? Number.NaN : x);
+  return { count: n(p.count), min: n(p.min), p50: n(p.p50), p90: n(p.p90), p99: n(p.p99), p999: n(p.p999), max: n(p.max), mean: n(p.mean), overflow: n(p.overflow) };
+}
+
+/** A `phaseResult` line of the binary in `--phases` mode, as printed. */
+export interface NativePhaseLine {
+  kind: 'phaseResult';
+  id: number;
+  mode: 'max' | 'rate';
+  sent: number;
+  received: number;
+  measured: number;
+  measuredReceived: number;
+  missing: number;
+  dropped: number;
+  mismatches: number;
+  measuredMs: number;
+  cpuUs: number;
+  latency: NativePercentiles | null;
+  service: NativePercentiles | null;
+  sendLag: NativePercentiles | null;
+  errors: string[];
+}
+
+/** The Node rate client's `phaseResult` for a native phase line (`ratePerSec`: the phase's asked rate). */
+export function toRatePhaseResult(r: NativePhaseLine, ratePerSec: number): RateClientMessage {
+  if (r.errors.length > 0) return { kind: 'error', message: `native rate client: ${r.errors.join('; ')}` };
+  return {
+    kind: 'phaseResult',
+    mode: r.mode,
+    ratePerSec: r.mode === 'rate' ? ratePerSec : Number.NaN,
+    sent: r.sent,
+    received: r.received,
+    achievedPerSec: (r.measured / r.measuredMs) * 1000,
+    measuredReceived: r.measuredReceived,
+    missing: r.missing,
+    dropped: r.dropped,
+    mismatches: r.mismatches,
+    latency: percentilesOf(r.latency),
+    service: percentilesOf(r.service),
+    sendLag: percentilesOf(r.sendLag),
+    clientCpuUs: r.cpuUs,
+    taskCpuUs: [Math.round(r.cpuUs)],
+  };
+}
+
+/**
+ * The latency and budget workloads' native client (`--phases`), speaking the Node rate client's
+ * messages (bench/e2e/rate-client.ts): one thread for all connections, a 1 ms ticker like the
+ * Node client's.
+ */
+export class NativeRateClient extends NativeProcess<RateClientMessage, RateClientCommand> {
+  private phaseId = 0;
+  private lastRate = Number.NaN;
+
+  constructor(binary: string, params: RateClientParams, label: string) {
+    let self: NativeRateClient | null = null;
+    super(
+      binary,
+      ['--phases', '--host', params.host, '--port', String(params.port), '--connections', String(params.connections), '--size', String(params.payloadBytes)],
+      label,
+      (raw, line) => {
+        if (raw.kind === 'ready') return { kind: 'ready' };
+        if (raw.kind === 'phaseResult') return toRatePhaseResult(raw as unknown as NativePhaseLine, self?.lastRate ?? Number.NaN);
+        if (raw.kind === 'error') return { kind: 'error', message: `native rate client: ${String(raw['message'])}` };
+        return { kind: 'error', message: `unexpected line from the native rate client: ${line.slice(0, 200)}` };
+      },
+      (m) => {
+        if (m.kind === 'end') return 'end';
+        const id = ++this.phaseId;
+        if (m.mode === 'max') return `max ${id} ${m.inFlight} ${m.warmupMs} ${m.measureMs} ${m.drainMs}`;
+        this.lastRate = m.ratePerSec;
+        return `rate ${id} ${m.ratePerSec} ${m.warmupMs} ${m.measureMs} ${m.drainMs}`;
+      },
+    );
+    self = this;
   }
 }

@@ -20,8 +20,9 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { buildNativeClient, chooseLoad, findCompiler, NativeLoadClient, type NativeBuild, type NativeResultLine } from '../../bench/lib/native-load.js';
+import { buildNativeClient, chooseLoad, findCompiler, NativeLoadClient, NativeRateClient, type NativeBuild, type NativeResultLine } from '../../bench/lib/native-load.js';
 import type { ClientParams } from '../../bench/e2e/protocol.js';
+import type { RateClientParams } from '../../bench/e2e/rate-client.js';
 
 const SIZE = 64;
 
@@ -219,5 +220,41 @@ describe('native echo client', () => {
     expect(r.code).toBe(1);
     expect(r.lines[0]!.datagrams).toBeLessThan(1000);
     expect(r.lines[0]!.errors.join(' ')).toMatch(/connection 0: (closed after \d+ echoes|Connection reset by peer|Broken pipe)/);
+  });
+
+  it(hasCompiler ? 'fixed-rate mode (--phases): a max phase and a rate phase, every echo back and timed' : 'without a compiler, the fixed-rate workloads fall back to the Node client too', async () => {
+    const b = buildHere();
+    if (!b.ok) {
+      expect(chooseLoad('auto', () => b)).toMatchObject({ load: 'node' });
+      return;
+    }
+    const port = await echoServer();
+    const params: RateClientParams = { host: '127.0.0.1', port, connections: 3, clientThreads: 2, payloadBytes: SIZE };
+    const client = new NativeRateClient(b.path, params, 'test rate client');
+    onTestFinished(() => client.kill());
+    await client.next('ready', 10_000);
+    client.send({ kind: 'phase', mode: 'max', inFlight: 4, warmupMs: 20, measureMs: 100, drainMs: 3000 });
+    const max = await client.next('phaseResult', 15_000);
+    expect(max).toMatchObject({ mode: 'max', missing: 0, dropped: 0, mismatches: 0, latency: null });
+    expect(max.sent).toBe(max.received);
+    expect(max.measuredReceived).toBeGreaterThan(0);
+    expect(max.measuredReceived).toBeLessThanOrEqual(max.received);
+    // 2,000/s for 20 + 200 ms: every datagram due in the measured part is written, echoed and timed.
+    client.send({ kind: 'phase', mode: 'rate', ratePerSec: 2000, warmupMs: 20, measureMs: 200, drainMs: 3000 });
+    const rate = await client.next('phaseResult', 15_000);
+    expect(rate).toMatchObject({ mode: 'rate', ratePerSec: 2000, missing: 0, dropped: 0, mismatches: 0 });
+    expect(rate.sent).toBe(rate.received);
+    expect(rate.sent).toBe(Math.floor(((20 + 200) * 2000) / 1000));
+    expect(rate.latency?.count).toBe(rate.measuredReceived);
+    expect(rate.service?.count).toBe(rate.measuredReceived);
+    expect(rate.sendLag?.count).toBe(rate.measuredReceived);
+    expect(rate.measuredReceived).toBeGreaterThanOrEqual(399);
+    expect(rate.measuredReceived).toBeLessThanOrEqual(401);
+    expect(rate.latency!.min).toBeLessThanOrEqual(rate.latency!.p50);
+    expect(rate.latency!.p99).toBeLessThanOrEqual(rate.latency!.max);
+    expect(rate.clientCpuUs).toBeGreaterThanOrEqual(0);
+    client.send({ kind: 'end' });
+    await client.exit(5000);
+    expect(client.proc.exitCode).toBe(0);
   });
 });
