@@ -6,8 +6,9 @@
  *
  * Build: `<cc> -O2 -o build/bench/native/echo-client bench/native/echo-client.c`, with `<cc>` the
  * first of `$CC`, `cc`, `gcc`, `clang` that answers `--version`. Built at most once per process, and
- * only when the binary is missing or older than the source (mtime); compiled to a temporary name
- * and renamed, so two builds at once never leave a half-written binary.
+ * only when the binary is missing or older than the source (mtime; an up-to-date binary is used
+ * even where no compiler is left); compiled to a temporary name and renamed, so two builds at once
+ * never leave a half-written binary.
  *
  * Driving: the binary runs with `--control`: before each pass it opens its connections and prints
  * `{"kind":"ready"}`; a line `go` starts the pass, which ends with one `{"kind":"result",…}` line;
@@ -117,9 +118,10 @@ export function buildNativeClient(opts: { outPath?: string; compilers?: readonly
     } catch (err) {
       return { ok: false, reason: (err as Error).message };
     }
+    // An up-to-date binary is used as it is, compiler or not.
+    if (existsSync(out) && statSync(out).mtimeMs >= statSync(src).mtimeMs) return { ok: true, path: out, compiler: 'none needed', cached: true };
     const cc = findCompiler(opts.compilers ?? defaultCompilers());
     if (cc === null) return { ok: false, reason: `no C compiler found (tried ${(opts.compilers ?? defaultCompilers()).join(', ')})` };
-    if (existsSync(out) && statSync(out).mtimeMs >= statSync(src).mtimeMs) return { ok: true, path: out, compiler: cc, cached: true };
     mkdirSync(dirname(out), { recursive: true });
     const tmp = `${out}.${process.pid}.tmp`;
     const r = spawnSync(cc, ['-O2', '-Wall', '-o', tmp, src], { encoding: 'utf8', timeout: 120_000 });

@@ -137,9 +137,13 @@ describe('native echo client', () => {
     if (!b.ok) return;
     // Built once per process; and by source mtime: an up-to-date binary is kept, an older one rebuilt.
     expect(buildNativeClient({ outPath: b.path })).toMatchObject({ ok: true, cached: true });
-    expect(buildNativeClient({ outPath: b.path, compilers: [b.compiler] })).toMatchObject({ ok: true, cached: true });
+    const cc = b.compiler;
+    expect(buildNativeClient({ outPath: b.path, compilers: [cc] })).toMatchObject({ ok: true, cached: true });
+    // An up-to-date binary needs no compiler; an older one does.
+    expect(buildNativeClient({ outPath: b.path, compilers: ['/nonexistent/cc'] })).toMatchObject({ ok: true, cached: true });
     utimesSync(b.path, new Date(0), new Date(0));
-    expect(buildNativeClient({ outPath: b.path, compilers: [b.compiler] })).toMatchObject({ ok: true, cached: false });
+    expect(buildNativeClient({ outPath: b.path, compilers: ['/nonexistent/cc'] })).toMatchObject({ ok: false });
+    expect(buildNativeClient({ outPath: b.path, compilers: [cc] })).toMatchObject({ ok: true, cached: false });
     expect(statSync(b.path).mtimeMs).toBeGreaterThan(0);
     const port = await echoServer();
     const r = await runClient(b.path, ['--port', String(port), '--connections', '4', '--count', '300', '--window', '8', '--size', String(SIZE), '--warmup', '50', '--deadline-ms', '15000']);
