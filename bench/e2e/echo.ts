@@ -142,7 +142,7 @@ export interface EchoRun {
   /** From "go" until half of the connections were done, ms (vs elapsedMs: how long the tail is). */
   medianConnectionDoneMs: number;
   datagramsPerSec: number;
-  /** Load-client process CPU per datagram (both piscina threads and its main thread), µs. */
+  /** Load-client process CPU per datagram, µs (Node load: both piscina threads and its main thread; native: its one thread, getrusage). */
   clientCpuUsPerDatagram: number;
   /** CPU of each load task's thread over the run, ms. */
   clientThreadsCpuMs: number[];
