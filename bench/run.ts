@@ -4,7 +4,9 @@
  *
  * Workloads (each beside its `node:net` / `node:dgram` baseline in the same run, load generators in
  * separate processes, every run bounded and self-stopping):
- * - `echo`      echo throughput, pandanet 0/1/2/4 threads, 0/2/10 µs of work (bench/e2e/echo.ts);
+ * - `echo`      echo throughput, pandanet 0/1/2/4 threads, 0/2/10 µs of work, against node:net chunk
+ *               echo and node:net realistic; load from the native C client when a compiler is
+ *               there, else the Node client (bench/e2e/echo.ts);
  * - `latency`   fixed-rate round trips at 25/50/90 % of each server's max, no coordinated omission;
  * - `broadcast` 60 Hz game tick to 1,000 clients with 20 Hz input, delivery delay and drops;
  * - `scale`     10,000 idle connections: memory per connection, idle CPU;
@@ -44,6 +46,8 @@ import { UDP_DEFAULTS, UDP_QUICK, runUdp, udpSteps, type UdpOptions } from './e2
 import { MD_DEFAULTS, MD_QUICK, mdSteps, runMd, type MdOptions } from './e2e/md.js';
 import { MD_MESH_DEFAULTS, MD_MESH_QUICK, mdMeshSteps, runMdMesh, type MdMeshOptions } from './e2e/md-mesh.js';
 import type { DrainMode, IdleMode } from './e2e/protocol.js';
+import type { BaselineKind } from './e2e/echo.js';
+import type { LoadRequest } from './lib/native-load.js';
 import { acceptSteps, echoNodesSteps, runAccept, runEchoNodes, type AcceptOptions, type EchoNodesOptions } from './e2e/accept.js';
 
 interface Workload {
@@ -56,7 +60,7 @@ interface Workload {
 const VALUED = new Set([
   'runs', 'connections', 'per-connection', 'warmup', 'in-flight', 'client-threads', 'threads', 'work', 'drain', 'idle', 'timeout-s', 'micro-timeout-s', 'only', 'profile', 'quiet-wait-s', 'out', 'io-spin-us',
   'loads', 'measure-ms', 'duration-s', 'idle-s', 'rate', 'participants', 'kill-reps', 'nats-batches', 'tick-us',
-  'node', 'nodes', 'concurrency',
+  'node', 'nodes', 'concurrency', 'load', 'baselines',
 ]);
 const KNOWN = new Set([...VALUED, 'quick', 'no-save', 'help', 'no-tick-baseline', 'no-loopback']);
 
@@ -114,6 +118,12 @@ function echoOptions(f: Flags): Partial<EchoOptions> {
     if (prof === true) throw new Error('--profile needs a folder');
     o.profileDir = prof;
   }
+  const load = listFlag(f, 'load');
+  if (load !== undefined && load.some((l) => l !== 'native' && l !== 'node' && l !== 'auto')) throw new Error('--load takes native, node and/or auto (e.g. native,node: each config under both, same rounds)');
+  set('load', load as EchoOptions['load'] | undefined);
+  const baselines = listFlag(f, 'baselines');
+  if (baselines !== undefined && (baselines.length === 0 || baselines.some((b) => b !== 'chunk' && b !== 'realistic'))) throw new Error('--baselines takes chunk and/or realistic');
+  set('baselines', baselines as BaselineKind[] | undefined);
   return o;
 }
 
@@ -129,7 +139,16 @@ function latencyOptions(f: Flags): Partial<LatencyOptions> {
   const idle = f.get('idle');
   if (idle !== undefined && idle !== 'backoff' && idle !== 'wait') throw new Error('--idle takes backoff or wait for latency');
   if (idle !== undefined) o.idle = idle as 'backoff' | 'wait';
+  const load = singleLoad(f);
+  if (load !== undefined) o.load = load;
   return o;
+}
+
+/** `--load native|node|auto` for the fixed-rate workloads (latency, budget): one load. */
+function singleLoad(f: Flags): LoadRequest | undefined {
+  const load = f.get('load');
+  if (load !== undefined && load !== 'native' && load !== 'node' && load !== 'auto') throw new Error('--load takes native, node or auto here');
+  return load;
 }
 
 function broadcastOptions(f: Flags): Partial<BroadcastOptions> {
@@ -156,6 +175,8 @@ function budgetOptions(f: Flags): Partial<BudgetOptions> {
   if (r !== undefined) o.ratePerSec = r;
   const m = intFlag(f, 'measure-ms');
   if (m !== undefined) o.measureMs = m;
+  const load = singleLoad(f);
+  if (load !== undefined) o.load = load;
   return o;
 }
 
@@ -200,7 +221,7 @@ async function withProgress<T>(label: string, steps: number, fn: (p: Progress) =
 
 const WORKLOADS: Record<string, Workload> = {
   echo: {
-    describe: 'echo throughput: node:net vs pandanet t0/t1/t2/t4, with 0, 2 and 10 µs of work per datagram',
+    describe: 'echo throughput: node:net (chunk echo, realistic) vs pandanet t0/t1/t2/t4, 0/2/10 µs of work per datagram; native C load when a compiler is there',
     inSuite: true,
     async run(args) {
       const o = echoOptions(args.flags);
@@ -356,12 +377,15 @@ function usage(): string {
     '  --no-save          no files in bench/results',
     '  --quiet-wait-s S   before each run, wait up to S s for other load < 0.25 cores (0: off)',
     '  --timeout-s S      hard limit per run',
-    '  echo:      --connections N --per-connection N --warmup N (0: none) --in-flight N --client-threads N --work 0,2,10',
+    '  echo:      --connections N --per-connection N --warmup N (0: none) --in-flight N --client-threads N (Node load) --work 0,2,10',
     '             --drain drainData,getData[,getDataReuse,getDataCork] --idle backoff|spin|wait --io-spin-us N --out FILE --profile DIR',
-    '  latency:   --loads 0.25,0.5,0.9 --connections N --measure-ms MS --idle backoff|wait',
+    '             --load native|node|auto (auto, the default: the C epoll client, built with cc at bench time, else the Node client, said so;',
+    '             native,node: every config under both loads in the same rounds)',
+    '             --baselines chunk,realistic (node:net chunk echo; node:net parsing, copying and replying per datagram)',
+    '  latency:   --loads 0.25,0.5,0.9 --connections N --measure-ms MS --idle backoff|wait --load native|node|auto (fixed-rate client)',
     '  broadcast: --connections N --duration-s S',
     '  scale:     --connections N --idle-s S',
-    '  budget:    --rate N (datagrams/s of the fixed phase) --measure-ms MS',
+    '  budget:    --rate N (datagrams/s of the fixed phase) --measure-ms MS --load native|node|auto (fixed-rate client)',
     '  udp:       --measure-ms MS',
     '  md:        --participants N --in-flight N --client-threads N --loads 0.5 --measure-ms MS --no-tick-baseline --tick-us US (open-loop ticker; md 1000, md-mesh 250)',
     '  md-mesh:   the md flags (--threads: each node\'s I/O threads), --nats-batches 1,32 --kill-reps N --no-loopback (ASTROND=/path/astrond adds a two-node Astron tree)',

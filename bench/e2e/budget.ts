@@ -12,6 +12,11 @@
  * `/proc/self/task/<tid>/schedstat`; I/O threads recognised as the threads the pandanet objects
  * created), and each I/O thread's event-loop utilisation (`manager.getThreadStats()`).
  *
+ * The load: the native C client's fixed-rate mode (bench/native/echo-client.c `--phases`, one
+ * thread) when a C compiler builds it, else the Node rate client (bench/e2e/rate-client.ts); `--load`
+ * forces one. The result says which (`load`, `loadNote`) and shows the client's CPU per datagram, so
+ * a reader sees how much of the box the load took.
+ *
  * The pandanet loop is the echo server's: poll, drain up to 8,192 datagrams, send each back; after
  * 64 empty iterations it sleeps 1 ms. That polling is main-thread CPU too, and it is counted.
  *
@@ -27,6 +32,7 @@ import { round, spread, type Spread } from '../lib/stats.js';
 import { barChartSvg } from '../lib/svg.js';
 import type { ServerParams } from './protocol.js';
 import { EchoSession, type PhaseOutcome } from './session.js';
+import { chooseLoad, type LoadKind, type LoadRequest } from '../lib/native-load.js';
 
 export interface BudgetOptions {
   runs: number;
@@ -43,6 +49,8 @@ export interface BudgetOptions {
   quietBudgetMs: number;
   quick: boolean;
   save: boolean;
+  /** The load generator (`--load`): `auto` = the native client when it builds, else the Node rate client. */
+  load: LoadRequest;
 }
 
 export const BUDGET_DEFAULTS: BudgetOptions = {
@@ -59,6 +67,7 @@ export const BUDGET_DEFAULTS: BudgetOptions = {
   quietBudgetMs: 30_000,
   quick: false,
   save: true,
+  load: 'auto',
 };
 
 export const BUDGET_QUICK: Partial<BudgetOptions> = { runs: 1, threads: [1], ratePerSec: 10_000, connections: 20, warmupMs: 200, measureMs: 500, quietWaitMs: 0, quick: true };
@@ -75,6 +84,8 @@ interface Window {
   ioUtilization: number[];
   mainRunDelayShare: number;
   otherLoadCores: number;
+  /** The load client's process CPU over the phase per echo it received, µs. */
+  clientCpuUsPerDg: number;
 }
 
 interface BudgetRun {
@@ -96,6 +107,7 @@ interface WindowSummary {
   processCpuUsPerDg: Spread;
   ioUtilization: number[];
   otherLoadCores: Spread;
+  clientCpuUsPerDg: Spread;
 }
 
 interface ModeSummary {
@@ -109,6 +121,9 @@ interface ModeSummary {
 
 export interface BudgetResult extends ResultHeader {
   options: BudgetOptions;
+  /** The load generator used and a line saying which and why (a fallback says so). */
+  load: LoadKind;
+  loadNote: string;
   runs: BudgetRun[];
   summary: ModeSummary[];
   targets: Array<{ target: string; mode: string; value: number; pass: boolean }>;
@@ -150,6 +165,7 @@ function window(ph: PhaseOutcome, ioThreads: number): Window {
     ioUtilization: s.ioThreads.map((x) => x.utilization),
     mainRunDelayShare: s.mainRunDelayUs / us,
     otherLoadCores: ph.otherLoadCores,
+    clientCpuUsPerDg: ph.client.clientCpuUs / Math.max(1, ph.client.received),
   };
 }
 
@@ -164,6 +180,7 @@ function summarizeWindows(ws: Window[], nIo: number): WindowSummary {
     processCpuUsPerDg: col((w) => w.processCpuUsPerDg),
     ioUtilization: Array.from({ length: nIo }, (_, i) => round(spread(ws.map((w) => w.ioUtilization[i] ?? Number.NaN)).median, 3)),
     otherLoadCores: col((w) => w.otherLoadCores),
+    clientCpuUsPerDg: col((w) => w.clientCpuUsPerDg),
   };
 }
 
@@ -187,13 +204,14 @@ export function budgetTable(r: BudgetResult): string {
         base ? '—' : w.ioUtilization.map(pct).join(' / '),
         range(w.otherCore, pct),
         range(w.otherLoadCores, f2),
+        range(w.clientCpuUsPerDg, f2),
         `${m.okRuns}/${m.okRuns + m.failedRuns}`,
       ]);
     }
   }
   return mdTable(
-    ['mode', 'load', 'dg/s', 'main-thread CPU µs/dg', 'process CPU µs/dg', 'main thread, % of a core', 'each I/O thread, % of a core', 'each I/O thread, event-loop utilisation', 'other threads (V8, libuv), % of a core', 'other load, cores', 'ok/runs'],
-    ['l', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
+    ['mode', 'load', 'dg/s', 'main-thread CPU µs/dg', 'process CPU µs/dg', 'main thread, % of a core', 'each I/O thread, % of a core', 'each I/O thread, event-loop utilisation', 'other threads (V8, libuv), % of a core', 'other load, cores', `load client CPU µs/dg (${r.load})`, 'ok/runs'],
+    ['l', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
     rows,
   );
 }
@@ -220,6 +238,8 @@ export async function runBudget(options: Partial<BudgetOptions>, progress: Progr
   const quiet = new Quiet({ perRunMs: o.quietWaitMs, cores: 0.25, budgetMs: o.quietBudgetMs });
   const ms = modes(o);
   const runs: BudgetRun[] = [];
+  const load = chooseLoad(o.load);
+  console.log(load.note);
   console.log(`budget: ${o.connections} connections × 64 B echo; per mode and round a saturated window and a fixed ${o.ratePerSec}/s window (${o.warmupMs} ms warm-up + ${o.measureMs} ms each); ${o.runs} rounds`);
   for (let roundNo = 1; roundNo <= o.runs; roundNo++) {
     const shift = (roundNo - 1) % ms.length;
@@ -231,7 +251,7 @@ export async function runBudget(options: Partial<BudgetOptions>, progress: Progr
       const nIo = params.server === 'baseline' ? 0 : Math.max(1, threads);
       try {
         await bounded(o.timeoutMs, async (ctx) => {
-          const s = await EchoSession.open(ctx, params, mode, o.connections, o.clientThreads);
+          const s = await EchoSession.open(ctx, params, mode, o.connections, o.clientThreads, 64, load);
           run.saturated = window(await s.phase({ kind: 'phase', mode: 'max', inFlight: o.inFlight, warmupMs: o.warmupMs, measureMs: o.measureMs, drainMs: 3000 }), nIo);
           const fx = await s.phase({ kind: 'phase', mode: 'rate', ratePerSec: o.ratePerSec, warmupMs: o.warmupMs, measureMs: o.measureMs, drainMs: 3000 });
           if (fx.client.missing + fx.client.dropped > 0) throw new Error(`${fx.client.missing + fx.client.dropped} echoes missing at ${o.ratePerSec}/s (${fx.serverDropped} dropped by the server's reader)`);
@@ -247,7 +267,7 @@ export async function runBudget(options: Partial<BudgetOptions>, progress: Progr
       progress.step();
       progress.log(
         run.ok
-          ? `budget r${roundNo} ${mode.padEnd(12)} saturated ${k(run.saturated!.datagramsPerSec)}/s main ${f2(run.saturated!.mainCpuUsPerDg)} µs/dg; fixed: main ${f2(run.fixed!.mainCpuUsPerDg)} µs/dg, main ${pct(run.fixed!.mainCore)} io ${run.fixed!.ioCore.map(pct).join('/')} ELU ${run.fixed!.ioUtilization.map(pct).join('/')} (other load ${f2(run.fixed!.otherLoadCores)})`
+          ? `budget r${roundNo} ${mode.padEnd(12)} saturated ${k(run.saturated!.datagramsPerSec)}/s main ${f2(run.saturated!.mainCpuUsPerDg)} µs/dg; fixed: main ${f2(run.fixed!.mainCpuUsPerDg)} µs/dg, main ${pct(run.fixed!.mainCore)} io ${run.fixed!.ioCore.map(pct).join('/')} ELU ${run.fixed!.ioUtilization.map(pct).join('/')} (other load ${f2(run.fixed!.otherLoadCores)}; load client ${f2(run.saturated!.clientCpuUsPerDg)} / ${f2(run.fixed!.clientCpuUsPerDg)} µs/dg)`
           : `budget r${roundNo} ${mode} FAILED: ${run.error}`,
       );
     }
@@ -264,7 +284,7 @@ export async function runBudget(options: Partial<BudgetOptions>, progress: Progr
     targets.push({ target: 'main thread ≤ 0.5 µs CPU per datagram (threaded, saturated)', mode: m.mode, value: round(m.saturated.mainCpuUsPerDg.median), pass: m.saturated.mainCpuUsPerDg.median <= 0.5 });
     targets.push({ target: `main thread ≤ 0.5 µs CPU per datagram (threaded, fixed ${r0(o.ratePerSec)}/s)`, mode: m.mode, value: round(m.fixed.mainCpuUsPerDg.median), pass: m.fixed.mainCpuUsPerDg.median <= 0.5 });
   }
-  const result: BudgetResult = { ...header, options: o, runs, summary, targets, totalWallMs: Math.round(performance.now() - started) };
+  const result: BudgetResult = { ...header, options: o, load: load.load, loadNote: load.note, runs, summary, targets, totalWallMs: Math.round(performance.now() - started) };
   const table = budgetTable(result);
   console.log('');
   console.log(table);
@@ -272,7 +292,7 @@ export async function runBudget(options: Partial<BudgetOptions>, progress: Progr
   for (const t of targets) console.log(`- ${t.pass ? 'MET' : 'MISSED'} ${t.mode}: ${t.target}: ${t.value}`);
   if (o.save) {
     const base = resultBase('budget', header.date, o.quick);
-    const md = `${markdownHeader('Main-thread budget', header, [`${o.connections} connections × 64 B echo, drainData loop; ${o.runs} rounds; load generator in a separate process`])}\n${table}\n`;
+    const md = `${markdownHeader('Main-thread budget', header, [`${o.connections} connections × 64 B echo, drainData loop; ${o.runs} rounds; load generator in a separate process`, load.note])}\n${table}\n`;
     console.log(`\nfiles: ${saveResult(base, result, md, { 'main-thread': chart(result) }).join(', ')}`);
   }
   return result;

@@ -1,11 +1,15 @@
 /**
  * One echo server of the echo benchmark, in its own process (so runs don't share a heap).
  *
- * - `baseline`: a plain single-threaded `node:net` server on the main thread. Same framing as
- *   pandanet (uint16 LE length prefix): each read chunk is parsed frame by frame (the simulated work
- *   runs once per frame) and the complete frames of the chunk are echoed with one `write` (write
- *   batching: one write per read chunk). This is the hand-written server pandanet has to beat; it is
- *   not slowed down on purpose.
+ * - `baseline` ("chunk echo"): a plain single-threaded `node:net` server on the main thread. Same
+ *   framing as pandanet (uint16 LE length prefix): each read chunk is parsed frame by frame (the
+ *   simulated work runs once per frame) and the complete frames of the chunk are echoed with one
+ *   `write` of the chunk as it lies (write batching: one write per read chunk). The physical best
+ *   for an echo; no game server can do it (it never looks at a datagram). Not slowed down on purpose.
+ * - `realistic`: the same `node:net` server doing what a server does with each datagram: parse it,
+ *   copy its payload out of the read chunk (the message the game keeps), run the work, build a
+ *   reply (length + payload) per datagram into the chunk's reply buffer, and one `write` per read
+ *   chunk. Not slowed down on purpose either (one reply buffer per chunk, no per-reply write).
  * - `pandanet`: the manual's server (QueuedConnectionManager, QueuedConnectionListener,
  *   QueuedConnectionReader, ConnectionWriter, all with `threads` threads) on a `setImmediate` loop:
  *   accept new connections into the reader, collect resets, take datagrams and send each back on
@@ -52,6 +56,7 @@ import { guardLog } from '../lib/log-guard.js';
 import { ThreadLabels } from '../lib/server-window.js';
 import { allThreadsCpuUs, cpuSource, threadCpuDeltas, threadCpuUs, threadRunDelayUs } from '../lib/thread-cpu.js';
 import { paramsFromArgv, type IoThreadReport, type ServerCommand, type ServerMessage, type ServerParams } from './protocol.js';
+import { SimulatedWork } from './work.js';
 
 /** Datagrams taken per loop iteration at most (keeps accepts and IPC served under full load). */
 const BUDGET = 8192;
@@ -62,7 +67,8 @@ const p = paramsFromArgv<ServerParams>();
 // bench/e2e/accept.ts (echo-nodes): the hand-off path on a Node that has reusePort.
 if (process.env['PANDANET_BENCH_REUSE_PORT'] === 'off') setNetConfig({ reusePort: false });
 guardLog();
-const workNs = BigInt(Math.round(p.workUs * 1000));
+/** The simulated work: the same code for every server kind (bench/e2e/work.ts). */
+const simWork = new SimulatedWork(p.workUs);
 
 let datagrams = 0;
 let accepted = 0;
@@ -73,8 +79,6 @@ const labels = new ThreadLabels();
 const perThread: number[] = [];
 let resets = 0;
 let overflow = false;
-/** Wall time of the simulated work, ns (so it can be taken out of the loop's own time). */
-let workSpentNs = 0n;
 let loopNs = 0;
 let loopIdleNs = 0;
 let iterations = 0;
@@ -84,14 +88,9 @@ function send(m: ServerMessage): void {
   process.send?.(m);
 }
 
-/** Busy-waits `p.workUs` µs of simulated game work. */
+/** Runs `p.workUs` µs of simulated game work (its wall time is in `simWork.spentNs`). */
 function work(): void {
-  if (workNs === 0n) return;
-  const start = process.hrtime.bigint();
-  const end = start + workNs;
-  let now = start;
-  while (now < end) now = process.hrtime.bigint();
-  workSpentNs += now - start;
+  simWork.run();
 }
 
 // ---- baseline --------------------------------------------------------------------------------
@@ -103,7 +102,7 @@ function startBaseline(): Promise<number> {
     let pending: Buffer | null = null;
     sock.on('data', (chunk: Buffer) => {
       const t0 = performance.now();
-      const w0 = workSpentNs;
+      const w0 = simWork.spentNs;
       let buf = chunk;
       if (pending !== null) {
         buf = Buffer.concat([pending, chunk]);
@@ -120,7 +119,56 @@ function startBaseline(): Promise<number> {
       }
       if (off > 0) sock.write(off === n ? buf : buf.subarray(0, off));
       if (off < n) pending = Buffer.from(buf.subarray(off));
-      loopNs += (performance.now() - t0) * 1e6 - Number(workSpentNs - w0);
+      loopNs += (performance.now() - t0) * 1e6 - Number(simWork.spentNs - w0);
+      iterations++;
+      busyIterations++;
+    });
+    sock.on('error', () => sock.destroy());
+  });
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ host: '127.0.0.1', port: 0, backlog: 1024 }, () => resolve((server.address() as net.AddressInfo).port));
+  });
+}
+
+/**
+ * The realistic `node:net` server (see the module comment): per datagram, parse, copy the payload
+ * out, work, and build the reply into the chunk's reply buffer; one `write` per read chunk.
+ */
+function startRealistic(): Promise<number> {
+  const server = net.createServer((sock) => {
+    accepted++;
+    if (p.noDelay === true) sock.setNoDelay(true);
+    let pending: Buffer | null = null;
+    sock.on('data', (chunk: Buffer) => {
+      const t0 = performance.now();
+      const w0 = simWork.spentNs;
+      let buf = chunk;
+      if (pending !== null) {
+        buf = Buffer.concat([pending, chunk]);
+        pending = null;
+      }
+      const n = buf.length;
+      // Replies are no larger than the requests: one buffer of the chunk's size holds them all.
+      const replies = Buffer.allocUnsafe(n);
+      let out = 0;
+      let off = 0;
+      while (n - off >= 2) {
+        const len = buf[off]! | (buf[off + 1]! << 8);
+        if (n - off - 2 < len) break;
+        const message = Buffer.allocUnsafe(len); // the datagram the game keeps: its own copy
+        buf.copy(message, 0, off + 2, off + 2 + len);
+        work();
+        replies[out] = len & 0xff;
+        replies[out + 1] = len >>> 8;
+        message.copy(replies, out + 2);
+        out += 2 + len;
+        off += 2 + len;
+        datagrams++;
+      }
+      if (out > 0) sock.write(replies.subarray(0, out));
+      if (off < n) pending = Buffer.from(buf.subarray(off));
+      loopNs += (performance.now() - t0) * 1e6 - Number(simWork.spentNs - w0);
       iterations++;
       busyIterations++;
     });
@@ -212,7 +260,7 @@ function startPandanet(): number {
   let idle = 0;
   const iterate = (): void => {
     const t0 = performance.now();
-    const w0 = workSpentNs;
+    const w0 = simWork.spentNs;
     if (listener.newConnectionAvailable()) {
       while (listener.getNewConnection(rvPtr, address, newPtr)) {
         const c = newPtr.p();
@@ -234,7 +282,7 @@ function startPandanet(): number {
     iterations++;
     if (k > 0) {
       busyIterations++;
-      loopNs += (performance.now() - t0) * 1e6 - Number(workSpentNs - w0);
+      loopNs += (performance.now() - t0) * 1e6 - Number(simWork.spentNs - w0);
       idle = 0;
       setImmediate(iterate);
       return;
@@ -276,7 +324,7 @@ function snapshot(): Snapshot {
     threads: allThreadsCpuUs(),
     t: performance.now(),
     datagrams,
-    workNs: workSpentNs,
+    workNs: simWork.spentNs,
     loopNs,
     loopIdleNs,
     iterations,
@@ -366,7 +414,7 @@ process.on('uncaughtException', (err) => {
 });
 
 try {
-  const port = p.server === 'baseline' ? await startBaseline() : startPandanet();
+  const port = p.server === 'baseline' ? await startBaseline() : p.server === 'realistic' ? await startRealistic() : startPandanet();
   send({ kind: 'listening', port });
 } catch (err) {
   send({ kind: 'error', message: err instanceof Error ? (err.stack ?? err.message) : String(err) });

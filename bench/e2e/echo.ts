@@ -1,9 +1,17 @@
 /**
- * The end-to-end echo workload: a load client in another process against a plain `node:net`
- * server (the baseline) and against pandanet's server with 0, 1, 2 and 4 threads, without and with
- * simulated per-datagram work (2 and 10 µs, a busy-wait) on the server's main thread. Every configuration is measured in every
- * round, in a rotating order, so each pandanet run has a baseline run from the same round to be
- * compared with (ratio = pandanet / baseline, same round, same work).
+ * The end-to-end echo workload: a load client in another process against two plain `node:net`
+ * servers (the baselines: the chunk echo, which echoes each read chunk as it lies, and the
+ * realistic one, which parses, copies and replies per datagram; bench/e2e/echo-server.ts) and
+ * against pandanet's server with 0, 1, 2 and 4 threads, without and with simulated per-datagram
+ * work (2 and 10 µs, a busy-wait, the same code in every server: bench/e2e/work.ts, its real cost
+ * per call measured once and printed) on the server's main thread. Every configuration is measured
+ * in every round, in a rotating order, so each pandanet run has baseline runs from the same round to
+ * be compared with (ratio = pandanet / baseline, same round, same work; one ratio per baseline).
+ *
+ * The load: the native C client (bench/native/echo-client.c, one thread, epoll; built at bench time,
+ * bench/lib/native-load.ts) when a C compiler is there, else the Node client (bench/e2e/load-client.ts,
+ * piscina threads), with the choice and the reason printed and saved (`--load native|node` forces
+ * one). Both verify every echo and report their own CPU, shown per datagram.
  *
  * One run = fresh server process + fresh load-client process, bounded by a hard timeout (both are
  * SIGKILLed and the run is recorded as failed). Reports datagrams/s (echoes completed / elapsed, the
@@ -28,6 +36,8 @@ import { type MachineInfo } from '../lib/machine.js';
 import type { Progress } from '../lib/progress.js';
 import { markdownHeader, resultBase, resultHeader, saveResult } from '../lib/report.js';
 import { machineBusyUs } from '../lib/thread-cpu.js';
+import { chooseLoad, NativeLoadClient, type LoadChoice, type LoadKind, type LoadProcess, type LoadRequest } from '../lib/native-load.js';
+import { calibrateWork, type WorkCalibration } from './work.js';
 import { round, spread, type Spread } from '../lib/stats.js';
 import { barChartSvg } from '../lib/svg.js';
 import type { ClientCommand, ClientMessage, ClientParams, DrainMode, IdleMode, IoThreadReport, ServerCommand, ServerMessage, ServerParams } from './protocol.js';
@@ -71,7 +81,18 @@ export interface EchoOptions {
   quietBudgetMs: number;
   /** Diagnostics: write a V8 CPU profile of every server process (all its threads) into this folder. */
   profileDir?: string;
+  /**
+   * The load generators (`--load`): `auto` = the native client when it builds, else the Node
+   * client. Several (`--load native,node`): every configuration runs under each, in every round,
+   * and each ratio is taken against the baseline run under the same load.
+   */
+  load: LoadRequest[];
+  /** The node:net baselines to run (`--baselines`): `chunk` (chunk echo) and/or `realistic`. */
+  baselines: BaselineKind[];
 }
+
+/** The node:net baselines: `chunk` echoes each read chunk as it lies; `realistic` parses, copies and replies per datagram. */
+export type BaselineKind = 'chunk' | 'realistic';
 
 /** Defaults: the issue's workload. */
 export const ECHO_DEFAULTS: EchoOptions = {
@@ -93,21 +114,27 @@ export const ECHO_DEFAULTS: EchoOptions = {
   quietBudgetMs: 30_000,
   quick: false,
   save: true,
+  load: ['auto'],
+  baselines: ['chunk', 'realistic'],
 };
 
-/** `--quick`: 1 run of 20 connections × 500 datagrams, baseline and pandanet t1, 0 and 2 µs of work. */
+/** `--quick`: 1 run of 20 connections × 500 datagrams, the baselines and pandanet t1, 0 and 2 µs of work. */
 export const ECHO_QUICK: Partial<EchoOptions> = { runs: 1, connections: 20, perConnection: 500, warmupPerConnection: 200, threads: [1], workUs: [0, 2], quietWaitMs: 0, quick: true };
 
 /** One server configuration. */
 export interface EchoConfig {
   id: string;
   params: ServerParams;
+  /** The load generator this configuration runs under. */
+  load: LoadKind;
 }
 
 /** One measured run. */
 export interface EchoRun {
   round: number;
   ok: boolean;
+  /** The load generator of this run. */
+  load: LoadKind;
   error?: string;
   echoes: number;
   expected: number;
@@ -115,7 +142,7 @@ export interface EchoRun {
   /** From "go" until half of the connections were done, ms (vs elapsedMs: how long the tail is). */
   medianConnectionDoneMs: number;
   datagramsPerSec: number;
-  /** Load-client process CPU per datagram (both piscina threads and its main thread), µs. */
+  /** Load-client process CPU per datagram, µs (Node load: both piscina threads and its main thread; native: its one thread, getrusage). */
   clientCpuUsPerDatagram: number;
   /** CPU of each load task's thread over the run, ms. */
   clientThreadsCpuMs: number[];
@@ -159,15 +186,20 @@ export interface EchoRun {
   iterations: number;
   busyIterations: number;
   ioThreads: IoThreadReport[];
-  /** This run's datagrams/s over the same round's baseline run with the same work. */
+  /** This run's datagrams/s over the same round's node:net chunk-echo run with the same work. */
   ratioToBaseline?: number;
+  /** This run's datagrams/s over the same round's node:net realistic run with the same work. */
+  ratioToRealistic?: number;
   wallMs: number;
 }
 
 /** Summary of one configuration over its successful runs. */
 export interface EchoSummary {
   datagramsPerSec: Spread;
+  /** × node:net chunk echo (same round). */
   ratioToBaseline: Spread | null;
+  /** × node:net realistic (same round). */
+  ratioToRealistic: Spread | null;
   mainCpuUsPerDatagram: Spread;
   mainCpuUsPerDatagramExclWork: Spread;
   processCpuUsPerDatagram: Spread;
@@ -193,6 +225,11 @@ export interface EchoResult {
   buildFingerprint: string;
   machine: MachineInfo;
   options: EchoOptions;
+  /** The load generators used (see {@link EchoOptions.load}) and, for each, which and why (a fallback says so). */
+  loads: LoadKind[];
+  loadNotes: string[];
+  /** What one call of the simulated work really cost (same code as the servers'), per work level > 0. */
+  workCalibration: WorkCalibration[];
   configs: Array<EchoConfig & { runs: EchoRun[]; summary: EchoSummary }>;
   targets: TargetCheck[];
   totalWallMs: number;
@@ -211,14 +248,19 @@ export interface TargetCheck {
 const SERVER = new URL('./echo-server.js', import.meta.url);
 const CLIENT = new URL('./load-client.js', import.meta.url);
 
-function configsFor(o: EchoOptions): EchoConfig[] {
+/** The configurations, each under each load in turn (so the loads alternate within a round). */
+function configsFor(o: EchoOptions, loads: readonly LoadKind[]): EchoConfig[] {
   const out: EchoConfig[] = [];
+  const add = (id: string, params: ServerParams): void => {
+    for (const load of loads) out.push({ id: loads.length > 1 ? `${id} [${load} load]` : id, load, params });
+  };
   for (const workUs of o.workUs) {
     const w = workUs === 0 ? '' : ` +${workUs}µs work`;
-    out.push({ id: `baseline${w}`, params: { server: 'baseline', threads: 0, drain: 'getData', idle: o.idle, workUs } });
+    if (o.baselines.includes('chunk')) add(`baseline${w}`, { server: 'baseline', threads: 0, drain: 'getData', idle: o.idle, workUs });
+    if (o.baselines.includes('realistic')) add(`realistic${w}`, { server: 'realistic', threads: 0, drain: 'getData', idle: o.idle, workUs });
     for (const threads of o.threads) {
       for (const drain of o.drains) {
-        out.push({ id: `pandanet t${threads} ${drain}${w}`, params: { server: 'pandanet', threads, drain, idle: o.idle, workUs, ioSpinUs: o.ioSpinUs } });
+        add(`pandanet t${threads} ${drain}${w}`, { server: 'pandanet', threads, drain, idle: o.idle, workUs, ioSpinUs: o.ioSpinUs });
       }
     }
   }
@@ -275,7 +317,7 @@ function clientParams(o: EchoOptions, port: number, perConnection: number, warmu
  * its own, inside a server window whose report is discarded. Throws when the pass does not complete
  * (the run then fails, as a measured pass would).
  */
-async function warmUp(server: Child<ServerMessage, ServerCommand>, client: Child<ClientMessage, ClientCommand>, connections: number, left: () => number): Promise<void> {
+async function warmUp(server: Child<ServerMessage, ServerCommand>, client: LoadProcess, connections: number, left: () => number): Promise<void> {
   await client.next('ready', left());
   server.send({ kind: 'start', connections });
   await server.next('started', left());
@@ -288,7 +330,8 @@ async function warmUp(server: Child<ServerMessage, ServerCommand>, client: Child
 }
 
 /** Runs one server configuration once; never throws, never outlives `timeoutMs`. */
-async function runOnce(cfg: EchoConfig, o: EchoOptions, roundNo: number): Promise<EchoRun> {
+async function runOnce(cfg: EchoConfig, o: EchoOptions, roundNo: number, load: LoadChoice): Promise<EchoRun> {
+  if (load.load !== cfg.load) throw new Error(`internal: config ${cfg.id} is for the ${cfg.load} load, got ${load.load}`);
   const quiet = o.quietWaitMs > 0 ? await waitForQuiet(o) : { load: Number.NaN, waitedMs: 0 };
   const t0 = performance.now();
   const deadline = t0 + o.timeoutMs;
@@ -297,6 +340,7 @@ async function runOnce(cfg: EchoConfig, o: EchoOptions, roundNo: number): Promis
   const failed = (error: string): EchoRun => ({
     round: roundNo,
     ok: false,
+    load: load.load,
     error,
     echoes: 0,
     expected,
@@ -329,7 +373,7 @@ async function runOnce(cfg: EchoConfig, o: EchoOptions, roundNo: number): Promis
 
   const execArgv = o.profileDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${o.profileDir}/${cfg.id.replace(/[^A-Za-z0-9]+/g, '-')}-r${roundNo}`];
   const server = new Child<ServerMessage, ServerCommand>(SERVER, [JSON.stringify(cfg.params)], `server ${cfg.id}`, execArgv);
-  let client: Child<ClientMessage, ClientCommand> | null = null;
+  let client: LoadProcess | null = null;
   let hardTimer: NodeJS.Timeout | undefined;
   const hard = new Promise<never>((_, reject) => {
     hardTimer = setTimeout(() => reject(new Error(`run exceeded the ${o.timeoutMs} ms hard timeout; server and client killed`)), o.timeoutMs);
@@ -338,7 +382,7 @@ async function runOnce(cfg: EchoConfig, o: EchoOptions, roundNo: number): Promis
     const body = async (): Promise<EchoRun> => {
       const { port } = await server.next('listening', left());
       const params = clientParams(o, port, o.perConnection, o.warmupPerConnection);
-      client = new Child<ClientMessage, ClientCommand>(CLIENT, [JSON.stringify(params)], `client ${cfg.id}`);
+      client = load.load === 'native' ? new NativeLoadClient(load.binary!, params, `native client ${cfg.id}`) : new Child<ClientMessage, ClientCommand>(CLIENT, [JSON.stringify(params)], `client ${cfg.id}`);
       if (o.warmupPerConnection > 0) await warmUp(server, client, o.connections, left);
       await client.next('ready', left());
       server.send({ kind: 'start', connections: o.connections });
@@ -362,6 +406,7 @@ async function runOnce(cfg: EchoConfig, o: EchoOptions, roundNo: number): Promis
       return {
         round: roundNo,
         ok: problems.length === 0,
+        load: load.load,
         ...(problems.length > 0 ? { error: problems.join('; ') } : {}),
         echoes: n,
         expected: res.expected,
@@ -398,13 +443,14 @@ async function runOnce(cfg: EchoConfig, o: EchoOptions, roundNo: number): Promis
   } finally {
     clearTimeout(hardTimer);
     server.kill();
-    (client as Child<ClientMessage, ClientCommand> | null)?.kill();
+    (client as LoadProcess | null)?.kill();
   }
 }
 
 function summarize(runs: EchoRun[]): EchoSummary {
   const ok = runs.filter((r) => r.ok);
   const ratios = ok.map((r) => r.ratioToBaseline).filter((x): x is number => x !== undefined);
+  const ratiosR = ok.map((r) => r.ratioToRealistic).filter((x): x is number => x !== undefined);
   const nIo = Math.max(0, ...ok.map((r) => r.ioThreads.length));
   const ioUtilization: number[] = [];
   const ioConnections: number[] = [];
@@ -415,6 +461,7 @@ function summarize(runs: EchoRun[]): EchoSummary {
   return {
     datagramsPerSec: spread(ok.map((r) => r.datagramsPerSec)),
     ratioToBaseline: ratios.length > 0 ? spread(ratios) : null,
+    ratioToRealistic: ratiosR.length > 0 ? spread(ratiosR) : null,
     mainCpuUsPerDatagram: spread(ok.map((r) => r.mainCpuUsPerDatagram)),
     mainCpuUsPerDatagramExclWork: spread(ok.map((r) => r.mainCpuUsPerDatagramExclWork)),
     processCpuUsPerDatagram: spread(ok.map((r) => r.processCpuUsPerDatagram)),
@@ -434,21 +481,34 @@ const f2 = (x: number): string => (Number.isFinite(x) ? x.toFixed(2) : '—');
 const pct = (x: number): string => (Number.isFinite(x) ? `${Math.round(x * 100)}%` : '—');
 const range = (s: Spread | null, fmt: (x: number) => string): string => (s === null || s.n === 0 ? '—' : s.n === 1 ? fmt(s.median) : `${fmt(s.median)} (${fmt(s.min)}–${fmt(s.max)})`);
 
+/** The table's name of a configuration's server. */
+function serverName(c: EchoConfig): string {
+  return c.params.server === 'baseline' ? '`node:net` chunk echo' : c.params.server === 'realistic' ? '`node:net` realistic' : `pandanet t${c.params.threads} ${c.params.drain}`;
+}
+
 /** The Markdown table of a result. */
 export function echoTable(r: EchoResult): string {
   const lines = [
-    '| server | work µs/dg | datagrams/s median (min–max) | × baseline, same round: median (min–max) | main-thread CPU µs/dg | main CPU excl. work µs/dg | process CPU µs/dg | I/O thread utilisation | conns per I/O thread | server main thread waiting for a CPU | other load, cores | ok/runs |',
-    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+    '| server | load | work µs/dg | datagrams/s median (min–max) | × node:net chunk echo, same round: median (min–max) | × node:net realistic, same round: median (min–max) | main-thread CPU µs/dg | main CPU excl. work µs/dg | process CPU µs/dg | load client CPU µs/dg | I/O thread utilisation | conns per I/O thread | server main thread waiting for a CPU | other load, cores | ok/runs |',
+    '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
   ];
   for (const c of r.configs) {
     const s = c.summary;
-    const isBase = c.params.server === 'baseline';
-    const name = isBase ? 'baseline `node:net`' : `pandanet t${c.params.threads} ${c.params.drain}`;
+    const isBase = c.params.server !== 'pandanet';
+    const self = (mine: boolean, sp: Spread | null): string => (mine ? '1' : isBase ? '—' : range(sp, f2));
     lines.push(
-      `| ${name} | ${c.params.workUs} | ${range(s.datagramsPerSec, k)} | ${isBase ? '1' : range(s.ratioToBaseline, f2)} | ${range(s.mainCpuUsPerDatagram, f2)} | ${range(s.mainCpuUsPerDatagramExclWork, f2)} | ${range(s.processCpuUsPerDatagram, f2)} | ${isBase ? '—' : s.ioUtilization.map(f2).join(' / ')} | ${isBase ? '—' : s.ioConnections.join(' / ')} | ${range(s.mainRunDelayShare, pct)} | ${range(s.otherLoadCores, f2)} | ${s.okRuns}/${s.okRuns + s.failedRuns} |`,
+      `| ${serverName(c)} | ${c.load} | ${c.params.workUs} | ${range(s.datagramsPerSec, k)} | ${self(c.params.server === 'baseline', s.ratioToBaseline)} | ${self(c.params.server === 'realistic', s.ratioToRealistic)} | ${range(s.mainCpuUsPerDatagram, f2)} | ${range(s.mainCpuUsPerDatagramExclWork, f2)} | ${range(s.processCpuUsPerDatagram, f2)} | ${range(s.clientCpuUsPerDatagram, f2)} | ${isBase ? '—' : s.ioUtilization.map(f2).join(' / ')} | ${isBase ? '—' : s.ioConnections.join(' / ')} | ${range(s.mainRunDelayShare, pct)} | ${range(s.otherLoadCores, f2)} | ${s.okRuns}/${s.okRuns + s.failedRuns} |`,
     );
   }
   return lines.join('\n');
+}
+
+/** The calibration line: what one call of the simulated work cost, per work level. */
+export function calibrationLine(cal: readonly WorkCalibration[]): string {
+  if (cal.length === 0) return 'work calibration: no work levels above 0 µs';
+  return `work calibration (the servers' work function, this process, once): ${cal
+    .map((c) => `requested ${c.requestedUs} µs → measured ${c.wallUsPerCall.toFixed(3)} µs wall, ${f2(c.cpuUsPerCall)} µs CPU per call`)
+    .join('; ')}`;
 }
 
 function checkTargets(r: EchoResult): TargetCheck[] {
@@ -456,12 +516,19 @@ function checkTargets(r: EchoResult): TargetCheck[] {
   for (const c of r.configs) {
     if (c.params.server !== 'pandanet' || c.params.threads === 0) continue;
     const s = c.summary;
+    // Issue 6's targets, against the chunk echo.
     if (s.ratioToBaseline !== null) {
-      if (c.params.workUs === 0) out.push({ config: c.id, target: '≥ 0.9× baseline (no work)', value: round(s.ratioToBaseline.median), pass: s.ratioToBaseline.median >= 0.9 });
-      else out.push({ config: c.id, target: `≥ 1.3× baseline (${c.params.workUs} µs work)`, value: round(s.ratioToBaseline.median), pass: s.ratioToBaseline.median >= 1.3 });
+      if (c.params.workUs === 0) out.push({ config: c.id, target: 'issue 6: ≥ 0.9× node:net chunk echo (no work)', value: round(s.ratioToBaseline.median), pass: s.ratioToBaseline.median >= 0.9 });
+      else out.push({ config: c.id, target: `issue 6: ≥ 1.3× node:net chunk echo (${c.params.workUs} µs work)`, value: round(s.ratioToBaseline.median), pass: s.ratioToBaseline.median >= 1.3 });
     }
     const cpu = c.params.workUs === 0 ? s.mainCpuUsPerDatagram : s.mainCpuUsPerDatagramExclWork;
-    if (cpu.n > 0) out.push({ config: c.id, target: `main thread ≤ 0.5 µs CPU/dg${c.params.workUs === 0 ? '' : ' (excl. work)'}`, value: round(cpu.median), pass: cpu.median <= 0.5 });
+    if (cpu.n > 0) out.push({ config: c.id, target: `issue 6: main thread ≤ 0.5 µs CPU/dg${c.params.workUs === 0 ? '' : ' (excl. work)'}`, value: round(cpu.median), pass: cpu.median <= 0.5 });
+    // Issue 18's targets (meant for the cheap load): no work and 2 µs ≥ 1.2× realistic; 2 µs ≥ 1.0× chunk echo; main thread beyond the work ≤ 0.25 µs/dg.
+    if (c.params.workUs === 0 || c.params.workUs === 2) {
+      if (s.ratioToRealistic !== null) out.push({ config: c.id, target: `issue 18: ≥ 1.2× node:net realistic (${c.params.workUs === 0 ? 'no work' : '2 µs work'})`, value: round(s.ratioToRealistic.median), pass: s.ratioToRealistic.median >= 1.2 });
+      if (c.params.workUs === 2 && s.ratioToBaseline !== null) out.push({ config: c.id, target: 'issue 18: ≥ 1.0× node:net chunk echo (2 µs work)', value: round(s.ratioToBaseline.median), pass: s.ratioToBaseline.median >= 1.0 });
+    }
+    if (c.params.workUs > 0 && s.mainCpuUsPerDatagramExclWork.n > 0) out.push({ config: c.id, target: `issue 18: main thread beyond the work ≤ 0.25 µs CPU/dg (${c.params.workUs} µs work)`, value: round(s.mainCpuUsPerDatagramExclWork.median), pass: s.mainCpuUsPerDatagramExclWork.median <= 0.25 });
   }
   return out;
 }
@@ -469,20 +536,23 @@ function checkTargets(r: EchoResult): TargetCheck[] {
 /** Planned progress steps. */
 export function echoSteps(options: Partial<EchoOptions> = {}): number {
   const o: EchoOptions = { ...ECHO_DEFAULTS, ...(options.quick === true ? ECHO_QUICK : {}), ...options };
-  return o.runs * configsFor(o).length;
+  // Without building: auto counts as native (a fallback to node may make it one load fewer).
+  return o.runs * configsFor(o, [...new Set(o.load.map((l): LoadKind => (l === 'node' ? 'node' : 'native')))]).length;
 }
 
 /** Throughput by thread count, one bar per work level. */
 function throughputChart(r: EchoResult): string {
-  const servers = ['baseline', ...r.options.threads.map((t) => `t${t}`)];
+  const bases = (['baseline', 'realistic'] as const).filter((b) => r.configs.some((c) => c.params.server === b));
+  const servers: string[] = [...bases, ...r.options.threads.map((t) => `t${t}`)];
   const drain = r.options.drains[0]!;
+  const load = r.loads[0];
   const find = (srv: string, w: number): EchoResult['configs'][number] | undefined =>
-    r.configs.find((c) => c.params.workUs === w && (srv === 'baseline' ? c.params.server === 'baseline' : c.params.server === 'pandanet' && `t${c.params.threads}` === srv && c.params.drain === drain));
+    r.configs.find((c) => c.load === load && c.params.workUs === w && (srv === 'baseline' || srv === 'realistic' ? c.params.server === srv : c.params.server === 'pandanet' && `t${c.params.threads}` === srv && c.params.drain === drain));
   return barChartSvg({
     title: 'Echo throughput by pandanet thread count',
-    subtitle: `${r.options.connections} connections × 64 B, ${r.options.inFlight} in flight; pandanet ${drain} loop; median of ${r.options.runs} runs; ${r.machine.cores} cores shared with the load client`,
+    subtitle: `${r.options.connections} connections × 64 B, ${r.options.inFlight} in flight; pandanet ${drain} loop; median of ${r.options.runs} runs; ${r.machine.cores} cores shared with the ${load} load client`,
     yLabel: 'datagrams/s',
-    groups: servers.map((x) => (x === 'baseline' ? 'node:net' : `pandanet ${x}`)),
+    groups: servers.map((x) => (x === 'baseline' ? 'node:net chunk echo' : x === 'realistic' ? 'node:net realistic' : `pandanet ${x}`)),
     series: r.options.workUs.map((w) => ({
       name: w === 0 ? 'no work' : `${w} µs work/dg`,
       values: servers.map((x) => find(x, w)?.summary.datagramsPerSec.median ?? null),
@@ -513,22 +583,30 @@ function ioBatching(io: readonly IoThreadReport[]): string {
   return reads > 0 && writes > 0 ? `, I/O ${f2(dgIn / reads)} dg/read ${f2(dgOut / writes)} dg/write` : '';
 }
 
-/** Ratio to the same round's baseline, by thread count and work. */
-function ratioChart(r: EchoResult): string {
+/** Ratio to the same round's chunk-echo (`baseline`) or realistic run, by thread count and work. */
+function ratioChart(r: EchoResult, against: 'baseline' | 'realistic'): string {
   const drain = r.options.drains[0]!;
+  const pick = (s: EchoSummary): Spread | null => (against === 'baseline' ? s.ratioToBaseline : s.ratioToRealistic);
+  const load = r.loads[0];
   return barChartSvg({
-    title: 'Echo throughput relative to node:net (same round, same work)',
-    subtitle: `pandanet ${drain}; median of ${r.options.runs} runs, whiskers min–max; targets: ≥ 0.9× without work, ≥ 1.3× with 2 µs`,
-    yLabel: '× baseline',
+    title: `Echo throughput relative to node:net ${against === 'baseline' ? 'chunk echo' : 'realistic'} (same round, same work)`,
+    subtitle: `pandanet ${drain}; ${load} load; median of ${r.options.runs} runs, whiskers min–max; ${against === 'baseline' ? 'issue 6 targets: ≥ 0.9× without work, ≥ 1.3× with 2 µs' : 'issue 18 target: ≥ 1.2× without work and with 2 µs'}`,
+    yLabel: `× node:net ${against === 'baseline' ? 'chunk echo' : 'realistic'}`,
     groups: r.options.threads.map((t) => `t${t}`),
     series: r.options.workUs.map((w) => {
-      const cs = r.options.threads.map((t) => r.configs.find((c) => c.params.server === 'pandanet' && c.params.threads === t && c.params.workUs === w && c.params.drain === drain)?.summary.ratioToBaseline ?? null);
+      const cs = r.options.threads.map((t) => {
+        const c = r.configs.find((x) => x.load === load && x.params.server === 'pandanet' && x.params.threads === t && x.params.workUs === w && x.params.drain === drain);
+        return c === undefined ? null : pick(c.summary);
+      });
       return { name: w === 0 ? 'no work' : `${w} µs work/dg`, values: cs.map((x) => x?.median ?? null), low: cs.map((x) => x?.min ?? null), high: cs.map((x) => x?.max ?? null) };
     }),
-    refLines: [
-      { value: 0.9, label: '0.9× (no work)' },
-      { value: 1.3, label: '1.3× (2 µs)' },
-    ],
+    refLines:
+      against === 'baseline'
+        ? [
+            { value: 0.9, label: '0.9× (no work)' },
+            { value: 1.3, label: '1.3× (2 µs)' },
+          ]
+        : [{ value: 1.2, label: '1.2×' }],
     format: (v) => (Number.isFinite(v) ? v.toFixed(2) : ''),
   });
 }
@@ -541,11 +619,23 @@ export async function runEcho(options: Partial<EchoOptions>, progress: Progress)
   const fingerprint = header.buildFingerprint;
   const git = header.git;
   quietSpentMs = 0;
-  const configs = configsFor(o);
-  const runsOf = new Map<string, EchoRun[]>(configs.map((c) => [c.id, []]));
   const date = header.date;
+  // Builds the native client (once) when it is wanted; one choice per distinct load.
+  const choices = new Map<LoadKind, LoadChoice>();
+  for (const req of o.load) {
+    const c = chooseLoad(req);
+    if (!choices.has(c.load)) choices.set(c.load, c);
+  }
+  const loads = [...choices.keys()];
+  const loadNotes = [...choices.values()].map((c) => c.note);
+  const loadDesc = loads.map((l) => (l === 'native' ? 'native C client (separate process, one thread, epoll)' : `Node client (separate process, ${o.clientThreads} piscina threads)`)).join(', then ');
+  for (const n of loadNotes) console.log(n);
+  const configs = configsFor(o, loads);
+  const runsOf = new Map<string, EchoRun[]>(configs.map((c) => [c.id, []]));
+  const workCalibration = o.workUs.filter((w) => w > 0).map((w) => calibrateWork(w, Math.max(1000, Math.min(50_000, Math.round(50_000 / w)))));
+  console.log(calibrationLine(workCalibration));
   console.log(
-    `echo: ${o.connections} connections × ${o.perConnection} datagrams of ${o.payloadBytes} B (header 2), ${o.inFlight} in flight each, after an unmeasured warm-up of ${o.warmupPerConnection} per connection; load client: separate process, ${o.clientThreads} piscina threads; ${o.runs} rounds × ${configs.length} configs; pandanet loop idle=${o.idle}${o.ioSpinUs > 0 ? `; I/O threads spin ${o.ioSpinUs} µs (NetConfig.ioSpinUs)` : ''}; ${o.timeoutMs / 1000} s hard timeout per run; before each run, up to ${o.quietWaitMs / 1000} s wait for other load < ${o.quietCores} cores (${o.quietBudgetMs / 1000} s in all)`,
+    `echo: ${o.connections} connections × ${o.perConnection} datagrams of ${o.payloadBytes} B (header 2), ${o.inFlight} in flight each, after an unmeasured warm-up of ${o.warmupPerConnection} per connection; load: ${loadDesc}; baselines: node:net ${o.baselines.map((b) => (b === 'chunk' ? 'chunk echo' : 'realistic')).join(' and ')}; ${o.runs} rounds × ${configs.length} configs; pandanet loop idle=${o.idle}${o.ioSpinUs > 0 ? `; I/O threads spin ${o.ioSpinUs} µs (NetConfig.ioSpinUs)` : ''}; ${o.timeoutMs / 1000} s hard timeout per run; before each run, up to ${o.quietWaitMs / 1000} s wait for other load < ${o.quietCores} cores (${o.quietBudgetMs / 1000} s in all)`,
   );
 
   for (let roundNo = 1; roundNo <= o.runs; roundNo++) {
@@ -555,20 +645,26 @@ export async function runEcho(options: Partial<EchoOptions>, progress: Progress)
     const thisRound = new Map<string, EchoRun>();
     for (const cfg of order) {
       progress.setNote(`echo ${cfg.id} round ${roundNo}`);
-      const run = await runOnce(cfg, o, roundNo);
+      const run = await runOnce(cfg, o, roundNo, choices.get(cfg.load)!);
       progress.step();
       thisRound.set(cfg.id, run);
       runsOf.get(cfg.id)!.push(run);
       const status = run.ok
-        ? `${Math.round(run.datagramsPerSec).toLocaleString('en-US')} dg/s in ${Math.round(run.elapsedMs)} ms (half the conns done at ${Math.round(run.medianConnectionDoneMs)}), server main ${f2(run.mainCpuUsPerDatagram)} (waited for CPU ${Math.round(run.mainRunDelayShare * 100)}% of the run) / process ${f2(run.processCpuUsPerDatagram)} / client ${f2(run.clientCpuUsPerDatagram)} µs/dg${ioBatching(run.ioThreads)}${Number.isFinite(run.ioCpuUsPerDatagram) ? `, I/O threads ${f2(run.ioCpuUsPerDatagram)} µs/dg` : ''}, other load ${f2(run.otherLoadCores)} cores${run.quietWaitedMs > 1000 ? ` (waited ${(run.quietWaitedMs / 1000).toFixed(0)} s for quiet, load then ${f2(run.preRunLoadCores)})` : ''}`
+        ? `${Math.round(run.datagramsPerSec).toLocaleString('en-US')} dg/s in ${Math.round(run.elapsedMs)} ms (half the conns done at ${Math.round(run.medianConnectionDoneMs)}), server main ${f2(run.mainCpuUsPerDatagram)} (waited for CPU ${Math.round(run.mainRunDelayShare * 100)}% of the run) / process ${f2(run.processCpuUsPerDatagram)} / ${run.load} load client ${f2(run.clientCpuUsPerDatagram)} µs/dg${ioBatching(run.ioThreads)}${Number.isFinite(run.ioCpuUsPerDatagram) ? `, I/O threads ${f2(run.ioCpuUsPerDatagram)} µs/dg` : ''}, other load ${f2(run.otherLoadCores)} cores${run.quietWaitedMs > 1000 ? ` (waited ${(run.quietWaitedMs / 1000).toFixed(0)} s for quiet, load then ${f2(run.preRunLoadCores)})` : ''}`
         : `FAILED: ${run.error}`;
       progress.log(`echo r${roundNo} ${cfg.id.padEnd(30)} ${status} (${(run.wallMs / 1000).toFixed(1)} s)`);
     }
     for (const cfg of configs) {
       if (cfg.params.server !== 'pandanet') continue;
       const run = thisRound.get(cfg.id)!;
-      const base = thisRound.get(configs.find((c) => c.params.server === 'baseline' && c.params.workUs === cfg.params.workUs)!.id)!;
-      if (run.ok && base.ok) run.ratioToBaseline = run.datagramsPerSec / base.datagramsPerSec;
+      const sameRound = (kind: 'baseline' | 'realistic'): EchoRun | undefined => {
+        const b = configs.find((c) => c.params.server === kind && c.params.workUs === cfg.params.workUs && c.load === cfg.load);
+        return b === undefined ? undefined : thisRound.get(b.id);
+      };
+      const chunk = sameRound('baseline');
+      const real = sameRound('realistic');
+      if (run.ok && chunk?.ok === true) run.ratioToBaseline = run.datagramsPerSec / chunk.datagramsPerSec;
+      if (run.ok && real?.ok === true) run.ratioToRealistic = run.datagramsPerSec / real.datagramsPerSec;
     }
   }
 
@@ -579,6 +675,9 @@ export async function runEcho(options: Partial<EchoOptions>, progress: Progress)
     buildFingerprint: fingerprint,
     machine: header.machine,
     options: o,
+    loads,
+    loadNotes,
+    workCalibration,
     configs: configs.map((c) => {
       const runs = runsOf.get(c.id)!;
       return { ...c, runs, summary: summarize(runs) };
@@ -591,9 +690,12 @@ export async function runEcho(options: Partial<EchoOptions>, progress: Progress)
   result.totalWallMs = Math.round(performance.now() - started);
 
   console.log('');
+  for (const n of loadNotes) console.log(n);
+  console.log(calibrationLine(workCalibration));
+  console.log('');
   console.log(echoTable(result));
   console.log('');
-  console.log('Targets (issue 6), threaded configs:');
+  console.log('Targets (issue 6 against the chunk echo; issue 18 against both, meant for the native load), threaded configs:');
   for (const t of result.targets) console.log(`- ${t.pass ? 'MET' : 'MISSED'} ${t.config}: ${t.target}: ${t.value}`);
   const failures = result.configs.flatMap((c) => c.runs.filter((r) => !r.ok).map((r) => `- ${c.id} round ${r.round}: ${r.error}`));
   if (failures.length > 0) {
@@ -607,8 +709,11 @@ export async function runEcho(options: Partial<EchoOptions>, progress: Progress)
       console.log(`\nJSON: ${resolve(o.outPath)}`);
     } else {
       const base = resultBase('echo', date, o.quick);
-      const md = `${markdownHeader('Echo throughput', header, [`${o.connections} connections × ${o.perConnection} datagrams of ${o.payloadBytes} B, ${o.inFlight} in flight, after an unmeasured warm-up pass of ${o.warmupPerConnection} per connection; ${o.runs} rounds; load client in a separate process (${o.clientThreads} piscina threads); pandanet loop idle=${o.idle}${o.ioSpinUs > 0 ? `; I/O threads spin ${o.ioSpinUs} µs (NetConfig.ioSpinUs)` : ''}`])}\n${echoTable(result)}\n\nTargets (threaded configs):\n\n${result.targets.map((t) => `- ${t.pass ? 'MET' : 'MISSED'} ${t.config}: ${t.target}: ${t.value}`).join('\n')}\n`;
-      console.log(`\nfiles: ${saveResult(base, result, md, { throughput: throughputChart(result), ratio: ratioChart(result) }).join(', ')}`);
+      const md = `${markdownHeader('Echo throughput', header, [`${o.connections} connections × ${o.perConnection} datagrams of ${o.payloadBytes} B, ${o.inFlight} in flight, after an unmeasured warm-up pass of ${o.warmupPerConnection} per connection; ${o.runs} rounds; load: ${loadDesc}; pandanet loop idle=${o.idle}${o.ioSpinUs > 0 ? `; I/O threads spin ${o.ioSpinUs} µs (NetConfig.ioSpinUs)` : ''}`, ...loadNotes, `Baselines: node:net chunk echo (echoes each read chunk as it lies: the physical best for an echo) and node:net realistic (parses, copies and replies per datagram, one write per read chunk); each ratio column is pandanet over that baseline in the same round with the same work.`, calibrationLine(workCalibration)])}\n${echoTable(result)}\n\nTargets (threaded configs):\n\n${result.targets.map((t) => `- ${t.pass ? 'MET' : 'MISSED'} ${t.config}: ${t.target}: ${t.value}`).join('\n')}\n`;
+      const charts: Record<string, string> = { throughput: throughputChart(result) };
+      if (configs.some((c) => c.params.server === 'baseline')) charts['ratio'] = ratioChart(result, 'baseline');
+      if (configs.some((c) => c.params.server === 'realistic')) charts['ratio-realistic'] = ratioChart(result, 'realistic');
+      console.log(`\nfiles: ${saveResult(base, result, md, charts).join(', ')}`);
     }
   }
   console.log(`echo workload took ${(result.totalWallMs / 1000).toFixed(0)} s (${(result.quietWaitedTotalMs / 1000).toFixed(0)} s of it waiting for other load to drop)`);

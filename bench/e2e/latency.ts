@@ -11,6 +11,10 @@
  * (nearest rank over every measured datagram). pandanet's p99 is divided by the baseline's p99
  * from the same round at the same load fraction.
  *
+ * The load: the native C client's fixed-rate mode (bench/native/echo-client.c `--phases`, one
+ * thread, the same 1 ms ticker and payload timestamps) when a C compiler builds it, else the Node
+ * rate client; `--load` forces one; the result says which and shows the client's CPU per datagram.
+ *
  * Also reported: the client's ticker lateness (a 1 ms timer on a shared 2-core box: part of every
  * figure, for both servers), the round trip from the actual write ("service time"), and the load
  * other processes put on the machine during each phase.
@@ -28,6 +32,7 @@ import { round, spread, type Spread } from '../lib/stats.js';
 import { barChartSvg } from '../lib/svg.js';
 import type { ServerParams } from './protocol.js';
 import { EchoSession } from './session.js';
+import { chooseLoad, type LoadChoice, type LoadKind, type LoadRequest } from '../lib/native-load.js';
 
 /** Options of the latency workload. */
 export interface LatencyOptions {
@@ -56,6 +61,8 @@ export interface LatencyOptions {
   save: boolean;
   /** What the pandanet servers' loop does when it finds nothing (`--idle`): sleep 1 ms, or wait for data. */
   idle: 'backoff' | 'wait';
+  /** The load generator (`--load`): `auto` = the native client when it builds, else the Node rate client. */
+  load: LoadRequest;
 }
 
 export const LATENCY_DEFAULTS: LatencyOptions = {
@@ -77,6 +84,7 @@ export const LATENCY_DEFAULTS: LatencyOptions = {
   quick: false,
   save: true,
   idle: 'backoff',
+  load: 'auto',
 };
 
 export const LATENCY_QUICK: Partial<LatencyOptions> = { runs: 1, threads: [1], connections: 20, maxMeasureMs: 500, settleMs: 300, warmupMs: 200, measureMs: 500, drainMs: 1000, quietWaitMs: 0, quick: true };
@@ -95,6 +103,8 @@ interface LoadPoint {
   mismatches: number;
   serverMainCpuUsPerDg: number;
   otherLoadCores: number;
+  /** The load client's process CPU over the phase per echo it received, µs. */
+  clientCpuUsPerDg: number;
   /** p99 over the same round's baseline p99 at the same load fraction. */
   p99Ratio?: number;
 }
@@ -121,6 +131,7 @@ interface PointSummary {
   sendLagP99: Spread;
   p99Ratio: Spread | null;
   otherLoadCores: Spread;
+  clientCpuUsPerDg: Spread;
   missing: number;
   serverDropped: number;
 }
@@ -135,6 +146,9 @@ interface KindSummary {
 
 export interface LatencyResult extends ResultHeader {
   options: LatencyOptions;
+  /** The load generator used and a line saying which and why (a fallback says so). */
+  load: LoadKind;
+  loadNote: string;
   runs: LatencyRun[];
   summary: KindSummary[];
   targets: Array<{ target: string; kind: string; value: number; pass: boolean }>;
@@ -153,12 +167,12 @@ export function latencySteps(o: LatencyOptions): number {
   return o.runs * kinds(o).length;
 }
 
-async function runKind(o: LatencyOptions, kind: string, params: ServerParams, roundNo: number): Promise<LatencyRun> {
+async function runKind(o: LatencyOptions, kind: string, params: ServerParams, roundNo: number, load: LoadChoice): Promise<LatencyRun> {
   const t0 = performance.now();
   const run: LatencyRun = { round: roundNo, kind, ok: false, maxPerSec: Number.NaN, maxOtherLoadCores: Number.NaN, points: [], wallMs: 0 };
   try {
     await bounded(o.timeoutMs, async (ctx) => {
-      const s = await EchoSession.open(ctx, params, kind, o.connections, o.clientThreads, o.payloadBytes);
+      const s = await EchoSession.open(ctx, params, kind, o.connections, o.clientThreads, o.payloadBytes, load);
       const max = await s.phase({ kind: 'phase', mode: 'max', inFlight: o.maxInFlight, warmupMs: o.warmupMs, measureMs: o.maxMeasureMs, drainMs: o.drainMs });
       if (max.client.mismatches > 0) throw new Error(`${max.client.mismatches} echoes out of order in the max phase`);
       run.maxPerSec = max.client.achievedPerSec;
@@ -183,6 +197,7 @@ async function runKind(o: LatencyOptions, kind: string, params: ServerParams, ro
           mismatches: c.mismatches,
           serverMainCpuUsPerDg: ph.server.mainCpuUs / Math.max(1, ph.server.datagrams),
           otherLoadCores: ph.otherLoadCores,
+          clientCpuUsPerDg: c.clientCpuUs / Math.max(1, c.received),
         });
       }
       await s.close();
@@ -215,6 +230,7 @@ function summarize(o: LatencyOptions, runs: LatencyRun[]): KindSummary[] {
         sendLagP99: spread(ps.map((p) => p.sendLag?.p99 ?? Number.NaN)),
         p99Ratio: ratios.length > 0 ? spread(ratios) : null,
         otherLoadCores: spread(ps.map((p) => p.otherLoadCores)),
+        clientCpuUsPerDg: spread(ps.map((p) => p.clientCpuUsPerDg)),
         missing: ps.reduce((s, p) => s + p.missing, 0),
         serverDropped: ps.reduce((s, p) => s + p.serverDropped, 0),
       };
@@ -240,14 +256,15 @@ export function latencyTable(r: LatencyResult): string {
         range(p.sendLagP99, us),
         p.serverDropped > 0 ? `${int(p.missing)} (server dropped ${int(p.serverDropped)})` : int(p.missing),
         range(p.otherLoadCores, f2),
+        range(p.clientCpuUsPerDg, f2),
         `${s.okRuns}/${s.okRuns + s.failedRuns}`,
       ]);
     }
   }
   const maxRows = r.summary.map((s) => `${s.kind}: ${range(s.maxPerSec, k)}`).join('; ');
   return `Measured maximum (closed loop, ${r.options.maxInFlight} in flight per connection), datagrams/s median (min–max): ${maxRows}.\n\n${mdTable(
-    ['server', 'load', 'offered dg/s', 'p50', 'p99', 'p99.9', 'p99 × baseline p99 (same round, same load)', 'p99 from actual write', 'client ticker lateness p99', 'missing echoes (all runs)', 'other load, cores', 'ok/runs'],
-    ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
+    ['server', 'load', 'offered dg/s', 'p50', 'p99', 'p99.9', 'p99 × baseline p99 (same round, same load)', 'p99 from actual write', 'client ticker lateness p99', 'missing echoes (all runs)', 'other load, cores', `load client CPU µs/dg (${r.load})`, 'ok/runs'],
+    ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
     rows,
   )}`;
 }
@@ -292,8 +309,10 @@ export async function runLatency(options: Partial<LatencyOptions>, progress: Pro
   const quiet = new Quiet({ perRunMs: o.quietWaitMs, cores: 0.25, budgetMs: o.quietBudgetMs });
   const ks = kinds(o);
   const runs: LatencyRun[] = [];
+  const load = chooseLoad(o.load);
+  console.log(load.note);
   console.log(
-    `latency: ${o.connections} connections, ${o.payloadBytes} B datagrams, client in another process (${o.clientThreads} piscina threads, 1 ms ticker); per server and round: max phase ${o.maxMeasureMs} ms, an unmeasured ${o.settleMs} ms settling phase at the lowest load, then ${o.loads.map((l) => `${l * 100}%`).join('/')} of it for ${o.warmupMs} ms warm-up + ${o.measureMs} ms measured; ${o.runs} rounds`,
+    `latency: ${o.connections} connections, ${o.payloadBytes} B datagrams, client in another process (${load.load === 'native' ? 'native C client, one thread' : `Node, ${o.clientThreads} piscina threads`}, 1 ms ticker); per server and round: max phase ${o.maxMeasureMs} ms, an unmeasured ${o.settleMs} ms settling phase at the lowest load, then ${o.loads.map((l) => `${l * 100}%`).join('/')} of it for ${o.warmupMs} ms warm-up + ${o.measureMs} ms measured; ${o.runs} rounds`,
   );
   for (let roundNo = 1; roundNo <= o.runs; roundNo++) {
     const shift = (roundNo - 1) % ks.length;
@@ -302,7 +321,7 @@ export async function runLatency(options: Partial<LatencyOptions>, progress: Pro
     for (const { kind, params } of order) {
       progress.setNote(`latency ${kind} round ${roundNo}`);
       if (o.quietWaitMs > 0) await quiet.wait();
-      const run = await runKind(o, kind, params, roundNo);
+      const run = await runKind(o, kind, params, roundNo, load);
       runs.push(run);
       thisRound.push(run);
       progress.step();
@@ -328,7 +347,7 @@ export async function runLatency(options: Partial<LatencyOptions>, progress: Pro
     const p = s.points.find((x) => x.load === 0.5);
     if (p?.p99Ratio) targets.push({ target: 'p99 at 50 % load ≤ 2× baseline p99', kind: s.kind, value: round(p.p99Ratio.median), pass: p.p99Ratio.median <= 2 });
   }
-  const result: LatencyResult = { ...header, options: o, runs, summary, targets, totalWallMs: Math.round(performance.now() - started) };
+  const result: LatencyResult = { ...header, options: o, load: load.load, loadNote: load.note, runs, summary, targets, totalWallMs: Math.round(performance.now() - started) };
   const table = latencyTable(result);
   console.log('');
   console.log(table);
@@ -336,7 +355,7 @@ export async function runLatency(options: Partial<LatencyOptions>, progress: Pro
   for (const t of targets) console.log(`- ${t.pass ? 'MET' : 'MISSED'} ${t.kind}: ${t.target}: ${t.value}`);
   if (o.save) {
     const base = resultBase('latency', header.date, o.quick);
-    const md = `${markdownHeader('Fixed-rate latency', header, [`${o.connections} connections × ${o.payloadBytes} B; ${o.runs} rounds; load generator in a separate process; pandanet loop idle=${o.idle}`])}\n${table}\n`;
+    const md = `${markdownHeader('Fixed-rate latency', header, [`${o.connections} connections × ${o.payloadBytes} B; ${o.runs} rounds; load generator in a separate process; pandanet loop idle=${o.idle}`, load.note])}\n${table}\n`;
     const files = saveResult(base, result, md, { percentiles: chart(result) });
     console.log(`\nfiles: ${files.join(', ')}`);
   }

@@ -17,8 +17,12 @@
  * @module
  */
 
-/** Which server a child runs. */
-export type ServerKind = 'baseline' | 'pandanet';
+/**
+ * Which server a child runs: `baseline` is the node:net chunk echo (echoes each read chunk as it
+ * lies), `realistic` the node:net server that parses, copies and replies per datagram (one write per
+ * read chunk); see bench/e2e/echo-server.ts.
+ */
+export type ServerKind = 'baseline' | 'realistic' | 'pandanet';
 /** How the pandanet server takes datagrams off its reader. */
 export type DrainMode = 'getData' | 'getDataReuse' | 'getDataCork' | 'drainData';
 /** What the pandanet server loop does when an iteration found nothing. */

@@ -1,6 +1,6 @@
 /**
  * An echo server process (bench/e2e/echo-server.ts) and a fixed-rate client process
- * (bench/e2e/rate-client.ts) held together for several phases, each phase measured on both sides:
+ * (bench/e2e/rate-client.ts, or the native client's `--phases` mode: bench/lib/native-load.ts) held together for several phases, each phase measured on both sides:
  * the client's result and the server's CPU window, plus the load other processes put on the
  * machine meanwhile. Used by the `latency` and `budget` workloads. Everything runs inside a
  * {@link bounded} run, which kills both processes at its end.
@@ -13,6 +13,10 @@ import type { RunContext } from '../lib/harness.js';
 import { busyNow, otherLoadCores } from '../lib/quiet.js';
 import type { ServerCommand, ServerMessage, ServerParams } from './protocol.js';
 import type { RateClientCommand, RateClientMessage, RateClientParams, RatePhaseResult } from './rate-client.js';
+import { NativeRateClient, type LoadChoice } from '../lib/native-load.js';
+
+/** The rate client, Node or native: what a session needs of it. */
+type RateClientProcess = Pick<Child<RateClientMessage, RateClientCommand>, 'next' | 'send' | 'exit' | 'kill'>;
 
 const SERVER = new URL('./echo-server.js', import.meta.url);
 const CLIENT = new URL('./rate-client.js', import.meta.url);
@@ -36,17 +40,21 @@ export class EchoSession {
   private dropped = 0;
   private constructor(
     private readonly server: Child<ServerMessage, ServerCommand>,
-    private readonly client: Child<RateClientMessage, RateClientCommand>,
+    private readonly client: RateClientProcess,
     private readonly connections: number,
     private readonly ctx: RunContext,
   ) {}
 
-  /** Starts the server (params) and a client of `connections` connections over `clientThreads` threads. */
-  static async open(ctx: RunContext, params: ServerParams, label: string, connections: number, clientThreads: number, payloadBytes = 64): Promise<EchoSession> {
+  /**
+   * Starts the server (params) and a client of `connections` connections: the native client
+   * (one thread) when `load` names its binary, else the Node rate client over `clientThreads` threads.
+   */
+  static async open(ctx: RunContext, params: ServerParams, label: string, connections: number, clientThreads: number, payloadBytes = 64, load?: LoadChoice): Promise<EchoSession> {
     const server = ctx.spawn<ServerMessage, ServerCommand>(SERVER, params, `server ${label}`);
     const { port } = await server.next('listening', ctx.left());
     const cp: RateClientParams = { host: '127.0.0.1', port, connections, clientThreads, payloadBytes };
-    const client = ctx.spawn<RateClientMessage, RateClientCommand>(CLIENT, cp, `client ${label}`);
+    const client: RateClientProcess =
+      load?.load === 'native' && load.binary !== undefined ? ctx.adopt(new NativeRateClient(load.binary, cp, `native client ${label}`)) : ctx.spawn<RateClientMessage, RateClientCommand>(CLIENT, cp, `client ${label}`);
     await client.next('ready', ctx.left());
     return new EchoSession(server, client, connections, ctx);
   }

@@ -14,25 +14,31 @@ export type Spawn = <In extends Tagged, Out extends Tagged>(module: URL, params:
 /** What a run body gets. */
 export interface RunContext {
   spawn: Spawn;
+  /** Hands a process started otherwise (a native load client) to the run, which kills it at its end. */
+  adopt<T extends { kill(): void }>(p: T): T;
   /** Milliseconds left before the hard timeout (at least 1). */
   left(): number;
 }
 
 /** Runs `body` with a hard timeout; kills every child it spawned when done. */
 export async function bounded<T>(timeoutMs: number, body: (ctx: RunContext) => Promise<T>): Promise<T> {
-  const children: Array<Child<Tagged, Tagged>> = [];
+  const children: Array<{ kill(): void }> = [];
   const deadline = performance.now() + timeoutMs;
   const spawn: Spawn = <In extends Tagged, Out extends Tagged>(module: URL, params: unknown, label: string, execArgv: string[] = []) => {
     const c = new Child<In, Out>(module, [JSON.stringify(params)], label, execArgv);
-    children.push(c as unknown as Child<Tagged, Tagged>);
+    children.push(c);
     return c;
+  };
+  const adopt = <T extends { kill(): void }>(p: T): T => {
+    children.push(p);
+    return p;
   };
   let timer: NodeJS.Timeout | undefined;
   const hard = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new Error(`run exceeded its ${Math.round(timeoutMs / 1000)} s hard timeout; its processes were killed`)), timeoutMs);
   });
   try {
-    return await Promise.race([body({ spawn, left: () => Math.max(1, deadline - performance.now()) }), hard]);
+    return await Promise.race([body({ spawn, adopt, left: () => Math.max(1, deadline - performance.now()) }), hard]);
   } finally {
     clearTimeout(timer);
     for (const c of children) c.kill();
