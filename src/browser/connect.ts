@@ -66,9 +66,15 @@ export function connect(url: string, options: ConnectOptions = {}): Promise<Brow
       reject(new ConnectTimeoutError(url, timeoutMs));
       ws.close();
     }, timeoutMs);
-    // An error event always comes with a close event (handled below); a listener keeps
-    // EventEmitter-based implementations (ws) from throwing it.
-    ws.addEventListener('error', () => {});
+    // Before open, an error is the failure (browsers follow it with a close event carrying 1006, but
+    // Node's undici WebSocket may not after a refused handshake). The listener stays for the
+    // connection's life: EventEmitter-based implementations (ws) throw an error nobody listens to.
+    ws.addEventListener('error', () => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      reject(new ConnectFailedError(url, 1006, ''));
+    });
     ws.addEventListener('open', () => {
       if (settled) return;
       settled = true;
