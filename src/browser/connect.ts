@@ -10,7 +10,7 @@ import { BrowserConnection } from './connection.js';
 import { ConnectFailedError, ConnectTimeoutError } from './errors.js';
 import { type WebSocketConstructor, type WebSocketLike, webSocketConstructor } from './web-socket.js';
 
-/** How long {@link connect} waits for the handshake when `timeoutMs` is not given, ms. */
+/** How long {@link connect} waits for the handshake when `timeoutMs` is not given, ms. Thread: any. */
 export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 
 /** Longest `timeoutMs` accepted (what a timer can wait, about 24.8 days). */

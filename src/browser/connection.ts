@@ -14,11 +14,11 @@ import { READY_STATE, type WebSocketLike } from './web-socket.js';
 /**
  * The close code a {@link BrowserConnection} sends when the server sends a text message (not a
  * datagram). The server side uses 1003 for the same violation; scripts in a browser may only send
- * 1000 and 3000–4999, so the client uses 4000 + 3.
+ * 1000 and 3000–4999, so the client uses 4000 + 3. Thread: any.
  */
 export const TEXT_MESSAGE_CLOSE_CODE = 4003;
 
-/** Largest close reason the WebSocket protocol carries, in UTF-8 bytes (RFC 6455 §5.5: 125 − 2). */
+/** Largest close reason the WebSocket protocol carries, in UTF-8 bytes (RFC 6455 §5.5: 125 − 2). Thread: any. */
 export const MAX_CLOSE_REASON_BYTES = 123;
 
 const encoder = new TextEncoder();

@@ -7,7 +7,7 @@
  */
 import { InvalidArgumentError } from '../errors.js';
 
-/** `WebSocket.readyState` values. */
+/** `WebSocket.readyState` values. Thread: any. */
 export const READY_STATE = { CONNECTING: 0, OPEN: 1, CLOSING: 2, CLOSED: 3 } as const;
 
 /** A `message` event: `data` is an `ArrayBuffer` for a binary message (binaryType `'arraybuffer'`), a string for a text one. */

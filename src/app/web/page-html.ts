@@ -7,7 +7,7 @@
  */
 import type { PageConfig } from './client/config.js';
 
-/** Path (under the module prefix) of the page's script. */
+/** Path (under the module prefix) of the page's script. Thread: any. */
 export const PAGE_SCRIPT = 'app/web/client/main.js';
 
 const escapeHtml = (s: string): string => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
@@ -15,6 +15,8 @@ const escapeHtml = (s: string): string => s.replace(/[&<>"']/g, (c) => `&#${c.ch
 /**
  * The page. `modulePrefix` is where the built modules are served (`/modules/`); the config JSON is
  * escaped so no value can end the script element.
+ *
+ * Thread: any.
  */
 export function pageHtml(config: PageConfig, modulePrefix: string): string {
   const json = JSON.stringify(config).replace(/</g, '\\u003c').replace(/>/g, '\\u003e').replace(/&/g, '\\u0026');

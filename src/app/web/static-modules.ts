@@ -11,7 +11,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { basename, dirname, join, posix, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-/** The compiled tree this file belongs to (`dist/`); from the TypeScript source (tests), the build next to it. */
+/** The compiled tree this file belongs to (`dist/`); from the TypeScript source (tests), the build next to it. Thread: any. */
 export function defaultModulesRoot(): string {
   const here = fileURLToPath(new URL('../../', import.meta.url));
   return basename(here) === 'src' ? join(dirname(here), 'dist') : here;
@@ -24,6 +24,8 @@ const SPECIFIER = /^\s*(?:import|export)\s(?:[^'";]*?\sfrom\s*)?['"]([^'"]+)['"]
  * Every module reachable from `entry` (a path relative to `root`, with `/`), as path → source.
  * Throws when the entry or an import is missing (the package is not built) or an import leaves
  * `root` or is not relative (a browser could not load it).
+ *
+ * Thread: main thread (synchronous file reads, at start).
  */
 export function loadModuleGraph(root: string, entry: string): Map<string, string> {
   const out = new Map<string, string>();

@@ -21,7 +21,7 @@ export interface PageConfig {
   title: string;
 }
 
-/** Parses the embedded JSON; throws with a clear message when it is not a {@link PageConfig}. */
+/** Parses the embedded JSON; throws with a clear message when it is not a {@link PageConfig}. Thread: any. */
 export function parsePageConfig(text: string | null): PageConfig {
   const raw = JSON.parse(text ?? 'null') as Partial<PageConfig> | null;
   const ws = raw?.ws;
@@ -30,7 +30,7 @@ export function parsePageConfig(text: string | null): PageConfig {
   return { ws: ws as WsTarget, title: typeof raw.title === 'string' ? raw.title : 'pandanet' };
 }
 
-/** The URL to connect to, for a page loaded over `pageProtocol` (`http:` / `https:`) from `pageHostname`. */
+/** The URL to connect to, for a page loaded over `pageProtocol` (`http:` / `https:`) from `pageHostname`. Thread: any. */
 export function resolveWsUrl(target: WsTarget, pageProtocol: string, pageHostname: string): string {
   if (typeof target === 'string') return target;
   const path = target.path === undefined || target.path === '' ? '/' : target.path.startsWith('/') ? target.path : `/${target.path}`;
