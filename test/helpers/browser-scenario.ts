@@ -111,6 +111,8 @@ export interface ScenarioResult {
   mismatchCount: number;
   mismatches: string[];
   bytesSent: number;
+  /** `bufferedAmount` right after the sends (bytes not yet on the network). */
+  bufferedAmount: number;
   sample: Record<string, unknown>;
   serverClose: { code: number; reason: string };
   sendAfterClose: unknown;
@@ -166,6 +168,7 @@ for (let i = 0; i < env.n; i++) {
   out.bytesSent += dg.getLength();
   conn.send(dg);
 }
+out.bufferedAmount = conn.bufferedAmount;
 await step('sent ' + env.n + ' datagrams, ' + out.bytesSent + ' bytes');
 await all;
 out.echoed = echoes.length;

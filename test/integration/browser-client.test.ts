@@ -46,6 +46,8 @@ async function env(server: ScenarioServer): Promise<ScenarioEnv> {
 async function expectScenario(r: ScenarioResult, server: ScenarioServer): Promise<void> {
   expect(r.error).toBeUndefined();
   expect({ echoed: r.echoed, mismatchCount: r.mismatchCount, mismatches: r.mismatches }).toEqual({ echoed: N, mismatchCount: 0, mismatches: [] });
+  expect(r.bufferedAmount).toBeGreaterThanOrEqual(0);
+  expect(r.bufferedAmount).toBeLessThanOrEqual(r.bytesSent);
   expect(r.sample).toMatchObject({ u8: 1, str: 'héllo ✓ 1 🐼', u64: String((1n << 63n) + 1n), i64: String(-(1n << 40n) - 5n), fixed: 1.25, arr: [1, -1, 32767, -32768], rest: 0 });
 
   // What reached the server is byte for byte what Node's PyDatagram writes for the same fields.
