@@ -3,7 +3,8 @@
  * thread each by default) for all of them, like a load generator would.
  *
  * Each bot connects with `openTCPClientConnectionAsync` (staggered, with bounded retries and
- * back-off), then sends an INPUT at `inputRate` Hz carrying its client send time, walking a circle
+ * back-off) — or, for the last `wsBots` of them, over WebSocket to `wsUrl` with `pandanet/browser`'s
+ * `connect` (on the `ws` package), as a browser would — then sends an INPUT at `inputRate` Hz carrying its client send time, walking a circle
  * around a random point of the world. The server's SNAPSHOTs echo each bot's latest input; the first
  * snapshot that acknowledges a new input gives one round-trip sample:
  *
@@ -31,6 +32,8 @@ import {
   QueuedConnectionReader,
   setLogSink,
 } from '../index.js';
+import { WebSocket } from 'ws';
+import { type BrowserConnection, type WebSocketConstructor, connect as connectWebSocket } from '../browser/index.js';
 import { Pump } from './loop.js';
 import { InPlaceReader, MessageType, writeInput, type SnapshotAck } from './protocol.js';
 
@@ -54,6 +57,13 @@ export interface BotSwarmOptions {
   connectTimeoutMs?: number;
   /** Seed of the bots' paths (default 7). */
   seed?: number;
+  /**
+   * How many of the `bots` connect over WebSocket to {@link BotSwarmOptions.wsUrl} instead of TCP
+   * (the last ones; default 0). Same protocol, same schedule, same round-trip figures.
+   */
+  wsBots?: number;
+  /** The game's WebSocket URL (`ws://host:port/path`); required when `wsBots` > 0. */
+  wsUrl?: string;
 }
 
 /** Round-trip percentiles, ms (0 when there are no samples). */
@@ -165,6 +175,9 @@ interface Bot {
   readonly index: number;
   state: BotState;
   conn: Connection | null;
+  /** Connects over WebSocket (`ws`) instead of TCP (`conn`). */
+  readonly overWs: boolean;
+  ws: BrowserConnection | null;
   attempts: number;
   seq: number;
   /** Highest acknowledged sequence seen (one sample per new ack). */
@@ -212,9 +225,13 @@ export class BotSwarm {
       maxAttempts: options.maxAttempts ?? 5,
       connectTimeoutMs: options.connectTimeoutMs ?? 3000,
       seed: options.seed ?? 7,
+      wsBots: options.wsBots ?? 0,
+      wsUrl: options.wsUrl ?? '',
     };
     const o = this.options;
     if (!Number.isInteger(o.bots) || o.bots < 0) throw new RangeError(`bots must be an integer ≥ 0, got ${o.bots}`);
+    if (!Number.isInteger(o.wsBots) || o.wsBots < 0 || o.wsBots > o.bots) throw new RangeError(`wsBots must be an integer 0..bots (${o.bots}), got ${o.wsBots}`);
+    if (o.wsBots > 0 && !/^wss?:\/\//.test(o.wsUrl)) throw new RangeError(`wsBots > 0 needs wsUrl (ws://… or wss://…), got '${o.wsUrl}'`);
     if (!Number.isFinite(o.inputRate) || o.inputRate <= 0) throw new RangeError(`inputRate must be > 0, got ${o.inputRate}`);
     this.reader = new QueuedConnectionReader(this.manager, o.threads);
     this.writer = new ConnectionWriter(this.manager, o.threads);
@@ -232,6 +249,8 @@ export class BotSwarm {
         index: i,
         state: 'waiting',
         conn: null,
+        overWs: i >= o.bots - o.wsBots,
+        ws: null,
         attempts: 0,
         seq: 0,
         acked: 0,
@@ -296,6 +315,12 @@ export class BotSwarm {
       this.#timers.clear();
       for (const bot of this.#bots) {
         if (bot.conn !== null) this.manager.closeConnection(bot.conn);
+        if (bot.ws !== null) {
+          bot.ws.onClose = null;
+          bot.ws.onDatagram = null;
+          bot.ws.close(1000, 'bots stopping');
+          bot.ws = null;
+        }
         if (bot.state === 'connected') this.#counts.connected--;
         if (bot.state !== 'failed') bot.state = 'gone';
         bot.conn = null;
@@ -345,6 +370,7 @@ export class BotSwarm {
     if (this.#stopped) return;
     bot.state = 'connecting';
     bot.attempts++;
+    if (bot.overWs) return this.#connectWs(bot);
     const { host, port, connectTimeoutMs, maxAttempts } = this.options;
     let conn: Connection | null = null;
     try {
@@ -358,24 +384,64 @@ export class BotSwarm {
     }
     if (conn === null || !this.reader.addConnection(conn)) {
       if (conn !== null) this.manager.closeConnection(conn);
-      this.#counts.connectErrors++;
-      if (bot.attempts >= maxAttempts) {
-        bot.state = 'failed';
-        return;
-      }
-      bot.state = 'waiting';
-      this.#later(Math.min(2000, 100 * 2 ** (bot.attempts - 1)), () => void this.#connect(bot));
+      this.#retry(bot, maxAttempts);
       return;
     }
     conn.setNoDelay(true);
     bot.conn = conn;
+    this.#byConn.set(conn, bot);
+    this.#connected(bot);
+  }
+
+  /** A failed connect attempt: try again later (back-off), or give up after `maxAttempts`. */
+  #retry(bot: Bot, maxAttempts: number): void {
+    this.#counts.connectErrors++;
+    if (bot.attempts >= maxAttempts) {
+      bot.state = 'failed';
+      return;
+    }
+    bot.state = 'waiting';
+    this.#later(Math.min(2000, 100 * 2 ** (bot.attempts - 1)), () => void this.#connect(bot));
+  }
+
+  #connected(bot: Bot): void {
     bot.state = 'connected';
     // Spread the bots' send times over one period: connects complete in bursts (all of them wait
     // for the I/O thread to start), and bots in lockstep would all hit the same point of the tick.
     bot.nextSendAt = performance.now() + bot.offset * (1000 / this.options.inputRate);
-    this.#byConn.set(conn, bot);
     this.#counts.connected++;
     if (this.#counts.connected > this.#counts.peakConnected) this.#counts.peakConnected = this.#counts.connected;
+  }
+
+  async #connectWs(bot: Bot): Promise<void> {
+    const { wsUrl, connectTimeoutMs, maxAttempts } = this.options;
+    let ws: BrowserConnection | null = null;
+    try {
+      ws = await connectWebSocket(wsUrl, { timeoutMs: connectTimeoutMs, webSocketImpl: WebSocket as unknown as WebSocketConstructor });
+    } catch {
+      ws = null; // refused, timed out or the handshake rejected: counted, retried
+    }
+    if (this.#stopped) {
+      ws?.close(1000, 'bots stopping');
+      return;
+    }
+    if (ws === null) {
+      this.#retry(bot, maxAttempts);
+      return;
+    }
+    bot.ws = ws;
+    ws.onDatagram = (dg) => {
+      const bytes = dg.getMessageView();
+      this.#onSnapshot(bot, bytes, 0, bytes.length);
+    };
+    ws.onClose = () => {
+      if (bot.ws !== ws || this.#stopped) return;
+      bot.ws = null;
+      if (bot.state === 'connected') this.#counts.connected--;
+      bot.state = 'gone';
+      this.#counts.disconnects++;
+    };
+    this.#connected(bot);
   }
 
   #lost(conn: Connection | null): void {
@@ -393,13 +459,24 @@ export class BotSwarm {
   #sendInput(bot: Bot, now: number): void {
     const t = (now / 1000) * bot.speed + bot.phase;
     writeInput(this.#dg, { sequence: ++bot.seq, x: bot.cx + Math.cos(t) * bot.radius, y: bot.cy + Math.sin(t) * bot.radius, sendTimeMs: now });
-    if (this.writer.send(this.#dg, bot.conn!)) this.#counts.inputsSent++;
+    if (bot.ws !== null) {
+      try {
+        bot.ws.send(this.#dg);
+        this.#counts.inputsSent++;
+      } catch {
+        this.#counts.sendFailures++; // closing: its close event follows
+      }
+    } else if (this.writer.send(this.#dg, bot.conn!)) this.#counts.inputsSent++;
     else this.#counts.sendFailures++;
   }
 
   readonly #onDatagram = (conn: Connection, data: Uint8Array, offset: number, length: number): void => {
     const bot = this.#byConn.get(conn);
-    if (bot === undefined || this.#in.type(data, offset, length) !== MessageType.SNAPSHOT) return;
+    if (bot !== undefined) this.#onSnapshot(bot, data, offset, length);
+  };
+
+  #onSnapshot(bot: Bot, data: Uint8Array, offset: number, length: number): void {
+    if (this.#in.type(data, offset, length) !== MessageType.SNAPSHOT) return;
     const ack = this.#ack;
     if (this.#in.snapshotAck(data, offset, length, ack) < 0) return;
     this.#counts.snapshotsReceived++;
@@ -413,5 +490,5 @@ export class BotSwarm {
       this.#rtt.record(usOf(rtt));
       this.#rttTotal.record(usOf(rtt));
     }
-  };
+  }
 }
