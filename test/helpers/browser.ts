@@ -148,6 +148,8 @@ export interface Chromium {
   stderr(): string;
   /** Resolves when the process has exited (its exit code, or the signal's name). */
   exited: Promise<number | string>;
+  /** Kills Chromium's whole process group (the browser quits as a crashed one would) and waits for the main process to exit. */
+  close(): Promise<void>;
 }
 
 /**
@@ -187,18 +189,23 @@ export function launchChromium(url: string, extraArgs: readonly string[] = []): 
     child.once('exit', (code, signal) => r(code ?? signal ?? 'unknown'));
     child.once('error', (err) => r(`spawn failed: ${err.message}`));
   });
-  onTestFinished(async () => {
-    if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) {
+  const close = async (): Promise<void> => {
+    // The whole group, also when the main process is gone: its helpers may outlive it.
+    if (child.pid !== undefined) {
       try {
         process.kill(-child.pid, 'SIGKILL');
       } catch {
-        // already gone
+        // the group is gone
       }
-      await exited;
     }
-    rmSync(profile, { recursive: true, force: true, maxRetries: 3 });
+    await exited;
+  };
+  onTestFinished(async () => {
+    await close();
+    // Helpers killed with the group may still be closing files in the profile for a moment.
+    rmSync(profile, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
   });
-  return { process: child, stderr: () => stderr, exited };
+  return { process: child, stderr: () => stderr, exited, close };
 }
 
 /**
