@@ -37,6 +37,7 @@ export function pageHtml(config: PageConfig, modulePrefix: string): string {
   #status { opacity: 0.8; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
   canvas { flex: 1; width: 100%; min-height: 0; display: block; touch-action: none; }
   .hint { margin-left: auto; opacity: 0.6; white-space: nowrap; }
+  .hint[hidden] { display: none; }
 </style>
 <script type="application/json" id="pandanet-config">${json}</script>
 </head>
@@ -46,7 +47,7 @@ export function pageHtml(config: PageConfig, modulePrefix: string): string {
   <button id="play" disabled>Play</button>
   <button id="watch" disabled>Watch</button>
   <span id="status">loading…</span>
-  <span class="hint">click to move · arrows / WASD</span>
+  <span class="hint" id="hint" hidden>click to move · arrows / WASD</span>
 </header>
 <canvas id="world"></canvas>
 <script type="module" src="${escapeHtml(modulePrefix + PAGE_SCRIPT)}"></script>

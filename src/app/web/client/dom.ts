@@ -55,6 +55,7 @@ export interface Canvas2DLike {
   fill(): void;
   stroke(): void;
   fillText(text: string, x: number, y: number): void;
+  measureText(text: string): { width: number };
 }
 
 /** A `<canvas>`. */

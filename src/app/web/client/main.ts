@@ -35,6 +35,7 @@ const view = new WorldView(canvas);
 const playButton = byId<ButtonLike>('play');
 const watchButton = byId<ButtonLike>('watch');
 const headerStatus = byId('status');
+const hint = byId('hint');
 const controls = new PlayerControls(win, canvas, view, 1000);
 
 interface Session {
@@ -74,6 +75,7 @@ async function join(role: Role): Promise<void> {
   session = s;
   world = s.world;
   headerStatus.textContent = `${role} · ${wsUrl}`;
+  hint.hidden = role !== 'player';
   conn.onDatagram = (dg) => {
     const kind = s.world.apply(dg, performance.now());
     if (kind === 'snapshot' && s.role === 'player' && controls.target === null) {
@@ -85,6 +87,7 @@ async function join(role: Role): Promise<void> {
     controls.stop();
     controls.target = null;
     session = null;
+    hint.hidden = true;
     note = `disconnected (close code ${code}${reason === '' ? '' : `: ${reason}`}) — choose Play or Watch to join again`;
     headerStatus.textContent = note;
     setButtons(true);

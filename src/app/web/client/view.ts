@@ -112,10 +112,16 @@ export class WorldView {
       ctx.stroke();
     }
 
-    ctx.fillStyle = '#d5dbdb';
-    ctx.font = `${Math.round(13 * pixelRatio)}px system-ui, sans-serif`;
+    const fontPx = Math.round(13 * pixelRatio);
+    ctx.font = `${fontPx}px system-ui, sans-serif`;
     ctx.textAlign = 'left';
     ctx.textBaseline = 'top';
-    ctx.fillText(frame.status, this.#ox + 8 * pixelRatio, this.#oy + 8 * pixelRatio);
+    const pad = 4 * pixelRatio;
+    const tx = this.#ox + 8 * pixelRatio;
+    const ty = this.#oy + 8 * pixelRatio;
+    ctx.fillStyle = 'rgba(15, 23, 32, 0.8)';
+    ctx.fillRect(tx - pad, ty - pad, ctx.measureText(frame.status).width + 2 * pad, fontPx + 2 * pad);
+    ctx.fillStyle = '#d5dbdb';
+    ctx.fillText(frame.status, tx, ty);
   }
 }
