@@ -133,6 +133,28 @@ try {
     '--typeRoots', path.join(root, 'node_modules', '@types'), '--types', 'node', 'use.mts'], { cwd: consumer, encoding: 'utf8', timeout: 120_000 });
   check(tsc.status === 0, "a strict TypeScript consumer compiles against 'pandanet' and 'pandanet/metrics'", (tsc.stdout + tsc.stderr).trim().split('\n').slice(0, 3).join(' | '));
 
+  // 6. The browser entry points: they load in Node too, and a browser TypeScript consumer (DOM
+  // library, no Node types) compiles against them (no Node type in their .d.ts graph).
+  const browserImport = spawnSync(process.execPath, ['-e', `
+    Promise.all([import('pandanet/datagram'), import('pandanet/browser')]).then(([d, b]) => {
+      const dg = new d.PyDatagram(); dg.addString('hi');
+      console.log(typeof b.connect + ' ' + new b.PyDatagramIterator(dg).getString() + ' ' + b.ErrorCode.CONNECT_TIMEOUT);
+    });`], { cwd: consumer, encoding: 'utf8', timeout: 30_000 });
+  check(browserImport.stdout.trim() === 'function hi ERR_PANDANET_CONNECT_TIMEOUT', "import('pandanet/datagram') and import('pandanet/browser') in Node", (browserImport.stdout + browserImport.stderr).trim().slice(0, 160));
+  writeFileSync(path.join(consumer, 'use-browser.mts'), [
+    "import { connect, PyDatagram, PyDatagramIterator, type BrowserConnection } from 'pandanet/browser';",
+    "import { Datagram } from 'pandanet/datagram';",
+    "const conn: BrowserConnection = await connect('ws://127.0.0.1:9/', { timeoutMs: 1000 });",
+    'conn.onDatagram = (dg: Datagram) => { new PyDatagramIterator(dg).getUint8(); };',
+    'const dg = new PyDatagram(); dg.addUint8(1); conn.send(dg);',
+  ].join('\n'));
+  writeFileSync(path.join(consumer, 'tsconfig.browser.json'), JSON.stringify({
+    compilerOptions: { noEmit: true, strict: true, skipLibCheck: false, module: 'nodenext', moduleResolution: 'nodenext', target: 'es2022', lib: ['es2023', 'dom'], types: [] },
+    files: ['use-browser.mts'],
+  }));
+  const tscBrowser = spawnSync(process.execPath, [path.join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.browser.json'], { cwd: consumer, encoding: 'utf8', timeout: 120_000 });
+  check(tscBrowser.status === 0, "a browser TypeScript consumer (lib dom, no @types/node) compiles against 'pandanet/browser' and 'pandanet/datagram'", (tscBrowser.stdout + tscBrowser.stderr).trim().split('\n').slice(0, 3).join(' | '));
+
   console.log('\n| Node | import | require |\n|---|---|---|');
   for (const r of rows) console.log(`| ${r.version} | ${r.import} | ${r.require} |`);
 } finally {

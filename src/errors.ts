@@ -36,6 +36,12 @@ export const ErrorCode = {
   NO_SUCH_TYPE: 'ERR_PANDANET_NO_SUCH_TYPE',
   /** The component was shut down; the call is no longer allowed (Panda asserts). */
   SHUT_DOWN: 'ERR_PANDANET_SHUT_DOWN',
+  /** A browser connection (`pandanet/browser`) is closing or closed: `send` is no longer allowed. */
+  CONNECTION_CLOSED: 'ERR_PANDANET_CONNECTION_CLOSED',
+  /** A browser `connect` did not complete its WebSocket handshake within `timeoutMs`. */
+  CONNECT_TIMEOUT: 'ERR_PANDANET_CONNECT_TIMEOUT',
+  /** A browser `connect` failed: refused, a failed handshake, or closed before it opened. */
+  CONNECT_FAILED: 'ERR_PANDANET_CONNECT_FAILED',
   /** A connection of the wrong kind for this call (listener to a reader, UDP to a TCP send, ...). */
   WRONG_CONNECTION_KIND: 'ERR_PANDANET_WRONG_CONNECTION_KIND',
   /** `null` / `undefined` where a connection is required. */

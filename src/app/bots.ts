@@ -3,8 +3,8 @@
  * thread each by default) for all of them, like a load generator would.
  *
  * Each bot connects with `openTCPClientConnectionAsync` (staggered, with bounded retries and
- * back-off) — or, for the swarm's WebSocket bots ({@link BotSwarmOptions.webSocketBots}), with a `ws`
- * client to the server's WebSocket rendezvous, one binary message per datagram, as a browser does — then sends an INPUT at `inputRate` Hz carrying its client send time, walking a circle
+ * back-off) — or, for the last `wsBots` of them, over WebSocket to `wsUrl` with `pandanet/browser`'s
+ * `connect` (on the `ws` package), as a browser would — then sends an INPUT at `inputRate` Hz carrying its client send time, walking a circle
  * around a random point of the world. The server's SNAPSHOTs echo each bot's latest input; the first
  * snapshot that acknowledges a new input gives one round-trip sample:
  *
@@ -23,7 +23,6 @@
  * @module
  */
 import { createHistogram, type RecordableHistogram } from 'node:perf_hooks';
-import WebSocket from 'ws';
 import {
   type Connection,
   ConnectionWriter,
@@ -33,6 +32,8 @@ import {
   QueuedConnectionReader,
   setLogSink,
 } from '../index.js';
+import { WebSocket } from 'ws';
+import { type BrowserConnection, type WebSocketConstructor, connect as connectWebSocket } from '../browser/index.js';
 import { Pump } from './loop.js';
 import { InPlaceReader, MessageType, writeInput, type SnapshotAck } from './protocol.js';
 
@@ -56,10 +57,13 @@ export interface BotSwarmOptions {
   connectTimeoutMs?: number;
   /** Seed of the bots' paths (default 7). */
   seed?: number;
-  /** Bots, beyond {@link bots}, that connect over WebSocket to {@link webSocketUrl} instead of TCP (default 0). */
-  webSocketBots?: number;
-  /** The server's WebSocket address, e.g. `ws://127.0.0.1:9100/` (needed when {@link webSocketBots} > 0). */
-  webSocketUrl?: string;
+  /**
+   * How many of the `bots` connect over WebSocket to {@link BotSwarmOptions.wsUrl} instead of TCP
+   * (the last ones; default 0). Same protocol, same schedule, same round-trip figures.
+   */
+  wsBots?: number;
+  /** The game's WebSocket URL (`ws://host:port/path`); required when `wsBots` > 0. */
+  wsUrl?: string;
 }
 
 /** Round-trip percentiles, ms (0 when there are no samples). */
@@ -72,10 +76,8 @@ export interface RttFigures {
 
 /** What a swarm reports: counters since it started, and round trips of the last interval and in total. */
 export interface BotReport {
-  /** Bots asked for (TCP and WebSocket). */
+  /** Bots asked for. */
   bots: number;
-  /** Of {@link bots}, those that connect over WebSocket. */
-  webSocketBots: number;
   /** Connected now. */
   connected: number;
   /** Most connected at once. */
@@ -171,11 +173,11 @@ type BotState = 'waiting' | 'connecting' | 'connected' | 'failed' | 'gone';
 
 interface Bot {
   readonly index: number;
-  /** Connects over WebSocket (else TCP through the swarm's manager). */
-  readonly webSocket: boolean;
   state: BotState;
   conn: Connection | null;
-  ws: WebSocket | null;
+  /** Connects over WebSocket (`ws`) instead of TCP (`conn`). */
+  readonly overWs: boolean;
+  ws: BrowserConnection | null;
   attempts: number;
   seq: number;
   /** Highest acknowledged sequence seen (one sample per new ack). */
@@ -192,7 +194,7 @@ interface Bot {
 
 /** Runs bots against a server. Thread: main thread only. */
 export class BotSwarm {
-  readonly options: Readonly<Required<Omit<BotSwarmOptions, 'webSocketUrl'>>> & { readonly webSocketUrl: string | null };
+  readonly options: Readonly<Required<BotSwarmOptions>>;
   readonly manager = new QueuedConnectionManager();
   readonly reader: QueuedConnectionReader;
   readonly writer: ConnectionWriter;
@@ -223,13 +225,13 @@ export class BotSwarm {
       maxAttempts: options.maxAttempts ?? 5,
       connectTimeoutMs: options.connectTimeoutMs ?? 3000,
       seed: options.seed ?? 7,
-      webSocketBots: options.webSocketBots ?? 0,
-      webSocketUrl: options.webSocketUrl ?? null,
+      wsBots: options.wsBots ?? 0,
+      wsUrl: options.wsUrl ?? '',
     };
     const o = this.options;
     if (!Number.isInteger(o.bots) || o.bots < 0) throw new RangeError(`bots must be an integer ≥ 0, got ${o.bots}`);
-    if (!Number.isInteger(o.webSocketBots) || o.webSocketBots < 0) throw new RangeError(`webSocketBots must be an integer ≥ 0, got ${o.webSocketBots}`);
-    if (o.webSocketBots > 0 && o.webSocketUrl === null) throw new RangeError('webSocketBots needs webSocketUrl');
+    if (!Number.isInteger(o.wsBots) || o.wsBots < 0 || o.wsBots > o.bots) throw new RangeError(`wsBots must be an integer 0..bots (${o.bots}), got ${o.wsBots}`);
+    if (o.wsBots > 0 && !/^wss?:\/\//.test(o.wsUrl)) throw new RangeError(`wsBots > 0 needs wsUrl (ws://… or wss://…), got '${o.wsUrl}'`);
     if (!Number.isFinite(o.inputRate) || o.inputRate <= 0) throw new RangeError(`inputRate must be > 0, got ${o.inputRate}`);
     this.reader = new QueuedConnectionReader(this.manager, o.threads);
     this.writer = new ConnectionWriter(this.manager, o.threads);
@@ -242,12 +244,12 @@ export class BotSwarm {
       s >>>= 0;
       return s / 0x1_0000_0000;
     };
-    for (let i = 0; i < o.bots + o.webSocketBots; i++) {
+    for (let i = 0; i < o.bots; i++) {
       this.#bots.push({
         index: i,
-        webSocket: i >= o.bots,
         state: 'waiting',
         conn: null,
+        overWs: i >= o.bots - o.wsBots,
         ws: null,
         attempts: 0,
         seq: 0,
@@ -313,11 +315,15 @@ export class BotSwarm {
       this.#timers.clear();
       for (const bot of this.#bots) {
         if (bot.conn !== null) this.manager.closeConnection(bot.conn);
-        bot.ws?.close(1001, 'bots stopping');
+        if (bot.ws !== null) {
+          bot.ws.onClose = null;
+          bot.ws.onDatagram = null;
+          bot.ws.close(1000, 'bots stopping');
+          bot.ws = null;
+        }
         if (bot.state === 'connected') this.#counts.connected--;
         if (bot.state !== 'failed') bot.state = 'gone';
         bot.conn = null;
-        bot.ws = null;
       }
       this.manager.shutdown();
     }
@@ -333,8 +339,7 @@ export class BotSwarm {
     }
     const c = this.#counts;
     return {
-      bots: this.options.bots + this.options.webSocketBots,
-      webSocketBots: this.options.webSocketBots,
+      bots: this.options.bots,
       connected: c.connected,
       peakConnected: c.peakConnected,
       connecting,
@@ -365,11 +370,8 @@ export class BotSwarm {
     if (this.#stopped) return;
     bot.state = 'connecting';
     bot.attempts++;
-    if (bot.webSocket) {
-      this.#connectWebSocket(bot);
-      return;
-    }
-    const { host, port, connectTimeoutMs } = this.options;
+    if (bot.overWs) return this.#connectWs(bot);
+    const { host, port, connectTimeoutMs, maxAttempts } = this.options;
     let conn: Connection | null = null;
     try {
       conn = await this.manager.openTCPClientConnectionAsync(host, port, connectTimeoutMs);
@@ -382,7 +384,7 @@ export class BotSwarm {
     }
     if (conn === null || !this.reader.addConnection(conn)) {
       if (conn !== null) this.manager.closeConnection(conn);
-      this.#retry(bot);
+      this.#retry(bot, maxAttempts);
       return;
     }
     conn.setNoDelay(true);
@@ -391,10 +393,10 @@ export class BotSwarm {
     this.#connected(bot);
   }
 
-  /** A connect attempt failed: retry with back-off, or give up after `maxAttempts`. */
-  #retry(bot: Bot): void {
+  /** A failed connect attempt: try again later (back-off), or give up after `maxAttempts`. */
+  #retry(bot: Bot, maxAttempts: number): void {
     this.#counts.connectErrors++;
-    if (bot.attempts >= this.options.maxAttempts) {
+    if (bot.attempts >= maxAttempts) {
       bot.state = 'failed';
       return;
     }
@@ -411,29 +413,35 @@ export class BotSwarm {
     if (this.#counts.connected > this.#counts.peakConnected) this.#counts.peakConnected = this.#counts.connected;
   }
 
-  #connectWebSocket(bot: Bot): void {
-    const ws = new WebSocket(this.options.webSocketUrl!, { handshakeTimeout: this.options.connectTimeoutMs, perMessageDeflate: false });
-    ws.binaryType = 'nodebuffer';
+  async #connectWs(bot: Bot): Promise<void> {
+    const { wsUrl, connectTimeoutMs, maxAttempts } = this.options;
+    let ws: BrowserConnection | null = null;
+    try {
+      ws = await connectWebSocket(wsUrl, { timeoutMs: connectTimeoutMs, webSocketImpl: WebSocket as unknown as WebSocketConstructor });
+    } catch {
+      ws = null; // refused, timed out or the handshake rejected: counted, retried
+    }
+    if (this.#stopped) {
+      ws?.close(1000, 'bots stopping');
+      return;
+    }
+    if (ws === null) {
+      this.#retry(bot, maxAttempts);
+      return;
+    }
     bot.ws = ws;
-    let opened = false;
-    ws.on('open', () => {
-      if (this.#stopped) return;
-      opened = true;
-      this.#connected(bot);
-    });
-    ws.on('message', (data: Buffer, isBinary: boolean) => {
-      if (isBinary) this.#onSnapshot(bot, data, 0, data.length);
-    });
-    ws.on('error', () => {}); // 'close' follows and says what happened
-    ws.on('close', () => {
+    ws.onDatagram = (dg) => {
+      const bytes = dg.getMessageView();
+      this.#onSnapshot(bot, bytes, 0, bytes.length);
+    };
+    ws.onClose = () => {
       if (bot.ws !== ws || this.#stopped) return;
       bot.ws = null;
-      if (!opened) {
-        this.#retry(bot);
-        return;
-      }
-      this.#gone(bot);
-    });
+      if (bot.state === 'connected') this.#counts.connected--;
+      bot.state = 'gone';
+      this.#counts.disconnects++;
+    };
+    this.#connected(bot);
   }
 
   #lost(conn: Connection | null): void {
@@ -442,27 +450,23 @@ export class BotSwarm {
     const bot = this.#byConn.get(conn);
     if (bot === undefined) return;
     this.#byConn.delete(conn);
-    bot.conn = null;
-    this.#gone(bot);
-  }
-
-  /** The server closed or lost a connected bot's connection. */
-  #gone(bot: Bot): void {
     if (bot.state === 'connected') this.#counts.connected--;
     bot.state = 'gone';
+    bot.conn = null;
     this.#counts.disconnects++;
   }
 
   #sendInput(bot: Bot, now: number): void {
     const t = (now / 1000) * bot.speed + bot.phase;
     writeInput(this.#dg, { sequence: ++bot.seq, x: bot.cx + Math.cos(t) * bot.radius, y: bot.cy + Math.sin(t) * bot.radius, sendTimeMs: now });
-    let sent: boolean;
     if (bot.ws !== null) {
-      // `ws` copies (or writes) the bytes before send returns: the view may be reused at once.
-      sent = bot.ws.readyState === WebSocket.OPEN;
-      if (sent) bot.ws.send(this.#dg.getMessageView(), { binary: true });
-    } else sent = this.writer.send(this.#dg, bot.conn!);
-    if (sent) this.#counts.inputsSent++;
+      try {
+        bot.ws.send(this.#dg);
+        this.#counts.inputsSent++;
+      } catch {
+        this.#counts.sendFailures++; // closing: its close event follows
+      }
+    } else if (this.writer.send(this.#dg, bot.conn!)) this.#counts.inputsSent++;
     else this.#counts.sendFailures++;
   }
 
@@ -471,7 +475,6 @@ export class BotSwarm {
     if (bot !== undefined) this.#onSnapshot(bot, data, offset, length);
   };
 
-  /** One datagram from the server to `bot` (TCP or WebSocket): a SNAPSHOT may acknowledge its latest input. */
   #onSnapshot(bot: Bot, data: Uint8Array, offset: number, length: number): void {
     if (this.#in.type(data, offset, length) !== MessageType.SNAPSHOT) return;
     const ack = this.#ack;

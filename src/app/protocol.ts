@@ -22,10 +22,11 @@
  * (`ackHoldMs`), so the client can tell network round trip (`now − sendTime − hold`) from the wait
  * for the next tick.
  *
- * Thread: any (pure).
+ * Thread: any (pure): imports only `pandanet/datagram`'s modules, so the browser page
+ * (`src/app/web/client/`) encodes and decodes with this same file.
  * @module
  */
-import { type Datagram, PyDatagram, PyDatagramIterator } from '../index.js';
+import { type Datagram, PyDatagram, PyDatagramIterator } from '../datagram/index.js';
 
 /** Message type codes (the first byte of every datagram). */
 export const MessageType = {

@@ -1,8 +1,13 @@
 /**
  * Datagram encoding: Panda3D's `Datagram` / `DatagramIterator` and the `direct.distributed`
- * `PyDatagram` / `PyDatagramIterator` helpers. Pure code (no sockets, no threads).
+ * `PyDatagram` / `PyDatagramIterator` helpers, and the errors they throw. Pure code (no sockets, no
+ * threads).
  *
- * Thread: any.
+ * Also the package entry point `pandanet/datagram` (for browsers and bundlers): its import graph has
+ * no Node built-in and no use of `Buffer` or `process` (`test/unit/browser-import-graph.test.ts`
+ * checks the built files).
+ *
+ * Thread: any (any Node or browser thread).
  * @module
  */
 
@@ -35,3 +40,13 @@ export {
   STUint8array,
   SubatomicType,
 } from './subatomic-type.js';
+export {
+  ErrorCode,
+  PandaNetError,
+  DatagramOverrunError,
+  ValueRangeError,
+  TooLongError,
+  InvalidUtf8Error,
+  InvalidArgumentError,
+  type ErrorDetails,
+} from '../errors.js';

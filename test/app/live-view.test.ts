@@ -11,7 +11,6 @@ import type { Sample } from '../../src/app/sampler.js';
 const rtt = { count: 100, p50: 0.62, p99: 1.9, max: 4 };
 const bots: BotReport = {
   bots: 20,
-  webSocketBots: 0,
   connected: 20,
   peakConnected: 20,
   connecting: 0,
