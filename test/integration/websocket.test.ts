@@ -1,0 +1,122 @@
+/**
+ * WebSocket clients of a pandanet server (issue 17): a WebSocket rendezvous on a listener hands out
+ * ordinary connections; one binary message is one datagram, both ways, in order; wss with a
+ * self-signed certificate; bad options throw typed errors. Every test runs in every mode.
+ */
+import { describe, expect, it } from 'vitest';
+import { Datagram, ErrorCode, NetAddress, NetDatagram, PandaNetError, PointerToConnection, type Connection } from '../../src/index.js';
+import { MODES, acceptAll, echoTick, patternBytes, sameBytes, takeResets, waitFor } from '../helpers/net.js';
+import { makeWsServer, selfSignedCert, wsConnect, wsOpen } from '../helpers/websocket.js';
+
+/** Message `i` of client `c`: its numbers in the first 8 bytes, then pattern bytes, `size` bytes in all (≥ 8 carry the numbers). */
+function message(c: number, i: number, size: number): Buffer {
+  const b = Buffer.from(patternBytes(size, c * 1000 + i + 1));
+  if (size >= 8) {
+    b.writeUInt32LE(c, 0);
+    b.writeUInt32LE(i, 4);
+  }
+  return b;
+}
+
+describe.each(MODES)('WebSocket rendezvous ($name)', ({ threads }) => {
+  it('echoes datagrams of 0..maxPayload bytes through reader → writer, in order, on many connections', async () => {
+    const maxPayload = 70_000;
+    const server = makeWsServer(threads, { maxPayload, path: '/game' });
+    // Sizes around each WebSocket length encoding (7-bit, 16-bit, 64-bit) and the limit itself.
+    const sizes = [0, 1, 8, 125, 126, 127, 1000, 65_535, 65_536, maxPayload];
+    const clients = Array.from({ length: 12 }, () => wsConnect(`ws://127.0.0.1:${server.port}/game`));
+    for (const c of clients) await wsOpen(c);
+    const conns = await acceptAll(server, clients.length);
+    for (const conn of conns) {
+      expect(conn.isWebSocket()).toBe(true);
+      expect(conn.getKind()).toBe('websocket');
+      expect(conn.getAddress().getPort()).toBeGreaterThan(0);
+    }
+    clients.forEach((c, k) => sizes.forEach((size, i) => c.ws.send(message(k, i, size))));
+    const tick = echoTick(server);
+    await waitFor(() => clients.every((c) => c.messages.length >= sizes.length), {
+      tick,
+      what: () => `echoes (have ${clients.map((c) => c.messages.length).join(', ')})`,
+    });
+    clients.forEach((c, k) => {
+      expect(c.messages.map((m) => m.length)).toEqual(sizes);
+      sizes.forEach((size, i) => expect(sameBytes(c.messages[i]!, message(k, i, size))).toBe(true));
+    });
+    const resets: Connection[] = [];
+    takeResets(server.manager, resets);
+    expect(resets).toEqual([]);
+    expect(clients.every((c) => c.closeCode === null)).toBe(true);
+  });
+
+  it('a datagram the application sends arrives as one binary message; closeConnection closes with 1000 and reports no reset', async () => {
+    const server = makeWsServer(threads);
+    const c = wsConnect(`ws://127.0.0.1:${server.port}/`);
+    await wsOpen(c);
+    const [conn] = await acceptAll(server, 1);
+    const dg = new Datagram();
+    dg.addString('hello');
+    dg.addUint32(42);
+    expect(server.writer.send(dg, conn!)).toBe(true);
+    await waitFor(() => c.messages.length === 1, { what: 'the datagram as a message' });
+    expect(sameBytes(c.messages[0]!, dg.getMessage())).toBe(true);
+    expect(server.manager.closeConnection(conn!)).toBe(true);
+    await waitFor(() => c.closeCode !== null, { what: 'the client to see the close' });
+    expect(c.closeCode).toBe(1000);
+    const resets: Connection[] = [];
+    takeResets(server.manager, resets);
+    expect(resets).toEqual([]);
+  });
+
+  it('serves wss with a self-signed certificate made by openssl', async () => {
+    const server = makeWsServer(threads, { tls: selfSignedCert() });
+    const clients = [0, 1, 2].map(() => wsConnect(`wss://127.0.0.1:${server.port}/`, { rejectUnauthorized: false }));
+    for (const c of clients) await wsOpen(c);
+    await acceptAll(server, clients.length);
+    clients.forEach((c, k) => [0, 1, 300, 20_000].forEach((size, i) => c.ws.send(message(k, i, size))));
+    await waitFor(() => clients.every((c) => c.messages.length >= 4), { tick: echoTick(server), what: 'wss echoes' });
+    clients.forEach((c, k) => [0, 1, 300, 20_000].forEach((size, i) => expect(sameBytes(c.messages[i]!, message(k, i, size))).toBe(true)));
+    // A plain ws client on the wss port never becomes a connection.
+    const plain = wsConnect(`ws://127.0.0.1:${server.port}/`);
+    await waitFor(() => plain.closeCode !== null || plain.error !== null, { what: 'the plain client to fail' });
+    expect(plain.opened).toBe(false);
+    expect(server.listener.newConnectionAvailable()).toBe(false);
+  });
+
+  it('the Async twin opens the same rendezvous', async () => {
+    const server = makeWsServer(threads);
+    const rv = await server.manager.openWebSocketServerRendezvousAsync(0, 10, { pingIntervalMs: 0 });
+    expect(rv).not.toBeNull();
+    expect(server.listener.addConnection(rv!)).toBe(true);
+    const c = wsConnect(`ws://127.0.0.1:${rv!.getLocalAddress().getPort()}/`);
+    await wsOpen(c);
+    await waitFor(() => server.listener.newConnectionAvailable(), { what: 'the accept on the async rendezvous' });
+    const rvOut = new PointerToConnection();
+    const nc = new PointerToConnection();
+    expect(server.listener.getNewConnection(rvOut, new NetAddress(), nc)).toBe(true);
+    expect(rvOut.p()).toBe(rv);
+    expect(nc.p()!.isWebSocket()).toBe(true);
+  });
+
+  it('bad options throw typed errors with stable codes', () => {
+    const server = makeWsServer(threads);
+    const m = server.manager;
+    const codeOf = (f: () => unknown): string | undefined => {
+      try {
+        f();
+      } catch (err) {
+        expect(err).toBeInstanceOf(PandaNetError);
+        return (err as PandaNetError).code;
+      }
+      return undefined;
+    };
+    expect(codeOf(() => m.openWebSocketServerRendezvous(0, 10, { tls: { cert: 'x' } as never }))).toBe(ErrorCode.INVALID_ARGUMENT);
+    expect(codeOf(() => m.openWebSocketServerRendezvous(0, 10, { tls: { cert: 'not a certificate', key: 'not a key' } }))).toBe(ErrorCode.INVALID_ARGUMENT);
+    expect(codeOf(() => m.openWebSocketServerRendezvous(0, 10, { path: 'no-slash' }))).toBe(ErrorCode.INVALID_ARGUMENT);
+    expect(codeOf(() => m.openWebSocketServerRendezvous(0, 10, { maxPayload: -1 }))).toBe(ErrorCode.VALUE_OUT_OF_RANGE);
+    expect(codeOf(() => m.openWebSocketServerRendezvous(0, 10, { maxPayload: 1 << 30 }))).toBe(ErrorCode.VALUE_OUT_OF_RANGE);
+    expect(codeOf(() => m.openWebSocketServerRendezvous(0, 10, { pingIntervalMs: 1.5 }))).toBe(ErrorCode.VALUE_OUT_OF_RANGE);
+    expect(codeOf(() => m.openWebSocketServerRendezvous('127.0.0.1', 0, { path: '/' } as never))).toBe(ErrorCode.INVALID_ARGUMENT);
+    // A rendezvous cannot be written to.
+    expect(() => server.writer.send(new NetDatagram(), server.rendezvous)).toThrow(PandaNetError);
+  });
+});
