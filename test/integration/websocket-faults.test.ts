@@ -38,6 +38,24 @@ async function expectReset(server: Server, conn: Connection): Promise<Connection
   return resets;
 }
 
+/** Takes `conn`'s datagrams (bytes, in order) until its reset comes; checks it is the only reset. */
+async function takeUntilReset(server: Server, conn: Connection): Promise<Buffer[]> {
+  const got: Buffer[] = [];
+  const resets: Connection[] = [];
+  await waitFor(() => resets.includes(conn), {
+    tick: () => {
+      while (server.reader.dataAvailable()) {
+        const dg = new NetDatagram();
+        if (server.reader.getData(dg)) got.push(Buffer.from(dg.getMessage()));
+      }
+      takeResets(server.manager, resets);
+    },
+    what: `the reset of ${conn.toString()}`,
+  });
+  expect(resets).toEqual([conn]);
+  return got;
+}
+
 function wsServer(threads: number, options: WebSocketServerOptions = {}): Server {
   return makeWsServer(threads, { pingIntervalMs: 0, ...options });
 }
@@ -91,20 +109,8 @@ describe.each(MODES)('WebSocket faults ($name)', ({ threads }) => {
     const peer = await rawWsConnect(server.port);
     const [conn] = await acceptAll(server, 1);
     await peer.write(Buffer.concat([clientFrame(Buffer.from('first')), clientFrame(Buffer.from('unmasked'), 2, false)]));
-    const got: string[] = [];
-    const resets: Connection[] = [];
-    await waitFor(() => resets.includes(conn!), {
-      tick: () => {
-        while (server.reader.dataAvailable()) {
-          const dg = new NetDatagram();
-          if (server.reader.getData(dg)) got.push(Buffer.from(dg.getMessage()).toString());
-        }
-        takeResets(server.manager, resets);
-      },
-      what: 'the reset after the unmasked frame',
-    });
-    expect(got).toEqual(['first']);
-    expect(resets).toEqual([conn]);
+    const got = await takeUntilReset(server, conn!);
+    expect(got.map(String)).toEqual(['first']);
     await waitFor(() => serverCloseCode(peer.frames()) !== null, { what: 'the close frame' });
     expect(serverCloseCode(peer.frames())).toBe(1002);
     await healthyRoundTrip(server);
@@ -129,20 +135,8 @@ describe.each(MODES)('WebSocket faults ($name)', ({ threads }) => {
     const [conn] = await acceptAll(server, 1);
     c.ws.send(Buffer.alloc(1000, 7));
     c.ws.send(Buffer.alloc(1001, 8));
-    const got: number[] = [];
-    const resets: Connection[] = [];
-    await waitFor(() => resets.includes(conn!), {
-      tick: () => {
-        while (server.reader.dataAvailable()) {
-          const dg = new NetDatagram();
-          if (server.reader.getData(dg)) got.push(dg.getLength());
-        }
-        takeResets(server.manager, resets);
-      },
-      what: 'the reset after the oversize message',
-    });
-    expect(got).toEqual([1000]); // the one at the limit arrived, before the reset
-    expect(resets).toEqual([conn]);
+    const got = await takeUntilReset(server, conn!);
+    expect(got.map((b) => b.length)).toEqual([1000]); // the one at the limit arrived, before the reset
     await waitFor(() => c.closeCode !== null, { what: 'the client to see the close' });
     expect(c.closeCode).toBe(1009);
     await healthyRoundTrip(server);
@@ -156,20 +150,8 @@ describe.each(MODES)('WebSocket faults ($name)', ({ threads }) => {
     const half = clientFrame(Buffer.alloc(300, 1)).subarray(0, 150);
     await peer.write(Buffer.concat([whole, half]));
     peer.socket.destroy();
-    const got: string[] = [];
-    const resets: Connection[] = [];
-    await waitFor(() => resets.includes(conn!), {
-      tick: () => {
-        while (server.reader.dataAvailable()) {
-          const dg = new NetDatagram();
-          if (server.reader.getData(dg)) got.push(Buffer.from(dg.getMessage()).toString());
-        }
-        takeResets(server.manager, resets);
-      },
-      what: 'the reset after the disconnect',
-    });
-    expect(got).toEqual(['whole']);
-    expect(resets).toEqual([conn]);
+    const got = await takeUntilReset(server, conn!);
+    expect(got.map(String)).toEqual(['whole']);
     await healthyRoundTrip(server);
   });
 
