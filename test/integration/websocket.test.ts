@@ -67,6 +67,20 @@ describe.each(MODES)('WebSocket rendezvous ($name)', ({ threads }) => {
     expect(resets).toEqual([]);
   });
 
+  it('collect-tcp on a WebSocket client: the held datagrams leave as one message each, in order, at the flush', async () => {
+    const server = makeWsServer(threads);
+    const c = wsConnect(`ws://127.0.0.1:${server.port}/`);
+    await wsOpen(c);
+    const [conn] = await acceptAll(server, 1);
+    conn!.setCollectTcp(true);
+    conn!.setCollectTcpInterval(3600);
+    const sizes = [5, 0, 70_000, 3];
+    for (const [i, size] of sizes.entries()) expect(server.writer.send(new Datagram(message(9, i, size)), conn!)).toBe(true);
+    expect(conn!.flush()).toBe(true);
+    await waitFor(() => c.messages.length === sizes.length, { what: () => `the collected datagrams (have ${c.messages.length})` });
+    sizes.forEach((size, i) => expect(sameBytes(c.messages[i]!, message(9, i, size))).toBe(true));
+  });
+
   it('serves wss with a self-signed certificate made by openssl', async () => {
     const server = makeWsServer(threads, { tls: selfSignedCert() });
     const clients = [0, 1, 2].map(() => wsConnect(`wss://127.0.0.1:${server.port}/`, { rejectUnauthorized: false }));
