@@ -49,6 +49,7 @@ import {
   type ThreadStats,
 } from '../../src/index.js';
 import { guardLog } from '../lib/log-guard.js';
+import { busyWait } from '../lib/work.js';
 import { ThreadLabels } from '../lib/server-window.js';
 import { allThreadsCpuUs, cpuSource, threadCpuDeltas, threadCpuUs, threadRunDelayUs } from '../lib/thread-cpu.js';
 import { paramsFromArgv, type IoThreadReport, type ServerCommand, type ServerMessage, type ServerParams } from './protocol.js';
@@ -86,12 +87,7 @@ function send(m: ServerMessage): void {
 
 /** Busy-waits `p.workUs` µs of simulated game work. */
 function work(): void {
-  if (workNs === 0n) return;
-  const start = process.hrtime.bigint();
-  const end = start + workNs;
-  let now = start;
-  while (now < end) now = process.hrtime.bigint();
-  workSpentNs += now - start;
+  workSpentNs += busyWait(workNs);
 }
 
 // ---- baseline --------------------------------------------------------------------------------
