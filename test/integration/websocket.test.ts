@@ -67,6 +67,54 @@ describe.each(MODES)('WebSocket rendezvous ($name)', ({ threads }) => {
     expect(resets).toEqual([]);
   });
 
+  it('a client that closes (1000) is reset once, after the datagrams it sent before', async () => {
+    const server = makeWsServer(threads);
+    const c = wsConnect(`ws://127.0.0.1:${server.port}/`);
+    await wsOpen(c);
+    const [conn] = await acceptAll(server, 1);
+    for (let i = 0; i < 5; i++) c.ws.send(message(1, i, 16));
+    c.ws.close(1000, 'bye');
+    const got: Buffer[] = [];
+    const resets: Connection[] = [];
+    await waitFor(() => resets.length > 0, {
+      tick: () => {
+        while (server.reader.dataAvailable()) {
+          const dg = new NetDatagram();
+          if (server.reader.getData(dg)) got.push(Buffer.from(dg.getMessage()));
+        }
+        takeResets(server.manager, resets);
+      },
+      what: 'the reset of the closed client',
+    });
+    expect(resets).toEqual([conn]);
+    expect(got.map((b) => b.readUInt32LE(4))).toEqual([0, 1, 2, 3, 4]);
+    await waitFor(() => c.closeCode !== null, { what: 'the client’s close to complete' });
+    expect(c.closeCode).toBe(1000);
+  });
+
+  it('an I/O thread that dies resets its WebSocket clients (close 1006) and the next client is served', async () => {
+    const server = makeWsServer(threads);
+    const c = wsConnect(`ws://127.0.0.1:${server.port}/`);
+    await wsOpen(c);
+    const [conn] = await acceptAll(server, 1);
+    server.manager.crashIoThreadForTest(conn!.getThreadIndex());
+    const resets: Connection[] = [];
+    await waitFor(() => resets.includes(conn!), { tick: () => takeResets(server.manager, resets), what: 'the reset of the dead thread’s client' });
+    await waitFor(() => c.closeCode !== null, { what: 'the client to see its connection end' });
+    expect(c.closeCode).toBe(1006);
+    const rvAlive = server.rendezvous.getThreadIndex() !== conn!.getThreadIndex();
+    if (rvAlive) {
+      // The rendezvous lives on another thread: it still accepts.
+      const next = wsConnect(`ws://127.0.0.1:${server.port}/`);
+      await wsOpen(next);
+      await acceptAll(server, 2);
+      next.ws.send(Buffer.from('after the crash'));
+      await waitFor(() => next.messages.length === 1, { tick: echoTick(server), what: 'the next client’s echo' });
+    } else {
+      expect(resets).toContain(server.rendezvous); // its rendezvous died with it, reported like a TCP one
+    }
+  });
+
   it('collect-tcp on a WebSocket client: the held datagrams leave as one message each, in order, at the flush', async () => {
     const server = makeWsServer(threads);
     const c = wsConnect(`ws://127.0.0.1:${server.port}/`);
