@@ -155,7 +155,7 @@ export class ConnectionManager {
     // The largest datagram a reader takes (QueuedConnectionReader's bound: it must fit the reader ring).
     const ws = webSocketSettings(isString ? d : (c as WebSocketServerOptions | undefined), Math.min(cfg.maxDatagramSize, cfg.ringBytes.reader / 2 - 64));
     const what = `listen for WebSocket clients (${ws.tls === null ? 'ws' : 'wss'}) on ${host === '' ? '*' : host}:${port}`;
-    return { call: { op: 'listen', connId: 0, host, port, backlog, reusePort: false, ws }, what };
+    return { call: { op: 'listen', connId: 0, host, port, backlog, reusePort: cfg.reusePort !== false, ws }, what };
   }
 
   /**

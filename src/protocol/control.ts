@@ -159,7 +159,8 @@ export interface WebSocketSettings {
  * `rvOpened`), and passes on the listener's attach and detach and the application's close.
  */
 export type GroupMessage =
-  | { kind: 'rvOpen'; connId: number; host: string; port: number; backlog: number; listening: boolean }
+  /** `ws`: a WebSocket rendezvous's settings (each thread runs the handshakes of what it accepts). */
+  | { kind: 'rvOpen'; connId: number; host: string; port: number; backlog: number; listening: boolean; ws?: WebSocketSettings }
   | { kind: 'rvOpened'; connId: number; ok: boolean; error?: string }
   | { kind: 'rvAttach' | 'rvDetach' | 'rvClose'; connId: number };
 

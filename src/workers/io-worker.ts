@@ -161,12 +161,15 @@ class IoWorker implements EndpointHost {
       supportIpv6: this.supportIpv6,
       poolSize: () => Atomics.load(this.pool, PoolWord.POOL_SIZE),
       peers: this.peers,
-      addRendezvous: (connId, server, listening) => {
-        // Its accepted sockets read into this thread's shared buffer, as adopted ones do.
-        acceptWithOnread(server, () => {
-          const holder: { stream?: TcpStream } = {};
-          return { onread: this.onread(() => holder.stream), made: (socket) => this.readHolders.set(socket, holder) };
-        });
+      addRendezvous: (connId, server, listening, ws) => {
+        // Its accepted sockets read into this thread's shared buffer, as adopted ones do (not a
+        // WebSocket's: `ws` reads with 'data' events).
+        if (ws !== undefined) this.wsContext(connId, ws).home = true;
+        else
+          acceptWithOnread(server, () => {
+            const holder: { stream?: TcpStream } = {};
+            return { onread: this.onread(() => holder.stream), made: (socket) => this.readHolders.set(socket, holder) };
+          });
         const rv = new TcpRendezvous(connId, server, this);
         this.rendezvous.set(connId, rv);
         if (listening) rv.attach();
@@ -314,8 +317,7 @@ class IoWorker implements EndpointHost {
     try {
       switch (call.op) {
         case 'listen':
-          // A WebSocket rendezvous is one socket whose accepts are handed off (its groups are not done).
-          if (call.ws === undefined && this.groups.applies(call.reusePort)) return await this.groups.open(call.connId, call.host, call.port, call.backlog);
+          if (this.groups.applies(call.reusePort)) return await this.groups.open(call.connId, call.host, call.port, call.backlog, call.ws);
           return await this.listen(call.connId, call.host, call.port, call.backlog, call.reusePort, call.ws);
         case 'connect':
           return await this.connect(call.connId, call.host, call.port, call.timeoutMs);
@@ -339,7 +341,7 @@ class IoWorker implements EndpointHost {
   /** A rendezvous of one socket on this thread; with several threads, accepts are handed off by descriptor. */
   private listen(connId: number, host: string, port: number, backlog: number, reusePortAllowed = false, ws?: WebSocketSettings): Promise<SyncResult> {
     if (Atomics.load(this.pool, PoolWord.POOL_SIZE) >= 2) {
-      const why = ws !== undefined ? 'a WebSocket rendezvous' : !reusePortAllowed ? 'NetConfig.reusePort is off' : `Node ${process.versions.node} on ${process.platform} has no reusePort`;
+      const why = !reusePortAllowed ? 'NetConfig.reusePort is off' : `Node ${process.versions.node} on ${process.platform} has no reusePort`;
       log('debug', `rendezvous ${connId}: one socket on I/O thread ${this.index}, accepts handed to the pool by descriptor (${why})`);
     }
     const attempt = (bindHost: string): Promise<SyncResult> =>
@@ -452,8 +454,10 @@ class IoWorker implements EndpointHost {
     const peer = wireAddress(socket.remoteAddress, socket.remoteFamily, socket.remotePort);
     const local = wireAddress(socket.localAddress, socket.localFamily, socket.localPort);
     this.stats.add(StatWord.ACCEPTS, 1);
+    const ws = this.wsContexts.get(rv.id);
     // A reusePort group: the kernel already chose this thread; it serves what it accepts.
     if (this.groups.owns(rv.id)) {
+      if (ws !== undefined) return this.handshake(connId, rv.id, socket, peer, local, ws);
       const stream = this.register(connId, socket, rv.id, peer, local);
       const holder = this.readHolders.get(socket);
       if (holder !== undefined) holder.stream = stream;
@@ -462,7 +466,6 @@ class IoWorker implements EndpointHost {
     const size = Math.max(1, Atomics.load(this.pool, PoolWord.POOL_SIZE));
     const target = Atomics.add(this.pool, PoolWord.NEXT_TARGET, 1) % size;
     const port = target === this.index ? undefined : this.peers.get(target);
-    const ws = this.wsContexts.get(rv.id);
     // A WebSocket client served here keeps its socket as it is (`ws` reads with 'data' events, not `onread`).
     if (ws !== undefined && port === undefined) return this.handshake(connId, rv.id, socket, peer, local, ws);
     // Hand the socket over by descriptor — to the target thread, or to this one (which re-adopts it
