@@ -11,10 +11,10 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { onTestFinished } from 'vitest';
+import { expect, onTestFinished } from 'vitest';
 import { WebSocket, type ClientOptions } from 'ws';
-import { ConnectionWriter, QueuedConnectionListener, QueuedConnectionManager, QueuedConnectionReader, type WebSocketServerOptions } from '../../src/index.js';
-import { rawConnect, waitFor, type RawPeer, type Server } from './net.js';
+import { ConnectionWriter, NetDatagram, QueuedConnectionListener, QueuedConnectionManager, QueuedConnectionReader, type Connection, type WebSocketServerOptions } from '../../src/index.js';
+import { acceptAll, rawConnect, takeResets, waitFor, type RawPeer, type Server } from './net.js';
 
 /** Opens a pandanet server whose rendezvous is a WebSocket one (127.0.0.1:0); shut down when the test finishes. */
 export function makeWsServer(threads: number, options?: WebSocketServerOptions): Server {
@@ -64,6 +64,33 @@ export function wsConnect(url: string, options: ClientOptions = {}): WsClient {
 export async function wsOpen(c: WsClient): Promise<void> {
   await waitFor(() => c.opened || c.closeCode !== null || c.httpStatus !== null || c.error !== null, { what: 'WebSocket client open' });
   if (!c.opened) throw new Error(`WebSocket client did not open: close ${String(c.closeCode)}, HTTP ${String(c.httpStatus)}, ${String(c.error)}`);
+}
+
+/** Connects one `ws` client to `server` (path `pathname`), waits until it is open and accepted (added to the server's reader). */
+export async function connectOne(server: Server, options: ClientOptions = {}, pathname = '/'): Promise<{ client: WsClient; conn: Connection }> {
+  const client = wsConnect(`ws://127.0.0.1:${server.port}${pathname}`, options);
+  await wsOpen(client);
+  const before = server.accepted.length;
+  const conn = (await acceptAll(server, before + 1))[before]!;
+  return { client, conn };
+}
+
+/** Takes `conn`'s datagrams (bytes, in order) until its reset comes; checks it is the only reset. */
+export async function takeUntilReset(server: Server, conn: Connection): Promise<Buffer[]> {
+  const got: Buffer[] = [];
+  const resets: Connection[] = [];
+  await waitFor(() => resets.includes(conn), {
+    tick: () => {
+      while (server.reader.dataAvailable()) {
+        const dg = new NetDatagram();
+        if (server.reader.getData(dg)) got.push(Buffer.from(dg.getMessage()));
+      }
+      takeResets(server.manager, resets);
+    },
+    what: `the reset of ${conn.toString()}`,
+  });
+  expect(resets).toEqual([conn]);
+  return got;
 }
 
 /** A raw peer that did the WebSocket handshake by hand: frames are written as they are. */

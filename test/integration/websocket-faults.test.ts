@@ -6,9 +6,9 @@
  * connection at all), and that a healthy connection opened next still works. Every test runs in every mode.
  */
 import { describe, expect, it } from 'vitest';
-import { Datagram, NetDatagram, type Connection, type WebSocketServerOptions } from '../../src/index.js';
+import { Datagram, type Connection, type WebSocketServerOptions } from '../../src/index.js';
 import { MODES, acceptAll, echoTick, rawConnect, takeResets, waitFor, withNetConfig, yieldOnce, type Server } from '../helpers/net.js';
-import { clientFrame, httpStatus, makeWsServer, rawWsConnect, serverCloseCode, upgradeRequest, wsConnect, wsOpen } from '../helpers/websocket.js';
+import { clientFrame, connectOne, httpStatus, makeWsServer, rawWsConnect, serverCloseCode, takeUntilReset, upgradeRequest, wsConnect, wsOpen } from '../helpers/websocket.js';
 
 /** Opens one more `ws` client, accepts it and checks one round trip through the server's echo. */
 async function healthyRoundTrip(server: Server, pathname = '/', headers: Record<string, string> = {}): Promise<void> {
@@ -36,24 +36,6 @@ async function expectReset(server: Server, conn: Connection): Promise<Connection
   expect(resets).toEqual([conn]);
   expect(conn.isOpen()).toBe(false);
   return resets;
-}
-
-/** Takes `conn`'s datagrams (bytes, in order) until its reset comes; checks it is the only reset. */
-async function takeUntilReset(server: Server, conn: Connection): Promise<Buffer[]> {
-  const got: Buffer[] = [];
-  const resets: Connection[] = [];
-  await waitFor(() => resets.includes(conn), {
-    tick: () => {
-      while (server.reader.dataAvailable()) {
-        const dg = new NetDatagram();
-        if (server.reader.getData(dg)) got.push(Buffer.from(dg.getMessage()));
-      }
-      takeResets(server.manager, resets);
-    },
-    what: `the reset of ${conn.toString()}`,
-  });
-  expect(resets).toEqual([conn]);
-  return got;
 }
 
 function wsServer(threads: number, options: WebSocketServerOptions = {}): Server {
@@ -118,9 +100,7 @@ describe.each(MODES)('WebSocket faults ($name)', ({ threads }) => {
 
   it('a text frame: close 1003, one reset', async () => {
     const server = wsServer(threads);
-    const c = wsConnect(`ws://127.0.0.1:${server.port}/`);
-    await wsOpen(c);
-    const [conn] = await acceptAll(server, 1);
+    const { client: c, conn } = await connectOne(server);
     c.ws.send('some text');
     await expectReset(server, conn!);
     await waitFor(() => c.closeCode !== null, { what: 'the client to see the close' });
@@ -130,9 +110,7 @@ describe.each(MODES)('WebSocket faults ($name)', ({ threads }) => {
 
   it('a message over maxPayload: close 1009, one reset, after the message at the limit', async () => {
     const server = wsServer(threads, { maxPayload: 1000 });
-    const c = wsConnect(`ws://127.0.0.1:${server.port}/`);
-    await wsOpen(c);
-    const [conn] = await acceptAll(server, 1);
+    const { client: c, conn } = await connectOne(server);
     c.ws.send(Buffer.alloc(1000, 7));
     c.ws.send(Buffer.alloc(1001, 8));
     const got = await takeUntilReset(server, conn!);

@@ -5,8 +5,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { Datagram, ErrorCode, NetAddress, NetDatagram, PandaNetError, PointerToConnection, type Connection } from '../../src/index.js';
-import { MODES, acceptAll, echoTick, patternBytes, sameBytes, takeResets, waitFor } from '../helpers/net.js';
-import { makeWsServer, selfSignedCert, wsConnect, wsOpen } from '../helpers/websocket.js';
+import { MODES, acceptAll, echoTick, patternBytes, rawConnect, receive, sameBytes, takeResets, waitFor } from '../helpers/net.js';
+import { clientFrame, connectOne, makeWsServer, selfSignedCert, takeUntilReset, upgradeRequest, wsConnect, wsOpen } from '../helpers/websocket.js';
 
 /** Message `i` of client `c`: its numbers in the first 8 bytes, then pattern bytes, `size` bytes in all (≥ 8 carry the numbers). */
 function message(c: number, i: number, size: number): Buffer {
@@ -50,9 +50,7 @@ describe.each(MODES)('WebSocket rendezvous ($name)', ({ threads }) => {
 
   it('a datagram the application sends arrives as one binary message; closeConnection closes with 1000 and reports no reset', async () => {
     const server = makeWsServer(threads);
-    const c = wsConnect(`ws://127.0.0.1:${server.port}/`);
-    await wsOpen(c);
-    const [conn] = await acceptAll(server, 1);
+    const { client: c, conn } = await connectOne(server);
     const dg = new Datagram();
     dg.addString('hello');
     dg.addUint32(42);
@@ -69,24 +67,10 @@ describe.each(MODES)('WebSocket rendezvous ($name)', ({ threads }) => {
 
   it('a client that closes (1000) is reset once, after the datagrams it sent before', async () => {
     const server = makeWsServer(threads);
-    const c = wsConnect(`ws://127.0.0.1:${server.port}/`);
-    await wsOpen(c);
-    const [conn] = await acceptAll(server, 1);
+    const { client: c, conn } = await connectOne(server);
     for (let i = 0; i < 5; i++) c.ws.send(message(1, i, 16));
     c.ws.close(1000, 'bye');
-    const got: Buffer[] = [];
-    const resets: Connection[] = [];
-    await waitFor(() => resets.length > 0, {
-      tick: () => {
-        while (server.reader.dataAvailable()) {
-          const dg = new NetDatagram();
-          if (server.reader.getData(dg)) got.push(Buffer.from(dg.getMessage()));
-        }
-        takeResets(server.manager, resets);
-      },
-      what: 'the reset of the closed client',
-    });
-    expect(resets).toEqual([conn]);
+    const got = await takeUntilReset(server, conn);
     expect(got.map((b) => b.readUInt32LE(4))).toEqual([0, 1, 2, 3, 4]);
     await waitFor(() => c.closeCode !== null, { what: 'the client’s close to complete' });
     expect(c.closeCode).toBe(1000);
@@ -94,9 +78,7 @@ describe.each(MODES)('WebSocket rendezvous ($name)', ({ threads }) => {
 
   it('an I/O thread that dies resets its WebSocket clients (close 1006) and the next client is served', async () => {
     const server = makeWsServer(threads);
-    const c = wsConnect(`ws://127.0.0.1:${server.port}/`);
-    await wsOpen(c);
-    const [conn] = await acceptAll(server, 1);
+    const { client: c, conn } = await connectOne(server);
     server.manager.crashIoThreadForTest(conn!.getThreadIndex());
     const resets: Connection[] = [];
     await waitFor(() => resets.includes(conn!), { tick: () => takeResets(server.manager, resets), what: 'the reset of the dead thread’s client' });
@@ -115,11 +97,19 @@ describe.each(MODES)('WebSocket rendezvous ($name)', ({ threads }) => {
     }
   });
 
+  it('frames in the same write as the handshake are delivered, in order, once a reader monitors the connection', async () => {
+    const server = makeWsServer(threads);
+    const peer = await rawConnect(server.port);
+    await peer.write(Buffer.concat([Buffer.from(upgradeRequest()), clientFrame(Buffer.from('one')), clientFrame(Buffer.from('two'))]));
+    const [conn] = await acceptAll(server, 1);
+    const got = await receive(server.reader, 2, { what: 'the frames sent with the handshake' });
+    expect(got.map((g) => Buffer.from(g.bytes).toString())).toEqual(['one', 'two']);
+    expect(got.every((g) => g.conn === conn)).toBe(true);
+  });
+
   it('collect-tcp on a WebSocket client: the held datagrams leave as one message each, in order, at the flush', async () => {
     const server = makeWsServer(threads);
-    const c = wsConnect(`ws://127.0.0.1:${server.port}/`);
-    await wsOpen(c);
-    const [conn] = await acceptAll(server, 1);
+    const { client: c, conn } = await connectOne(server);
     conn!.setCollectTcp(true);
     conn!.setCollectTcpInterval(3600);
     const sizes = [5, 0, 70_000, 3];
