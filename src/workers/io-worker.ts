@@ -488,8 +488,11 @@ class IoWorker implements EndpointHost {
   private wsContext(rvId: number, settings: WebSocketSettings): WebSocketContext {
     let ctx = this.wsContexts.get(rvId);
     if (ctx === undefined) {
-      ctx = new WebSocketContext(settings, (idle) => {
-        if (!idle.home && this.wsContexts.get(rvId) === idle) this.wsContexts.delete(rvId);
+      ctx = new WebSocketContext(settings, {
+        handshakeFailed: () => this.reportLive(false),
+        idle: (idle) => {
+          if (!idle.home && this.wsContexts.get(rvId) === idle) this.wsContexts.delete(rvId);
+        },
       });
       this.wsContexts.set(rvId, ctx);
     }

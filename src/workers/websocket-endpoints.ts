@@ -188,6 +188,14 @@ export class WebSocketStream extends TcpStream {
   }
 }
 
+/** What a {@link WebSocketContext} tells its thread. */
+export interface WebSocketContextHooks {
+  /** A socket's handshake failed (it is gone): the thread's count of live handles changed. */
+  handshakeFailed(): void;
+  /** The context serves nothing any more (no stream, no handshake). */
+  idle(ctx: WebSocketContext): void;
+}
+
 /** A handshake under way. */
 interface Pending {
   open: (ws: WebSocket, socket: net.Socket) => void;
@@ -208,12 +216,11 @@ export class WebSocketContext implements StreamOwner {
   private readonly pending = new Map<net.Socket, Pending>();
   private readonly streams = new Set<WebSocketStream>();
   private pingTimer: NodeJS.Timeout | null = null;
-  /** Called when the context serves nothing any more (no stream, no handshake). */
-  private readonly idle: (ctx: WebSocketContext) => void;
+  private readonly hooks: WebSocketContextHooks;
 
-  constructor(settings: WebSocketSettings, idle: (ctx: WebSocketContext) => void) {
+  constructor(settings: WebSocketSettings, hooks: WebSocketContextHooks) {
     this.settings = settings;
-    this.idle = idle;
+    this.hooks = hooks;
     this.secure = settings.tls === null ? null : tls.createSecureContext({ cert: settings.tls.cert, key: settings.tls.key });
     // `closeTimeout` is ws ≥ 8.19's (not yet in @types/ws).
     const options: ServerOptions & { closeTimeout: number } = { noServer: true, clientTracking: false, maxPayload: settings.maxPayload, perMessageDeflate: settings.perMessageDeflate, closeTimeout: CLOSE_TIMEOUT_MS };
@@ -246,6 +253,7 @@ export class WebSocketContext implements StreamOwner {
       raw.destroy();
       if (this.pending.delete(socket)) {
         clearTimeout(timer);
+        this.hooks.handshakeFailed();
         this.checkIdle();
       }
     });
@@ -298,6 +306,6 @@ export class WebSocketContext implements StreamOwner {
     if (this.streams.size > 0) return;
     if (this.pingTimer !== null) clearInterval(this.pingTimer);
     this.pingTimer = null;
-    if (this.pending.size === 0) this.idle(this);
+    if (this.pending.size === 0) this.hooks.idle(this);
   }
 }
