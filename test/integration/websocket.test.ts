@@ -6,7 +6,50 @@
 import { describe, expect, it } from 'vitest';
 import { Datagram, ErrorCode, NetAddress, NetDatagram, PandaNetError, PointerToConnection, type Connection } from '../../src/index.js';
 import { MODES, acceptAll, echoTick, patternBytes, rawConnect, receive, sameBytes, takeResets, waitFor } from '../helpers/net.js';
+import { runExitScript } from '../helpers/exit-script.js';
 import { clientFrame, connectOne, makeWsServer, selfSignedCert, takeUntilReset, upgradeRequest, wsConnect, wsOpen } from '../helpers/websocket.js';
+
+/**
+ * A standalone ESM script: a WebSocket rendezvous with a handshake that never comes, one refused
+ * (garbage) and one client accepted and then closed by the application; then the rendezvous closed.
+ * No shutdown: the process must exit by itself.
+ */
+function exitScript(indexUrl: string): string {
+  return `
+import net from 'node:net';
+import { QueuedConnectionManager, QueuedConnectionListener, QueuedConnectionReader, PointerToConnection } from ${JSON.stringify(indexUrl)};
+const threads = Number(process.argv[2]);
+const m = new QueuedConnectionManager();
+const listener = new QueuedConnectionListener(m, threads);
+const reader = new QueuedConnectionReader(m, threads);
+const rv = m.openWebSocketServerRendezvous('127.0.0.1', 0, 10);
+listener.addConnection(rv);
+const port = rv.getLocalAddress().getPort();
+const silent = net.connect(port, '127.0.0.1'); // never sends its handshake
+silent.on('error', () => {});
+const garbage = net.connect(port, '127.0.0.1', () => garbage.write('garbage\\r\\n\\r\\n'));
+garbage.on('error', () => {});
+garbage.on('end', () => garbage.end());
+const client = net.connect(port, '127.0.0.1', () => client.write(['GET / HTTP/1.1', 'Host: x', 'Upgrade: websocket', 'Connection: Upgrade', 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==', 'Sec-WebSocket-Version: 13', '', ''].join('\\r\\n')));
+let upgraded = false;
+client.on('data', (d) => {
+  if (!upgraded) upgraded = d.toString('latin1').startsWith('HTTP/1.1 101');
+  else client.destroy(); // the server's close frame
+});
+client.on('error', () => {});
+const nc = new PointerToConnection();
+const deadline = performance.now() + 5000;
+while (!listener.newConnectionAvailable()) {
+  if (performance.now() > deadline) throw new Error('no accept');
+  await new Promise((r) => setTimeout(r, 5));
+}
+listener.getNewConnection(nc);
+reader.addConnection(nc.p());
+m.closeConnection(nc.p());
+m.closeConnection(rv);
+console.log('closed everything');
+`;
+}
 
 /** Message `i` of client `c`: its numbers in the first 8 bytes, then pattern bytes, `size` bytes in all (≥ 8 carry the numbers). */
 function message(c: number, i: number, size: number): Buffer {
@@ -148,6 +191,13 @@ describe.each(MODES)('WebSocket rendezvous ($name)', ({ threads }) => {
     expect(rvOut.p()).toBe(rv);
     expect(nc.p()!.isWebSocket()).toBe(true);
   });
+
+  it('the process exits by itself once the rendezvous and its client are closed, with a handshake pending and one refused', async () => {
+    const result = await runExitScript('ws-exit-check.mjs', exitScript, [String(threads)]);
+    expect(result.signal, `killed at the 10 s deadline: the process did not exit by itself. Output:\n${result.out}`).toBeNull();
+    expect(result.code, result.out).toBe(0);
+    expect(result.out).toContain('closed everything');
+  }, 15_000);
 
   it('bad options throw typed errors with stable codes', () => {
     const server = makeWsServer(threads);
