@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { Datagram, ErrorCode, NetAddress, NetDatagram, PandaNetError, PointerToConnection, type Connection } from '../../src/index.js';
-import { MODES, acceptAll, echoTick, patternBytes, rawConnect, receive, sameBytes, takeResets, waitFor } from '../helpers/net.js';
+import { MODES, acceptAll, echoTick, patternBytes, rawConnect, receive, sameBytes, takeResets, waitFor, withNetConfig } from '../helpers/net.js';
 import { runExitScript } from '../helpers/exit-script.js';
 import { clientFrame, connectOne, makeWsServer, selfSignedCert, takeUntilReset, upgradeRequest, wsConnect, wsOpen } from '../helpers/websocket.js';
 
@@ -148,6 +148,19 @@ describe.each(MODES)('WebSocket rendezvous ($name)', ({ threads }) => {
     const got = await receive(server.reader, 2, { what: 'the frames sent with the handshake' });
     expect(got.map((g) => Buffer.from(g.bytes).toString())).toEqual(['one', 'two']);
     expect(got.every((g) => g.conn === conn)).toBe(true);
+  });
+
+  it('a client that sends faster than the application takes: paused for its quota, nothing dropped, order kept', async () => {
+    const server = withNetConfig({ maxQueuedPerConnection: 16 }, () => makeWsServer(threads));
+    const { client: c, conn } = await connectOne(server);
+    const n = 500;
+    for (let i = 0; i < n; i++) c.ws.send(message(3, i, 32));
+    // The application takes nothing until the thread has stopped reading this connection for its quota.
+    await waitFor(() => server.manager.getThreadStats().reduce((k, t) => k + t.quotaPauses, 0) > 0, { what: 'a quota pause' });
+    const got = await receive(server.reader, n, { what: 'every message' });
+    expect(got.every((g) => g.conn === conn)).toBe(true);
+    expect(got.map((g) => Buffer.from(g.bytes).readUInt32LE(4))).toEqual(Array.from({ length: n }, (_, i) => i));
+    expect(server.reader.getDroppedCount()).toBe(0);
   });
 
   it('collect-tcp on a WebSocket client: the held datagrams leave as one message each, in order, at the flush', async () => {
