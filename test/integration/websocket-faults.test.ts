@@ -134,7 +134,8 @@ describe.each(MODES)('WebSocket faults ($name)', ({ threads }) => {
   });
 
   it('a client that does not answer pings is reset; one that does stays', async () => {
-    const server = wsServer(threads, { pingIntervalMs: 100 });
+    // 1 s: long enough that the good client (served by this busy test process) always answers in time.
+    const server = wsServer(threads, { pingIntervalMs: 1000 });
     const good = wsConnect(`ws://127.0.0.1:${server.port}/`);
     const mute = wsConnect(`ws://127.0.0.1:${server.port}/`, { autoPong: false });
     await wsOpen(good);
@@ -163,7 +164,8 @@ describe.each(MODES)('WebSocket faults ($name)', ({ threads }) => {
 
   it('a client that never reads: pending bytes stay bounded (send returns false), then the connection is reset', async () => {
     const cap = 256 * 1024;
-    const server = withNetConfig({ maxPendingSendBytes: cap }, () => wsServer(threads, { pingIntervalMs: 1000 }));
+    // Pings every 2 s: the filling below ends long before the reset that the unanswered ping brings.
+    const server = withNetConfig({ maxPendingSendBytes: cap }, () => wsServer(threads, { pingIntervalMs: 2000 }));
     const peer = await rawWsConnect(server.port);
     peer.socket.pause(); // never reads again: the kernel buffers fill, then ws's, then the cap
     const [conn] = await acceptAll(server, 1);
