@@ -185,6 +185,18 @@ describe.each(MODES)('WebSocket rendezvous ($name)', ({ threads }) => {
     expect(server.reader.getDroppedCount()).toBe(0);
   });
 
+  it('a reader ring that fills pauses the client (ring-full back-pressure), nothing dropped, order kept', async () => {
+    const server = withNetConfig({ ringBytes: { reader: 64 * 1024 }, maxQueuedPerConnection: 0 }, () => makeWsServer(threads));
+    const { client: c, conn } = await connectOne(server);
+    const n = 200;
+    for (let i = 0; i < n; i++) c.ws.send(message(4, i, 10_000)); // 2 MB: 30 times the ring
+    await waitFor(() => server.manager.getThreadStats().reduce((k, t) => k + t.backpressurePauses, 0) > 0, { what: 'a ring-full pause' });
+    const got = await receive(server.reader, n, { what: 'every message' });
+    expect(got.every((g) => g.conn === conn)).toBe(true);
+    got.forEach((g, i) => expect(sameBytes(g.bytes, message(4, i, 10_000))).toBe(true));
+    expect(server.reader.getDroppedCount()).toBe(0);
+  });
+
   it('collect-tcp on a WebSocket client: the held datagrams leave as one message each, in order, at the flush', async () => {
     const server = makeWsServer(threads);
     const { client: c, conn } = await connectOne(server);
