@@ -49,6 +49,7 @@ import type { DrainMode, IdleMode } from './e2e/protocol.js';
 import type { BaselineKind } from './e2e/echo.js';
 import type { LoadRequest } from './lib/native-load.js';
 import { acceptSteps, echoNodesSteps, runAccept, runEchoNodes, type AcceptOptions, type EchoNodesOptions } from './e2e/accept.js';
+import { runWsEcho, type WsEchoOptions } from './e2e/ws-echo.js';
 
 interface Workload {
   describe: string;
@@ -345,6 +346,25 @@ const WORKLOADS: Record<string, Workload> = {
       return r.failed === 0;
     },
   },
+  'ws-echo': {
+    describe: 'WebSocket echo: 100 ws clients × 64 B, 32 in flight, pandanet t1/t2 (drainData) vs a plain ws server, 0 and 2 µs of work',
+    inSuite: false,
+    async run(args) {
+      const f = args.flags;
+      const { quietWaitMs: _unused, threads, ...c } = common(f);
+      const o: Partial<WsEchoOptions> = { ...c };
+      if (threads !== undefined) o.threads = threads.filter((t) => t > 0);
+      for (const [flag, key] of [['connections', 'connections'], ['per-connection', 'perConnection'], ['in-flight', 'inFlight']] as const) {
+        const v = intFlag(f, flag);
+        if (v !== undefined) o[key] = v;
+      }
+      const work = listFlag(f, 'work')?.map(Number);
+      if (work !== undefined && work.some((w) => !Number.isFinite(w) || w < 0)) throw new Error('--work needs numbers ≥ 0 (µs)');
+      if (work !== undefined) o.workUs = work;
+      const r = await runWsEcho(o);
+      return r.summary.every((s) => s.failedRuns === 0);
+    },
+  },
   micro: {
     describe: 'in-memory micro benchmarks from build/bench/micro/*.js (only when named)',
     inSuite: false,
@@ -391,6 +411,7 @@ function usage(): string {
     '  md-mesh:   the md flags (--threads: each node\'s I/O threads), --nats-batches 1,32 --kill-reps N --no-loopback (ASTROND=/path/astrond adds a two-node Astron tree)',
     '  accept:    --node 26 (a Node major from the cache, or system) --connections N --concurrency N --threads N',
     '  echo-nodes: --nodes 24,26 --threads 1,2',
+    '  ws-echo:   --connections N --per-connection N --in-flight N --work 0,2 --threads 1,2',
     '  micro:     --micro-timeout-s 300 --only datagram,ring,runtime-calls',
     '',
     'Results: bench/results/<workload>-<date>.{json,md} and <workload>-<date>-<chart>.svg',

@@ -23,7 +23,7 @@ export { NetAddress, type NetAddressFamily } from './main/net-address.js';
 export { NetDatagram } from './main/net-datagram.js';
 export { PointerToConnection } from './main/pointer-to-connection.js';
 export { Connection, type ConnectionKind, type ConnectionStats } from './main/connection.js';
-export { ConnectionManager, QueuedConnectionManager } from './main/connection-manager.js';
+export { ConnectionManager, QueuedConnectionManager, type WebSocketServerOptions } from './main/connection-manager.js';
 export { ConnectionReader, type DatagramVisitor } from './main/connection-reader.js';
 export { QueuedConnectionReader } from './main/queued-connection-reader.js';
 export { QueuedConnectionListener } from './main/queued-connection-listener.js';

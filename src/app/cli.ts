@@ -615,8 +615,9 @@ Workloads (each beside its node:net / node:dgram baseline in the same run):
   md-mesh    two message directors over a nats-server (only when named)
   accept     accept rate and spread over I/O threads: fd hand-off vs reusePort (only when named)
   echo-nodes echo under this Node and another from the cache, e.g. --nodes 26 (only when named)
+  ws-echo    WebSocket echo, pandanet 1/2 threads vs a plain ws server (only when named)
   micro      in-memory micro benchmarks (only when named)
-With no workload named, runs all but md-mesh, accept, echo-nodes and micro. Common options: --quick, --runs N,
+With no workload named, runs all but md-mesh, accept, echo-nodes, ws-echo and micro. Common options: --quick, --runs N,
 --threads 0,1,2, --connections N. See \`npm run bench -- --help\` for each workload's own.
 
 Options:

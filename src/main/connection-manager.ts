@@ -18,6 +18,9 @@ import { NetAddress } from './net-address.js';
 import { PointerToConnection } from './pointer-to-connection.js';
 import { DEFAULT_SHUTDOWN_TIMEOUT_MS, Runtime, type ManagerStats, type ShutdownOptions, type ShutdownReport, type ThreadStats } from './runtime.js';
 import { InterfaceList, NetInterface } from './interfaces.js';
+import { webSocketSettings, type WebSocketServerOptions } from './websocket-options.js';
+
+export type { WebSocketServerOptions } from './websocket-options.js';
 
 let runtimeOfImpl: (m: ConnectionManager) => Runtime;
 
@@ -108,6 +111,51 @@ export class ConnectionManager {
   async openTCPServerRendezvousAsync(a: number | string | NetAddress, b: number, c?: number): Promise<Connection | null> {
     const { host, port, backlog } = this.#rendezvousArgs(a, b, c);
     return this.#openAsync('rendezvous', `listen on ${host === '' ? '*' : host}:${port}`, { op: 'listen', connId: 0, host, port, backlog, reusePort: this.#rt.config.reusePort !== false }, this.#rt.config.syncCallSlackMs);
+  }
+
+  /**
+   * Opens a WebSocket listening socket (not in Panda): browsers (and any WebSocket client) connect to
+   * it, and the listener it is added to (`listener.addConnection(rv)`, like a TCP rendezvous) hands
+   * out each client, once its handshake completed, as an ordinary {@link Connection} (kind
+   * `'websocket'`, {@link Connection.isWebSocket}): `reader.addConnection`, `writer.send`,
+   * `closeConnection` and the reset queue work as for TCP. One binary message carries one datagram's
+   * payload (no length header); `writer.send` sends one. A text message (close 1003), a message over
+   * `maxPayload` (1009), a protocol violation (1002) or a peer that stops answering pings resets that
+   * connection; a handshake that fails (HTTP 400, wrong `origins` 403) never reaches the application.
+   * The framing runs on the I/O threads (the `ws` library); `tls` serves wss.
+   *
+   * Forms as {@link openTCPServerRendezvous}, with the options last. `rv.getLocalAddress().getPort()` is
+   * the bound port (port 0: a free one). Returns null (reason logged, {@link getLastError}) when it
+   * cannot listen. Throws InvalidArgumentError / ValueRangeError for bad options (a `tls` without
+   * `key`, a certificate that does not load, a `maxPayload` over the largest datagram a reader takes).
+   * Blocks up to `syncCallSlackMs`. Thread: main thread only.
+   */
+  openWebSocketServerRendezvous(port: number, backlog: number, options?: WebSocketServerOptions): Connection | null;
+  openWebSocketServerRendezvous(host: string, port: number, backlog: number, options?: WebSocketServerOptions): Connection | null;
+  openWebSocketServerRendezvous(address: NetAddress, backlog: number, options?: WebSocketServerOptions): Connection | null;
+  openWebSocketServerRendezvous(a: number | string | NetAddress, b: number, c?: number | WebSocketServerOptions, d?: WebSocketServerOptions): Connection | null {
+    const { call, what } = this.#webSocketArgs(a, b, c, d);
+    return this.#open('rendezvous', what, call, this.#rt.config.syncCallSlackMs);
+  }
+
+  /** Non-blocking twin of {@link openWebSocketServerRendezvous} (bad options reject with the same errors). Thread: main thread only. */
+  openWebSocketServerRendezvousAsync(port: number, backlog: number, options?: WebSocketServerOptions): Promise<Connection | null>;
+  openWebSocketServerRendezvousAsync(host: string, port: number, backlog: number, options?: WebSocketServerOptions): Promise<Connection | null>;
+  openWebSocketServerRendezvousAsync(address: NetAddress, backlog: number, options?: WebSocketServerOptions): Promise<Connection | null>;
+  async openWebSocketServerRendezvousAsync(a: number | string | NetAddress, b: number, c?: number | WebSocketServerOptions, d?: WebSocketServerOptions): Promise<Connection | null> {
+    const { call, what } = this.#webSocketArgs(a, b, c, d);
+    return this.#openAsync('rendezvous', what, call, this.#rt.config.syncCallSlackMs);
+  }
+
+  #webSocketArgs(a: number | string | NetAddress, b: number, c: number | WebSocketServerOptions | undefined, d: WebSocketServerOptions | undefined): { call: SyncCall; what: string } {
+    const isString = typeof a === 'string';
+    if (isString ? typeof c !== 'number' : typeof c === 'number') throw new InvalidArgumentError('openWebSocketServerRendezvous takes (port, backlog, options?), (host, port, backlog, options?) or (NetAddress, backlog, options?)');
+    const { host, port, backlog } = this.#rendezvousArgs(a, b, isString ? (c as number) : undefined);
+    const cfg = this.#rt.config;
+    // The largest datagram a reader takes (QueuedConnectionReader's bound: it must fit the reader ring).
+    const ws = webSocketSettings(isString ? d : (c as WebSocketServerOptions | undefined), Math.min(cfg.maxDatagramSize, cfg.ringBytes.reader / 2 - 64));
+    const what = `listen for WebSocket clients (${ws.tls === null ? 'ws' : 'wss'}) on ${host === '' ? '*' : host}:${port}`;
+    return { call: { op: 'listen', connId: 0, host, port, backlog, reusePort: cfg.reusePort !== false, ws }, what };
   }
 
   /**

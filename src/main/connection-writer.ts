@@ -64,7 +64,8 @@ export class ConnectionWriter {
   };
 
   /**
-   * Sends `datagram` on the TCP `connection`. Returns false if a threaded writer's queue is full
+   * Sends `datagram` on the TCP `connection` (or, as one binary message, on a WebSocket client:
+   * this writer's raw mode and header size do not apply to it). Returns false if a threaded writer's queue is full
    * (and `block` is false), or if the connection is already closed or reset (a closed connection is
    * also reported through the manager's reset queue, as in Panda), or if it already has
    * `maxPendingSendBytes` waiting. Throws for a writer that was shut down, a null or non-TCP
@@ -86,10 +87,14 @@ export class ConnectionWriter {
     const core = coreOf(connection);
     if (a instanceof NetAddress) return this.#sendUdp(datagram, core, a, Boolean(b));
     const block = Boolean(a);
-    if (core.kind !== 'tcp') throw new PandaNetError(ErrorCode.WRONG_CONNECTION_KIND, `send(datagram, connection) needs a connected TCP stream, not a ${core.kind}${core.kind === 'udp' ? ' (pass the destination address)' : ''}`);
+    if (core.kind !== 'tcp' && core.kind !== 'websocket') throw new PandaNetError(ErrorCode.WRONG_CONNECTION_KIND, `send(datagram, connection) needs a connected TCP stream, not a ${core.kind}${core.kind === 'udp' ? ' (pass the destination address)' : ''}`);
     const length = datagram._length;
-    const header = this.#raw ? 0 : this.#headerSize;
-    if (length > this.#frameLimit) this.#refuseFrame(length, header);
+    // A WebSocket client: one message per datagram, whatever this writer's TCP framing; the I/O thread
+    // takes each datagram out of the ring by a 4-byte length header.
+    const ws = core.kind === 'websocket';
+    const raw = this.#raw && !ws;
+    const header: TcpHeaderSize = ws ? 4 : raw ? 0 : this.#headerSize;
+    if (length > (ws ? this.#rt.config.maxDatagramSize : this.#frameLimit)) this.#refuseFrame(length, header);
     const rt = this.#rt;
     if (!core.open || !core.thread.alive) {
       runtimeOf(core.manager).ends.reset(core, 'send on a closed connection'); // reported to its own manager
@@ -101,8 +106,8 @@ export class ConnectionWriter {
     // connection's run of replies becomes one batch record, which its thread writes with one copy.
     const accepted =
       core.collect.enabled || core.collect.len > 0
-        ? collectSend(core, datagram.getMessageView(), header, this.#raw)
-        : this.#enqueue(core, packOutMeta(OutOp.SEND_TCP_BATCH, header, this.#raw, this.#slotFor(core)), datagram._bytes, length, block, header);
+        ? collectSend(core, datagram.getMessageView(), header, raw)
+        : this.#enqueue(core, packOutMeta(OutOp.SEND_TCP_BATCH, header, raw, this.#slotFor(core)), datagram._bytes, length, block, header);
     if (!accepted) return false;
     // Counted only once accepted: a refused (or thrown) send leaves no trace in the pending tally or the stats.
     core.framedSent = (core.framedSent + length + header) | 0;

@@ -14,8 +14,11 @@ import type { ConnectionManager } from './connection-manager.js';
 import { NetAddress } from './net-address.js';
 import type { WriteBatching } from './runtime/write-batching.js';
 
-/** What a connection is. */
-export type ConnectionKind = 'tcp' | 'rendezvous' | 'udp';
+/**
+ * What a connection is: a TCP stream, a listening socket (TCP or WebSocket), a UDP socket, or a
+ * WebSocket client accepted by a WebSocket rendezvous (`openWebSocketServerRendezvous`).
+ */
+export type ConnectionKind = 'tcp' | 'rendezvous' | 'udp' | 'websocket';
 
 /** Internal state of a connection (never returned to users). */
 export interface ConnectionCore {
@@ -219,19 +222,29 @@ export class Connection {
 
   #option(what: string, name: SocketOptionName, values: number[], streamOnly: boolean): void {
     const c = this.#core;
-    if (streamOnly && c.kind !== 'tcp') throw new PandaNetError(ErrorCode.WRONG_CONNECTION_KIND, `${what} applies to a TCP stream, not a ${c.kind}`);
+    if (streamOnly && c.kind !== 'tcp' && c.kind !== 'websocket') throw new PandaNetError(ErrorCode.WRONG_CONNECTION_KIND, `${what} applies to a TCP stream, not a ${c.kind}`);
     if (c.open) c.thread.post({ kind: 'setOption', connId: c.id, option: { name, values } });
   }
 
   /** Human-readable form, e.g. `Connection#3(tcp [::ffff:127.0.0.1]:5000)`. */
   toString(): string {
     const c = this.#core;
-    return `Connection#${c.id}(${c.kind} ${c.kind === 'tcp' ? c.peer.describe() : c.local.describe()})`;
+    return `Connection#${c.id}(${c.kind} ${c.kind === 'tcp' || c.kind === 'websocket' ? c.peer.describe() : c.local.describe()})`;
   }
 
   /** True for a UDP connection (not in Panda; handy for routing sends). */
   isUdp(): boolean {
     return this.#core.kind === 'udp';
+  }
+
+  /** True for a WebSocket client accepted by a WebSocket rendezvous (not in Panda). Thread: main thread only. */
+  isWebSocket(): boolean {
+    return this.#core.kind === 'websocket';
+  }
+
+  /** What this connection is (not in Panda). Thread: main thread only. */
+  getKind(): ConnectionKind {
+    return this.#core.kind;
   }
 }
 

@@ -129,6 +129,27 @@ export interface AdoptMessage {
   rendezvousId: number;
   peer: WireAddress;
   local: WireAddress;
+  /** The socket came to a WebSocket rendezvous: the target runs its handshake with these settings. */
+  ws?: WebSocketSettings;
+}
+
+/**
+ * A WebSocket rendezvous's settings as they cross threads (checked and completed by the main thread,
+ * `main/websocket-options.ts`): the `listen` call carries them to the rendezvous's thread, and each
+ * fd hand-off to the thread that runs the handshake. JSON-safe.
+ */
+export interface WebSocketSettings {
+  /** Only this request path upgrades; null: any. */
+  path: string | null;
+  /** Allowed `Origin` values (exact); null: any, and none. */
+  origins: string[] | null;
+  /** PEM certificate and key (wss); null: plain ws. */
+  tls: { cert: string; key: string } | null;
+  /** Largest message accepted, bytes (larger: close 1009). */
+  maxPayload: number;
+  perMessageDeflate: boolean;
+  /** 0: no keep-alive pings. */
+  pingIntervalMs: number;
 }
 
 /**
@@ -138,7 +159,8 @@ export interface AdoptMessage {
  * `rvOpened`), and passes on the listener's attach and detach and the application's close.
  */
 export type GroupMessage =
-  | { kind: 'rvOpen'; connId: number; host: string; port: number; backlog: number; listening: boolean }
+  /** `ws`: a WebSocket rendezvous's settings (each thread runs the handshakes of what it accepts). */
+  | { kind: 'rvOpen'; connId: number; host: string; port: number; backlog: number; listening: boolean; ws?: WebSocketSettings }
   | { kind: 'rvOpened'; connId: number; ok: boolean; error?: string }
   | { kind: 'rvAttach' | 'rvDetach' | 'rvClose'; connId: number };
 
@@ -151,7 +173,7 @@ export type SyncCall =
    * `reusePort`: the application allows one `reusePort` socket per I/O thread (`NetConfig.reusePort`);
    * the worker uses it where Node and the platform have it and the pool has several threads.
    */
-  | { op: 'listen'; connId: number; host: string; port: number; backlog: number; reusePort?: boolean }
+  | { op: 'listen'; connId: number; host: string; port: number; backlog: number; reusePort?: boolean; ws?: WebSocketSettings }
   | { op: 'connect'; connId: number; host: string; port: number; timeoutMs: number }
   /** `host` "" binds the wildcard (dual-stack when IPv6 is supported); `port` 0 an ephemeral port. */
   | { op: 'udp'; connId: number; host: string; port: number; broadcast: boolean }
@@ -175,6 +197,8 @@ export type EventKind = (typeof EventKind)[keyof typeof EventKind];
 
 export interface AcceptedEvent {
   rendezvousId: number;
+  /** A WebSocket client (its handshake done); absent for TCP. */
+  websocket?: true;
   /** The stream's slot in its thread's pending-send table. */
   slot: number;
   peer: WireAddress;

@@ -45,6 +45,8 @@ import {
   type SyncResult,
   type WorkerInit,
   type WorkerNotice,
+  type WebSocketSettings,
+  type WireAddress,
   BATCH_COUNT_BYTES,
   readBatchCount,
 } from '../protocol/control.js';
@@ -54,6 +56,7 @@ import { getSocketOption, setSocketOption } from './socket-options.js';
 import { readAddressRecord } from '../protocol/address-record.js';
 import { TcpRendezvous, TcpStream, wireAddress, type EndpointHost } from './tcp-endpoints.js';
 import { UdpEndpoint } from './udp-endpoint.js';
+import { WebSocketContext, WebSocketStream } from './websocket-endpoints.js';
 import { ReusePortGroups, acceptWithOnread } from './reuse-port.js';
 import { EventPublisher, ReaderSlot, WorkerStats } from './worker-context.js';
 
@@ -92,6 +95,8 @@ class IoWorker implements EndpointHost {
   private readonly streams = new Map<number, TcpStream>();
   private readonly rendezvous = new Map<number, TcpRendezvous>();
   private readonly udp = new Map<number, UdpEndpoint>();
+  /** WebSocket rendezvous this thread listens on or serves clients of, by rendezvous id. */
+  private readonly wsContexts = new Map<number, WebSocketContext>();
   readonly peers = new Map<number, MessagePort>();
   readonly supportIpv6: boolean;
   /** Rendezvous with one `reusePort` socket per thread (Node ≥ 22.12 on Linux): see reuse-port.ts. */
@@ -163,12 +168,15 @@ class IoWorker implements EndpointHost {
       supportIpv6: this.supportIpv6,
       poolSize: () => Atomics.load(this.pool, PoolWord.POOL_SIZE),
       peers: this.peers,
-      addRendezvous: (connId, server, listening) => {
-        // Its accepted sockets read into this thread's shared buffer, as adopted ones do.
-        acceptWithOnread(server, () => {
-          const holder: { stream?: TcpStream } = {};
-          return { onread: this.onread(() => holder.stream), made: (socket) => this.readHolders.set(socket, holder) };
-        });
+      addRendezvous: (connId, server, listening, ws) => {
+        // Its accepted sockets read into this thread's shared buffer, as adopted ones do (not a
+        // WebSocket's: `ws` reads with 'data' events).
+        if (ws !== undefined) this.wsContext(connId, ws).home = true;
+        else
+          acceptWithOnread(server, () => {
+            const holder: { stream?: TcpStream } = {};
+            return { onread: this.onread(() => holder.stream), made: (socket) => this.readHolders.set(socket, holder) };
+          });
         const rv = new TcpRendezvous(connId, server, this);
         this.rendezvous.set(connId, rv);
         if (listening) rv.attach();
@@ -314,8 +322,8 @@ class IoWorker implements EndpointHost {
     try {
       switch (call.op) {
         case 'listen':
-          if (this.groups.applies(call.reusePort)) return await this.groups.open(call.connId, call.host, call.port, call.backlog);
-          return await this.listen(call.connId, call.host, call.port, call.backlog, call.reusePort);
+          if (this.groups.applies(call.reusePort)) return await this.groups.open(call.connId, call.host, call.port, call.backlog, call.ws);
+          return await this.listen(call.connId, call.host, call.port, call.backlog, call.reusePort, call.ws);
         case 'connect':
           return await this.connect(call.connId, call.host, call.port, call.timeoutMs);
         case 'udp':
@@ -336,7 +344,7 @@ class IoWorker implements EndpointHost {
   }
 
   /** A rendezvous of one socket on this thread; with several threads, accepts are handed off by descriptor. */
-  private listen(connId: number, host: string, port: number, backlog: number, reusePortAllowed = false): Promise<SyncResult> {
+  private listen(connId: number, host: string, port: number, backlog: number, reusePortAllowed = false, ws?: WebSocketSettings): Promise<SyncResult> {
     if (Atomics.load(this.pool, PoolWord.POOL_SIZE) >= 2) {
       const why = !reusePortAllowed ? 'NetConfig.reusePort is off' : `Node ${process.versions.node} on ${process.platform} has no reusePort`;
       log('debug', `rendezvous ${connId}: one socket on I/O thread ${this.index}, accepts handed to the pool by descriptor (${why})`);
@@ -353,6 +361,7 @@ class IoWorker implements EndpointHost {
         server.once('error', onError);
         server.listen({ host: bindHost, port, backlog: Math.max(1, backlog), ipv6Only: false }, () => {
           server.off('error', onError);
+          if (ws !== undefined) this.wsContext(connId, ws).home = true;
           this.rendezvous.set(connId, new TcpRendezvous(connId, server, this));
           const a = server.address() as net.AddressInfo;
           resolve({ ok: true, local: wireAddress(a.address, a.family, a.port), peer: wireAddress(undefined, undefined, undefined) });
@@ -450,8 +459,10 @@ class IoWorker implements EndpointHost {
     const peer = wireAddress(socket.remoteAddress, socket.remoteFamily, socket.remotePort);
     const local = wireAddress(socket.localAddress, socket.localFamily, socket.localPort);
     this.stats.add(StatWord.ACCEPTS, 1);
+    const ws = this.wsContexts.get(rv.id);
     // A reusePort group: the kernel already chose this thread; it serves what it accepts.
     if (this.groups.owns(rv.id)) {
+      if (ws !== undefined) return this.handshake(connId, rv.id, socket, peer, local, ws);
       const stream = this.register(connId, socket, rv.id, peer, local);
       const holder = this.readHolders.get(socket);
       if (holder !== undefined) holder.stream = stream;
@@ -460,21 +471,62 @@ class IoWorker implements EndpointHost {
     const size = Math.max(1, Atomics.load(this.pool, PoolWord.POOL_SIZE));
     const target = Atomics.add(this.pool, PoolWord.NEXT_TARGET, 1) % size;
     const port = target === this.index ? undefined : this.peers.get(target);
+    // A WebSocket client served here keeps its socket as it is (`ws` reads with 'data' events, not `onread`).
+    if (ws !== undefined && port === undefined) return this.handshake(connId, rv.id, socket, peer, local, ws);
     // Hand the socket over by descriptor — to the target thread, or to this one (which re-adopts it
     // so it can read with `onread`, which an accepted socket cannot). Without dup(), keep it as is.
     const fd = canTransferFds() ? socketFd(socket) : -1;
     const copy = fd >= 0 ? dupFd(fd) : -1;
     if (copy >= 0) {
       const msg: AdoptMessage = { kind: 'adopt', connId, fd: copy, rendezvousId: rv.id, peer, local };
+      if (ws !== undefined) msg.ws = ws.settings;
       if (port !== undefined) port.postMessage(msg);
       else this.adopt(msg);
       socket.destroy();
       return;
     }
+    if (ws !== undefined) return this.handshake(connId, rv.id, socket, peer, local, ws);
     this.register(connId, socket, rv.id, peer, local);
   }
 
+  /** This thread's context of WebSocket rendezvous `rvId` (made from `settings` on first use). */
+  private wsContext(rvId: number, settings: WebSocketSettings): WebSocketContext {
+    let ctx = this.wsContexts.get(rvId);
+    if (ctx === undefined) {
+      ctx = new WebSocketContext(settings, {
+        handshakeFailed: () => this.reportLive(false),
+        idle: (idle) => {
+          if (!idle.home && this.wsContexts.get(rvId) === idle) this.wsContexts.delete(rvId);
+        },
+      });
+      this.wsContexts.set(rvId, ctx);
+    }
+    return ctx;
+  }
+
+  /**
+   * Runs the WebSocket handshake of an accepted socket; once it completed, serves the client as a
+   * stream and publishes the accept (a failed handshake never reaches the main thread).
+   */
+  private handshake(connId: number, rendezvousId: number, socket: net.Socket, peer: WireAddress, local: WireAddress, ctx: WebSocketContext): void {
+    ctx.handshake(socket, (ws, wsSocket) => {
+      const slot = this.allocSlot();
+      const stream = new WebSocketStream(connId, ws, wsSocket, this, slot, ctx);
+      ctx.addStream(stream);
+      this.streams.set(connId, stream);
+      const ev: AcceptedEvent = { rendezvousId, websocket: true, slot, peer, local };
+      this.events.publish(connId, EventKind.ACCEPTED, ev);
+      this.reportLive(false);
+    });
+    this.reportLive(false);
+  }
+
   private adopt(m: AdoptMessage): void {
+    if (m.ws !== undefined) {
+      const raw = new net.Socket({ fd: m.fd, readable: true, writable: true, allowHalfOpen: true, pauseOnCreate: true } as net.SocketConstructorOpts);
+      this.handshake(m.connId, m.rendezvousId, raw, m.peer, m.local, this.wsContext(m.rendezvousId, m.ws));
+      return;
+    }
     let stream: TcpStream | undefined;
     const opts = { fd: m.fd, readable: true, writable: true, allowHalfOpen: true, pauseOnCreate: true, onread: this.onread(() => stream) };
     const socket = new net.Socket(opts as net.SocketConstructorOpts);
@@ -496,7 +548,15 @@ class IoWorker implements EndpointHost {
     const stream = this.streams.get(id);
     if (stream !== undefined && stream.slot >= 0) this.freeSlots.push(stream.slot);
     this.streams.delete(id);
-    this.rendezvous.delete(id);
+    if (this.rendezvous.delete(id)) {
+      const ctx = this.wsContexts.get(id);
+      if (ctx !== undefined) {
+        // The rendezvous closed: its clients live on (as TCP ones do); handshakes under way end.
+        ctx.home = false;
+        ctx.destroyHandshakes();
+        if (ctx.handshakes === 0) this.wsContexts.delete(id);
+      }
+    }
     this.udp.delete(id);
     this.reportLive(false);
   }
@@ -576,7 +636,9 @@ class IoWorker implements EndpointHost {
   // ---- liveness and stats ----
 
   private handleCount(): number {
-    return this.streams.size + this.rendezvous.size + this.udp.size;
+    let handshakes = 0;
+    for (const ctx of this.wsContexts.values()) handshakes += ctx.handshakes;
+    return this.streams.size + this.rendezvous.size + this.udp.size + handshakes;
   }
 
   /** Tells the main thread how many handles this worker owns (only on change, or after a call). */
@@ -630,6 +692,7 @@ class IoWorker implements EndpointHost {
     // What the main thread did not close (a socket it has not heard of yet) is closed the same way.
     for (const s of [...this.streams.values()]) s.closeLocal();
     for (const r of [...this.rendezvous.values()]) r.close();
+    for (const ctx of this.wsContexts.values()) ctx.destroyHandshakes();
     this.groups.clear();
     for (const u of [...this.udp.values()]) u.close();
     // Each stream still writing: bytes not yet in the kernel, as last seen.

@@ -26,7 +26,7 @@ import net from 'node:net';
 import type { MessagePort } from 'node:worker_threads';
 import { toErrorRecord } from '../errors.js';
 import { log } from '../log.js';
-import type { GroupMessage, SyncResult } from '../protocol/control.js';
+import type { GroupMessage, SyncResult, WebSocketSettings } from '../protocol/control.js';
 import { wireAddress } from './tcp-endpoints.js';
 
 /** How long the home waits for another thread to open its socket before it goes on without it, ms. */
@@ -110,8 +110,8 @@ export interface GroupHost {
   poolSize(): number;
   /** The ports to the other threads, by index. */
   readonly peers: ReadonlyMap<number, MessagePort>;
-  /** Registers a listening socket as rendezvous `connId` of this thread (accepts are served here). */
-  addRendezvous(connId: number, server: net.Server, listening: boolean): void;
+  /** Registers a listening socket as rendezvous `connId` of this thread (accepts are served here); `ws`: a WebSocket one. */
+  addRendezvous(connId: number, server: net.Server, listening: boolean, ws?: WebSocketSettings): void;
   /** Attaches, detaches or closes this thread's rendezvous `connId`. */
   rendezvousOp(connId: number, op: 'attach' | 'detach' | 'close'): void;
 }
@@ -121,6 +121,8 @@ interface Group {
   port: number;
   backlog: number;
   listening: boolean;
+  /** A WebSocket rendezvous's settings. */
+  ws?: WebSocketSettings;
   /** Threads asked to open a sibling. */
   members: Set<number>;
 }
@@ -157,7 +159,7 @@ export class ReusePortGroups {
    * The home's open: checks the address is free (bind without `reusePort`, close), binds its own
    * socket with `reusePort`, then has every other thread bind one (waits for their answers, bounded).
    */
-  async open(connId: number, host: string, port: number, backlog: number): Promise<SyncResult> {
+  async open(connId: number, host: string, port: number, backlog: number, ws?: WebSocketSettings): Promise<SyncResult> {
     const probe = await listenServer(host, port, backlog, false, this.host.supportIpv6);
     if (!probe.ok) return probe.result;
     const chosen = (probe.server.address() as net.AddressInfo).port;
@@ -165,8 +167,9 @@ export class ReusePortGroups {
     const own = await listenServer(probe.host, chosen, backlog, true, this.host.supportIpv6);
     if (!own.ok) return own.result;
     const group: Group = { host: probe.host, port: chosen, backlog, listening: false, members: new Set() };
+    if (ws !== undefined) group.ws = ws;
     this.homed.set(connId, group);
-    this.host.addRendezvous(connId, own.server, false);
+    this.host.addRendezvous(connId, own.server, false, ws);
     const opened = await Promise.all([...this.host.peers.keys()].map((i) => this.openOn(connId, group, i)));
     const threads = [this.host.index, ...[...this.host.peers.keys()].filter((_, k) => opened[k])].sort((a, b) => a - b);
     log('debug', `rendezvous ${connId}: one reusePort socket per I/O thread on ${probe.host}:${chosen} (threads ${threads.join(', ')}); each thread serves what it accepts`);
@@ -191,6 +194,7 @@ export class ReusePortGroups {
         resolve(ok);
       });
       const msg: GroupMessage = { kind: 'rvOpen', connId, host: group.host, port: group.port, backlog: group.backlog, listening: group.listening };
+      if (group.ws !== undefined) msg.ws = group.ws;
       port.postMessage(msg);
     });
   }
@@ -269,7 +273,7 @@ export class ReusePortGroups {
       else if (pending.closed) r.server.close();
       else {
         this.siblings.set(m.connId, from);
-        this.host.addRendezvous(m.connId, r.server, pending.listening);
+        this.host.addRendezvous(m.connId, r.server, pending.listening, m.ws);
       }
     }
     port.postMessage(reply);

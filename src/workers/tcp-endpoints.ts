@@ -67,12 +67,16 @@ function copyOf(buf: Uint8Array, offset: number, length: number): Uint8Array {
   return out;
 }
 
-/** A connected TCP socket. */
+/**
+ * A connected TCP socket: Panda's length-prefixed datagrams. Its delivery into the reader rings (order,
+ * backlog, ring-full and quota back-pressure, resets after the data) is also that of a WebSocket
+ * stream (`websocket-endpoints.ts`), which extends it and replaces the framing (the `protected` hooks).
+ */
 export class TcpStream implements RingWaiter {
   readonly id: number;
   readonly socket: net.Socket;
-  private readonly host: EndpointHost;
-  private reader: ReaderSlot | null = null;
+  protected readonly host: EndpointHost;
+  protected reader: ReaderSlot | null = null;
   private decoder: TcpFrameDecoder | null = null;
   /**
    * Datagrams decoded but not yet in a ring (copies), oldest first: read while the reader's ring was
@@ -95,14 +99,14 @@ export class TcpStream implements RingWaiter {
   /** Quota: datagrams waiting for the application = (delivered − taken − quotaBase) mod 2^32. */
   private quotaBase = 0;
   private pendingReset: ResetReason | null = null;
-  private out: Buffer = Buffer.allocUnsafe(INITIAL_OUT);
-  private outLen = 0;
+  protected out: Buffer = Buffer.allocUnsafe(INITIAL_OUT);
+  protected outLen = 0;
   /**
    * `ended`: the peer half-closed (FIN) and the reset was reported; the socket stays writable, so the
    * replies the application sends before it takes the reset are written, until the main thread's
    * CLOSE ({@link closeLocal}) ends it (Panda keeps the socket until the application closes it).
    */
-  private state: 'open' | 'ended' | 'closing' | 'gone' = 'open';
+  protected state: 'open' | 'ended' | 'closing' | 'gone' = 'open';
   /** The peer half-closed: the reset, when reported, keeps the socket writable (state `ended`). */
   private peerEnded = false;
   /** The {@link HALF_OPEN_LIMIT_MS} bound of a half-closed stream (cleared when the stream goes). */
@@ -113,30 +117,56 @@ export class TcpStream implements RingWaiter {
    * Bytes passed to `socket.write`, cumulative (mod 2^32). Less `writableLength`, the bytes the kernel
    * has taken: the one figure this thread publishes (see {@link publishPending}).
    */
-  private written = 0;
+  protected written = 0;
   /** When bytes last arrived (or reading last (re)started), for the idle timeout. */
-  private lastRx = performance.now();
+  protected lastRx = performance.now();
   private readonly onFrame = (buf: Uint8Array, offset: number, length: number): void => this.deliver(buf, offset, length);
 
   /** Slot in the pending-send table, or -1. */
   readonly slot: number;
 
-  constructor(id: number, socket: net.Socket, host: EndpointHost, slot: number) {
+  /** `tcpFraming` false: the subclass reads the socket itself (a WebSocket's library does) and reports its end with {@link closed}. */
+  constructor(id: number, socket: net.Socket, host: EndpointHost, slot: number, tcpFraming = true) {
     this.id = id;
     this.socket = socket;
     this.host = host;
     this.slot = slot;
     socket.pause();
     socket.on('drain', () => this.publishPending());
-    // Plain Uint8Array views: the stream's code then only ever sees one kind of array (see IoWorker.readView).
-    socket.on('data', (chunk: Buffer) => this.onData(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.length)));
-    socket.on('end', () => this.onPeerEnd());
-    socket.on('error', (err: Error) => this.fail({ reason: `socket error: ${err.message}`, error: toErrorRecord(err) }));
-    socket.on('close', () => {
-      if (this.state === 'open') this.fail({ reason: 'socket closed' });
-      else if (this.state === 'closing' || this.state === 'ended') this.gone();
-    });
+    if (tcpFraming) {
+      // Plain Uint8Array views: the stream's code then only ever sees one kind of array (see IoWorker.readView).
+      socket.on('data', (chunk: Buffer) => this.onData(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.length)));
+      socket.on('end', () => this.onPeerEnd());
+      socket.on('error', (err: Error) => this.fail({ reason: `socket error: ${err.message}`, error: toErrorRecord(err) }));
+      socket.on('close', () => this.closed('socket closed'));
+    }
     host.stats.add(StatWord.CONNECTIONS, 1);
+  }
+
+  /** The socket closed: a reset (`reason`) if the stream was open, else the end of a close. */
+  protected closed(reason: string, error?: ErrorRecord): void {
+    if (this.state === 'open') this.fail(error === undefined ? { reason } : { reason, error });
+    else if (this.state === 'closing' || this.state === 'ended') this.gone();
+  }
+
+  /** Stops reading the socket (back-pressure, detach). */
+  protected pauseInput(): void {
+    this.socket.pause();
+  }
+
+  /** Reads the socket again. */
+  protected resumeInput(): void {
+    this.socket.resume();
+  }
+
+  /** Bytes handed to the socket that the kernel has not taken yet (see {@link publishPending}). */
+  protected unsentBytes(): number {
+    return this.socket.writableLength;
+  }
+
+  /** Ends the socket at once after a failure (a WebSocket first says why, with a close frame). */
+  protected abortSocket(): void {
+    this.socket.destroy();
   }
 
   /**
@@ -157,7 +187,7 @@ export class TcpStream implements RingWaiter {
     }
     if (this.early.length > 0) for (const chunk of this.early.splice(0)) this.onData(chunk);
     if (this.backlog.length > 0) reader.block(this);
-    else this.socket.resume();
+    else this.resumeInput();
   }
 
   /**
@@ -168,7 +198,7 @@ export class TcpStream implements RingWaiter {
     if (this.reader?.id !== readerId) return;
     this.reader.blocked.delete(this);
     this.reader = null;
-    this.socket.pause();
+    this.pauseInput();
   }
 
   /** The reader changed its framing settings: apply them from the next datagram on. */
@@ -211,7 +241,7 @@ export class TcpStream implements RingWaiter {
     }
   }
 
-  private deliver(buf: Uint8Array, offset: number, length: number): void {
+  protected deliver(buf: Uint8Array, offset: number, length: number): void {
     const reader = this.reader;
     this.host.stats.inDatagram(length);
     if (reader === null || this.backlog.length > 0) {
@@ -223,7 +253,7 @@ export class TcpStream implements RingWaiter {
       // The connection has its quota waiting for the application: keep this datagram and everything
       // after it, stop reading (TCP pushes back on the sender) until the application caught up.
       this.backlog.push(copyOf(buf, offset, length));
-      this.socket.pause();
+      this.pauseInput();
       this.host.stats.add(StatWord.BACKPRESSURE_PAUSES, 1);
       this.host.stats.add(StatWord.QUOTA_PAUSES, 1);
       this.host.waitForQuota(this);
@@ -237,7 +267,7 @@ export class TcpStream implements RingWaiter {
     // Ring full: keep this datagram and everything after it, stop reading, wait for room.
     reader.unadmit(1);
     this.backlog.push(copyOf(buf, offset, length));
-    this.socket.pause();
+    this.pauseInput();
     this.host.stats.add(StatWord.BACKPRESSURE_PAUSES, 1);
     reader.block(this);
   }
@@ -315,7 +345,7 @@ export class TcpStream implements RingWaiter {
     if (this.pendingReset !== null) this.reportReset(this.pendingReset);
     else if (this.state === 'open') {
       this.lastRx = performance.now(); // waiting for ring room is not the peer's idleness
-      this.socket.resume();
+      this.resumeInput();
     }
     return true;
   }
@@ -327,9 +357,9 @@ export class TcpStream implements RingWaiter {
   }
 
   /** Tells the main thread how many framed bytes the kernel has taken (its high-water mark). */
-  private publishPending(): void {
+  protected publishPending(): void {
     // A late write callback of a gone stream must not touch a slot that may already be reused.
-    if (this.slot >= 0 && this.state !== 'gone') Atomics.store(this.host.pending, this.slot, (this.written - this.socket.writableLength) | 0);
+    if (this.slot >= 0 && this.state !== 'gone') Atomics.store(this.host.pending, this.slot, (this.written - this.unsentBytes()) | 0);
   }
 
   /**
@@ -387,10 +417,10 @@ export class TcpStream implements RingWaiter {
   }
 
   /** A write reached the kernel: the pending figure went down. */
-  private readonly onWritten = (): void => this.publishPending();
+  protected readonly onWritten = (): void => this.publishPending();
 
   /** Forgets the reader and what waits for it (closing); the backlog was never counted in its queue. */
-  private dropReader(): void {
+  protected dropReader(): void {
     if (this.reader !== null) this.reader.blocked.delete(this);
     this.reader = null;
     this.decoder = null;
@@ -443,7 +473,7 @@ export class TcpStream implements RingWaiter {
     this.reportReset({ reason: 'closed by peer' });
   }
 
-  private fail(why: ResetReason): void {
+  protected fail(why: ResetReason): void {
     if (this.state === 'ended') {
       // A write error or RST after the peer's FIN: the reset is reported already; release the socket.
       this.socket.destroy();
@@ -451,7 +481,7 @@ export class TcpStream implements RingWaiter {
     }
     if (this.state !== 'open') return;
     this.peerEnded = false; // an error after a FIN still waiting for ring room: destroy after all
-    this.socket.destroy();
+    this.abortSocket();
     if (this.pendingReset !== null) return; // reported once the backlog is delivered
     if (this.backlog.length > 0) {
       // Datagrams that arrived before the failure go first; the reset follows them (Panda §5.3).
@@ -478,7 +508,7 @@ export class TcpStream implements RingWaiter {
     this.gone();
   }
 
-  private gone(): void {
+  protected gone(): void {
     if (this.state === 'gone') return;
     this.state = 'gone';
     if (this.halfOpenTimer !== null) clearTimeout(this.halfOpenTimer); // the stream need not outlive its socket
@@ -488,7 +518,8 @@ export class TcpStream implements RingWaiter {
   }
 }
 
-interface ResetReason {
+/** Why a stream was reset (the RESET event's reason, and the error behind it). */
+export interface ResetReason {
   reason: string;
   error?: ErrorRecord;
 }

@@ -3,12 +3,8 @@
  * no reset, send on a closed connection → false + reset, removeConnection / re-add, and the process
  * exiting by itself once everything is closed. Every test runs in every mode.
  */
-import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync, existsSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
 import { describe, expect, it, onTestFinished } from 'vitest';
+import { runExitScript } from '../helpers/exit-script.js';
 import { NetDatagram, QueuedConnectionManager, QueuedConnectionReader, type Connection } from '../../src/index.js';
 import {
   MODES,
@@ -28,8 +24,6 @@ import {
   waitFor,
   type Received,
 } from '../helpers/net.js';
-
-const DIST_INDEX = fileURLToPath(new URL('../../dist/index.js', import.meta.url));
 
 describe.each(MODES)('lifecycle ($name)', ({ threads }) => {
   it('peer close → exactly one reset, after every datagram the peer sent before closing', async () => {
@@ -320,23 +314,7 @@ describe.each(MODES)('lifecycle ($name)', ({ threads }) => {
   });
 
   it('the process exits by itself once every connection is closed (no shutdown call)', async () => {
-    expect(existsSync(DIST_INDEX), 'dist/index.js is missing: run `npm run build` first').toBe(true);
-    const dir = mkdtempSync(join(tmpdir(), 'pandanet-exit-'));
-    onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
-    const script = join(dir, 'exit-check.mjs');
-    writeFileSync(script, exitScript(pathToFileURL(DIST_INDEX).href));
-
-    const result = await new Promise<{ code: number | null; signal: NodeJS.Signals | null; out: string }>((resolve, reject) => {
-      let out = '';
-      const child = spawn(process.execPath, [script, String(threads)], { timeout: 10_000, killSignal: 'SIGKILL', stdio: ['ignore', 'pipe', 'pipe'] });
-      onTestFinished(() => {
-        if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-      });
-      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-      child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-      child.on('error', reject);
-      child.on('exit', (code, signal) => resolve({ code, signal, out }));
-    });
+    const result = await runExitScript('exit-check.mjs', exitScript, [String(threads)]);
     expect(result.signal, `the child was killed at the 10 s deadline: it did not exit by itself. Output:\n${result.out}`).toBeNull();
     expect(result.code, result.out).toBe(0);
     expect(result.out).toContain('exchanged: hello 42');

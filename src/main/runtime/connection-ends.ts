@@ -128,7 +128,7 @@ export class ConnectionEnds {
       if (core.collect.len > 0) flushCollected(core); // sends the application made before the reset
       this.#conns.retire(core);
       log('info', `connection ${core.id} reset: ${reason}`);
-      if (core.kind === 'tcp' && core.thread.alive) this.#out.send(core.thread, core.id, CLOSE_META, EMPTY, 0, CLOSE_WAIT_MS);
+      if ((core.kind === 'tcp' || core.kind === 'websocket') && core.thread.alive) this.#out.send(core.thread, core.id, CLOSE_META, EMPTY, 0, CLOSE_WAIT_MS);
     }
     this.#reported++;
     this.#onReset(core.facade!);

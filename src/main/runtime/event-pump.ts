@@ -55,11 +55,11 @@ export class EventPump {
       case EventKind.ACCEPTED: {
         const ev = body as AcceptedEvent;
         const peer = toNetAddress(ev.peer);
-        const conn = this.#conns.adopt(id, 'tcp', thread, peer, toNetAddress(ev.local), ev.slot);
+        const conn = this.#conns.adopt(id, ev.websocket === true ? 'websocket' : 'tcp', thread, peer, toNetAddress(ev.local), ev.slot);
         const rv = this.#conns.get(ev.rendezvousId);
         const listener = rv === undefined ? undefined : this.#readers.of(rv);
         // A peer that reset before its address was read has none: describe() never throws.
-        log('info', `received TCP connection from client ${peer.describe()}`);
+        log('info', `received ${ev.websocket === true ? 'WebSocket' : 'TCP'} connection from client ${peer.describe()}`);
         if (rv?.facade == null || listener?.accept === undefined || !listener.accept(rv.facade, peer, conn)) {
           // Panda leaks such a connection (Q10); we close it.
           this.#ends.close(this.#conns.get(id)!);

@@ -122,7 +122,7 @@ export class Shutdown {
     const pending = new Map<IoThread, number>();
     const open = this.#conns.list();
     for (const core of open) {
-      if (core.kind === 'tcp') pending.set(core.thread, (pending.get(core.thread) ?? 0) + Math.max(0, pendingSendBytes(core)));
+      if (core.kind === 'tcp' || core.kind === 'websocket') pending.set(core.thread, (pending.get(core.thread) ?? 0) + Math.max(0, pendingSendBytes(core)));
     }
     for (const core of open) this.#ends.close(core);
     this.#out.release(false); // each thread takes everything published before it is asked to stop
