@@ -160,7 +160,7 @@ function wsBaseline(): Promise<Kind> {
     wss.once('error', reject);
     wss.once('listening', () => {
       const address = wss.address();
-      if (typeof address === 'string') throw new Error(`unexpected address ${address}`);
+      if (address === null || typeof address === 'string') throw new Error(`unexpected address ${String(address)}`);
       resolve({
         port: address.port,
         count: () => socks.length,
