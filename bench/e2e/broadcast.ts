@@ -295,7 +295,7 @@ export async function runBroadcast(options: Partial<BroadcastOptions>, progress:
   const quiet = new Quiet({ perRunMs: o.quietWaitMs, cores: 0.25, budgetMs: o.quietBudgetMs });
   const ks = kinds(o);
   const runs: BroadcastRun[] = [];
-  console.log(`broadcast: ${o.connections} TCP clients (separate process, ${o.clientThreads} piscina threads); server sends ${o.payloadBytes} B to each at ${o.hz} Hz (${int(o.connections * o.hz)} dg/s) for ${o.durationMs / 1000} s, clients send ${o.inputBytes} B inputs at ${o.inputHz} Hz; TCP_NODELAY on both ends; ${o.runs} rounds`);
+  console.log(`broadcast: ${o.connections} ${o.transport === 'ws' ? 'WebSocket' : 'TCP'} clients (separate process, ${o.clientThreads} piscina threads); server sends ${o.payloadBytes} B to each at ${o.hz} Hz (${int(o.connections * o.hz)} dg/s) for ${o.durationMs / 1000} s, clients send ${o.inputBytes} B inputs at ${o.inputHz} Hz; ${o.transport === 'ws' ? 'permessage-deflate off' : 'TCP_NODELAY on both ends'}; ${o.runs} rounds`);
   for (let roundNo = 1; roundNo <= o.runs; roundNo++) {
     const shift = (roundNo - 1) % ks.length;
     for (const { kind, params } of [...ks.slice(shift), ...ks.slice(0, shift)]) {
