@@ -8,7 +8,8 @@
  *               echo and node:net realistic; load from the native C client when a compiler is
  *               there, else the Node client (bench/e2e/echo.ts);
  * - `latency`   fixed-rate round trips at 25/50/90 % of each server's max, no coordinated omission;
- * - `broadcast` 60 Hz game tick to 1,000 clients with 20 Hz input, delivery delay and drops;
+ * - `broadcast` 60 Hz game tick to 1,000 clients with 20 Hz input, delivery delay and drops
+ *               (`--transport ws`: WebSocket clients, against a plain `ws` server);
  * - `scale`     10,000 idle connections: memory per connection, idle CPU;
  * - `budget`    main-thread CPU per datagram and I/O thread utilisation, per mode;
  * - `udp`       UDP echo with Panda's checksum, pandanet polled/threaded vs node:dgram;
@@ -61,7 +62,7 @@ interface Workload {
 const VALUED = new Set([
   'runs', 'connections', 'per-connection', 'warmup', 'in-flight', 'client-threads', 'threads', 'work', 'drain', 'idle', 'timeout-s', 'micro-timeout-s', 'only', 'profile', 'quiet-wait-s', 'out', 'io-spin-us',
   'loads', 'measure-ms', 'duration-s', 'idle-s', 'rate', 'participants', 'kill-reps', 'nats-batches', 'tick-us',
-  'node', 'nodes', 'concurrency', 'load', 'baselines',
+  'node', 'nodes', 'concurrency', 'load', 'baselines', 'transport',
 ]);
 const KNOWN = new Set([...VALUED, 'quick', 'no-save', 'help', 'no-tick-baseline', 'no-loopback']);
 
@@ -158,6 +159,11 @@ function broadcastOptions(f: Flags): Partial<BroadcastOptions> {
   if (c !== undefined) o.connections = c;
   const d = intFlag(f, 'duration-s');
   if (d !== undefined) o.durationMs = d * 1000;
+  const t = f.get('transport');
+  if (t !== undefined) {
+    if (t !== 'tcp' && t !== 'ws') throw new Error(`--transport takes tcp or ws, got ${String(t)}`);
+    o.transport = t;
+  }
   return o;
 }
 
@@ -403,7 +409,7 @@ function usage(): string {
     '             native,node: every config under both loads in the same rounds)',
     '             --baselines chunk,realistic (node:net chunk echo; node:net parsing, copying and replying per datagram)',
     '  latency:   --loads 0.25,0.5,0.9 --connections N --measure-ms MS --idle backoff|wait --load native|node|auto (fixed-rate client)',
-    '  broadcast: --connections N --duration-s S',
+    '  broadcast: --connections N --duration-s S --transport tcp|ws (ws: WebSocket clients, baseline a plain ws server)',
     '  scale:     --connections N --idle-s S',
     '  budget:    --rate N (datagrams/s of the fixed phase) --measure-ms MS --load native|node|auto (fixed-rate client)',
     '  udp:       --measure-ms MS',

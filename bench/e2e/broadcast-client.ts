@@ -16,6 +16,7 @@ import { paramsFromArgv } from './protocol.js';
 
 export interface BroadcastClientParams {
   host: string;
+  transport: 'tcp' | 'ws';
   port: number;
   connections: number;
   clientThreads: number;
@@ -67,7 +68,7 @@ async function main(): Promise<void> {
   let first = 0;
   for (let t = 0; t < threads; t++) {
     const n = Math.floor(p.connections / threads) + (t < p.connections % threads ? 1 : 0);
-    tasks.push(pool.run({ host: p.host, port: p.port, firstConnection: first, connections: n, payloadBytes: p.payloadBytes, inputHz: p.inputHz, inputBytes: p.inputBytes, sync: sab, deadlineMs: p.deadlineMs }));
+    tasks.push(pool.run({ host: p.host, port: p.port, transport: p.transport, firstConnection: first, connections: n, payloadBytes: p.payloadBytes, inputHz: p.inputHz, inputBytes: p.inputBytes, sync: sab, deadlineMs: p.deadlineMs }));
     first += n;
   }
   const readyBy = performance.now() + 60_000;

@@ -28,6 +28,7 @@
  * @module
  */
 import net from 'node:net';
+import { WebSocketServer, type WebSocket } from 'ws';
 import { ConnectionWriter, Datagram, NetAddress, PointerToConnection, QueuedConnectionListener, QueuedConnectionManager, QueuedConnectionReader, type Connection } from '../../src/index.js';
 import { Recorder, summarizeSample, type Percentiles } from '../lib/percentiles.js';
 import { CpuWindow, ThreadLabels, type WindowReport } from '../lib/server-window.js';
@@ -36,6 +37,8 @@ import { paramsFromArgv } from './protocol.js';
 
 export interface BroadcastServerParams {
   server: 'baseline' | 'pandanet';
+  /** TCP with Panda's framing (baseline: node:net), or WebSocket, one datagram per binary message (baseline: a plain ws server). */
+  transport: 'tcp' | 'ws';
   threads: number;
   hz: number;
   payloadBytes: number;
@@ -141,6 +144,49 @@ function baseline(): Promise<Kind> {
   });
 }
 
+/** The WebSocket baseline: a plain single-threaded `ws` server, one `ws.send` per client per tick. */
+function wsBaseline(): Promise<Kind> {
+  const socks: WebSocket[] = [];
+  let inputs = 0;
+  let closed = 0;
+  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, backlog: 4096, perMessageDeflate: false, clientTracking: false });
+  wss.on('connection', (ws) => {
+    socks.push(ws);
+    ws.on('message', () => inputs++);
+    ws.on('error', () => ws.terminate());
+    ws.on('close', () => closed++);
+  });
+  return new Promise((resolve, reject) => {
+    wss.once('error', reject);
+    wss.once('listening', () => {
+      const address = wss.address();
+      if (address === null || typeof address === 'string') throw new Error(`unexpected address ${String(address)}`);
+      resolve({
+        port: address.port,
+        count: () => socks.length,
+        takeInput: () => {
+          const n = inputs;
+          inputs = 0;
+          return n;
+        },
+        broadcast: (tick, scheduledAbs) => {
+          for (let i = 0; i < socks.length; i++) {
+            // A fresh buffer per send: ws may keep a reference until it is flushed.
+            const b = Buffer.alloc(p.payloadBytes, 0x5a);
+            b.writeUInt32LE(tick, 0);
+            b.writeUInt32LE(i, 4);
+            b.writeDoubleLE(absNow(), 8);
+            b.writeDoubleLE(scheduledAbs, 16);
+            socks[i]!.send(b, { binary: true });
+          }
+          return 0;
+        },
+        resets: () => closed,
+      });
+    });
+  });
+}
+
 function pandanet(): Kind {
   labels.markBefore();
   const mgr = new QueuedConnectionManager();
@@ -148,8 +194,8 @@ function pandanet(): Kind {
   const listener = new QueuedConnectionListener(mgr, p.threads);
   const reader = new QueuedConnectionReader(mgr, p.threads);
   const writer = new ConnectionWriter(mgr, p.threads);
-  const rv = mgr.openTCPServerRendezvous('127.0.0.1', 0, 4096);
-  if (rv === null) throw new Error(`openTCPServerRendezvous failed: ${mgr.getLastError()?.message ?? 'unknown'}`);
+  const rv = p.transport === 'ws' ? mgr.openWebSocketServerRendezvous('127.0.0.1', 0, 4096) : mgr.openTCPServerRendezvous('127.0.0.1', 0, 4096);
+  if (rv === null) throw new Error(`opening the ${p.transport} rendezvous failed: ${mgr.getLastError()?.message ?? 'unknown'}`);
   listener.addConnection(rv);
   labels.markAfter(Math.max(1, p.threads));
   writer.setMaxQueueSize(Math.max(writer.getMaxQueueSize(), 100_000));
@@ -292,7 +338,7 @@ process.on('uncaughtException', (err) => {
 });
 
 try {
-  kind = p.server === 'baseline' ? await baseline() : pandanet();
+  kind = p.server === 'pandanet' ? pandanet() : p.transport === 'ws' ? await wsBaseline() : await baseline();
   send({ kind: 'listening', port: kind.port });
 } catch (err) {
   send({ kind: 'error', message: err instanceof Error ? (err.stack ?? err.message) : String(err) });

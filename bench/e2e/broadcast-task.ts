@@ -10,6 +10,7 @@
  * @module
  */
 import net from 'node:net';
+import WebSocket from 'ws';
 import { Recorder } from '../lib/percentiles.js';
 import { threadCpuUs } from '../lib/thread-cpu.js';
 import { waitAsync } from '../lib/wait-async.js';
@@ -19,6 +20,8 @@ export const BcWord = { READY: 0, GO: 1, STOP: 2 } as const;
 
 export interface BroadcastTaskInit {
   host: string;
+  /** TCP with Panda's 2-byte framing, or WebSocket (one datagram per binary message, to `ws://host:port/`). */
+  transport: 'tcp' | 'ws';
   port: number;
   firstConnection: number;
   connections: number;
@@ -49,6 +52,13 @@ export interface BroadcastTaskResult {
 
 const HEADER = 2;
 
+/** One game client's connection, TCP or WebSocket. */
+interface Link {
+  /** Sends one input datagram (`payload` is reused by the caller after the call). */
+  send(payload: Buffer): void;
+  destroy(): void;
+}
+
 function connect(host: string, port: number): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
     const s = net.connect({ host, port, noDelay: true });
@@ -60,10 +70,21 @@ function connect(host: string, port: number): Promise<net.Socket> {
   });
 }
 
+function connectWebSocket(host: string, port: number): Promise<WebSocket> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(`ws://${host}:${port}/`, { perMessageDeflate: false });
+    ws.once('open', () => {
+      ws.removeListener('error', reject);
+      resolve(ws);
+    });
+    ws.once('error', reject);
+  });
+}
+
 export default async function broadcastTask(t: BroadcastTaskInit): Promise<BroadcastTaskResult> {
   const sync = new Int32Array(t.sync);
   const errors: string[] = [];
-  const socks: net.Socket[] = [];
+  const socks: Link[] = [];
   const expected: number[] = [];
   const delays = new Recorder(1 << 16, 4_000_000);
   const tickDelays = new Recorder(1 << 16, 4_000_000);
@@ -73,7 +94,36 @@ export default async function broadcastTask(t: BroadcastTaskInit): Promise<Broad
   let inputsSent = 0;
   let live = false;
 
-  const attach = (s: net.Socket, local: number): void => {
+  /** One state datagram `buf[at, at + len)` for connection `local`, received at `now`. */
+  const onState = (local: number, buf: Buffer, at: number, len: number, now: number): void => {
+    if (len !== t.payloadBytes) {
+      mismatches++;
+      return;
+    }
+    const tick = buf.readUInt32LE(at);
+    const want = expected[local]!;
+    if (tick > want) gaps += tick - want;
+    else if (tick < want) {
+      mismatches++;
+      return;
+    }
+    expected[local] = tick + 1;
+    received++;
+    if (live) {
+      delays.record((now - buf.readDoubleLE(at + 8)) * 1000);
+      tickDelays.record((now - buf.readDoubleLE(at + 16)) * 1000);
+    }
+  };
+
+  const attachWebSocket = (ws: WebSocket, local: number): Link => {
+    ws.on('message', (data: Buffer) => onState(local, data, 0, data.length, performance.timeOrigin + performance.now()));
+    ws.on('error', (err: Error) => {
+      if (errors.length < 5) errors.push(`connection ${t.firstConnection + local}: ${err.message}`);
+    });
+    return { send: (payload) => ws.send(payload, { binary: true }), destroy: () => ws.terminate() };
+  };
+
+  const attach = (s: net.Socket, local: number): Link => {
     const conn = t.firstConnection + local;
     let pending: Buffer | null = null;
     s.on('data', (chunk: Buffer) => {
@@ -89,40 +139,41 @@ export default async function broadcastTask(t: BroadcastTaskInit): Promise<Broad
         if (buf.length - off - HEADER < len) break;
         const at = off + HEADER;
         off += HEADER + len;
-        if (len !== t.payloadBytes) {
-          mismatches++;
-          continue;
-        }
-        const tick = buf.readUInt32LE(at);
-        const want = expected[local]!;
-        if (tick > want) gaps += tick - want;
-        else if (tick < want) {
-          mismatches++;
-          continue;
-        }
-        expected[local] = tick + 1;
-        received++;
-        if (live) {
-          delays.record((now - buf.readDoubleLE(at + 8)) * 1000);
-          tickDelays.record((now - buf.readDoubleLE(at + 16)) * 1000);
-        }
+        onState(local, buf, at, len, now);
       }
       if (off < buf.length) pending = Buffer.from(buf.subarray(off));
     });
     s.on('error', (err: Error) => {
       if (errors.length < 5) errors.push(`connection ${conn}: ${err.message}`);
     });
+    return {
+      send: (payload) => {
+        // A fresh buffer per write (socket.write keeps it until flushed), with the 2-byte length header.
+        const b = Buffer.allocUnsafe(HEADER + payload.length);
+        b.writeUInt16LE(payload.length, 0);
+        payload.copy(b, HEADER);
+        s.write(b);
+      },
+      destroy: () => s.destroy(),
+    };
   };
 
   try {
     const BATCH = 50;
     for (let i = 0; i < t.connections; i += BATCH) {
       const n = Math.min(BATCH, t.connections - i);
-      const batch = await Promise.all(Array.from({ length: n }, () => connect(t.host, t.port)));
-      for (const s of batch) {
-        attach(s, socks.length);
-        expected.push(0);
-        socks.push(s);
+      if (t.transport === 'ws') {
+        const batch = await Promise.all(Array.from({ length: n }, () => connectWebSocket(t.host, t.port)));
+        for (const ws of batch) {
+          socks.push(attachWebSocket(ws, socks.length));
+          expected.push(0);
+        }
+      } else {
+        const batch = await Promise.all(Array.from({ length: n }, () => connect(t.host, t.port)));
+        for (const s of batch) {
+          socks.push(attach(s, socks.length));
+          expected.push(0);
+        }
       }
     }
   } catch (err) {
@@ -147,19 +198,16 @@ export default async function broadcastTask(t: BroadcastTaskInit): Promise<Broad
   const period = 1000 / t.inputHz;
   const start = performance.now();
   const next = socks.map((_, i) => start + (i / socks.length) * period);
-  const input = Buffer.alloc(HEADER + t.inputBytes, 0x33);
-  input.writeUInt16LE(t.inputBytes, 0);
+  const input = Buffer.alloc(t.inputBytes, 0x33);
   const ticker = setInterval(() => {
     const now = performance.now();
     for (let i = 0; i < socks.length; i++) {
       if (next[i]! > now) continue;
       next[i]! += period;
       if (next[i]! < now) next[i] = now + period; // fell behind: don't burst
-      const b = Buffer.allocUnsafe(input.length);
-      input.copy(b);
-      b.writeUInt32LE(t.firstConnection + i, HEADER);
-      b.writeUInt32LE(inputsSent, HEADER + 4);
-      socks[i]!.write(b);
+      input.writeUInt32LE(t.firstConnection + i, 0);
+      input.writeUInt32LE(inputsSent, 4);
+      socks[i]!.send(input);
       inputsSent++;
     }
   }, 5);

@@ -1,6 +1,9 @@
 /**
  * The `broadcast` workload: a game server ticking at 60 Hz to 1,000 connected clients.
  *
+ * With `transport: 'ws'` (`--transport ws`) the clients are WebSocket clients (one datagram per binary
+ * message), pandanet serves them from a WebSocket rendezvous and the baseline is a plain `ws` server.
+ *
  * Per server kind (the `node:net` baseline; pandanet with each thread count) and round: a fresh
  * server process (bench/e2e/broadcast-server.ts) and a fresh client process
  * (bench/e2e/broadcast-client.ts, piscina threads) holding `connections` TCP connections. For
@@ -38,6 +41,8 @@ export interface BroadcastOptions {
   connections: number;
   hz: number;
   inputHz: number;
+  /** TCP (default; baseline node:net) or WebSocket (baseline: a plain ws server). */
+  transport: 'tcp' | 'ws';
   payloadBytes: number;
   inputBytes: number;
   durationMs: number;
@@ -57,6 +62,7 @@ export const BROADCAST_DEFAULTS: BroadcastOptions = {
   connections: 1000,
   hz: 60,
   inputHz: 20,
+  transport: 'tcp',
   payloadBytes: 100,
   inputBytes: 32,
   durationMs: 5000,
@@ -129,7 +135,7 @@ export interface BroadcastResult extends ResultHeader {
 }
 
 function kinds(o: BroadcastOptions): Array<{ kind: string; params: BroadcastServerParams }> {
-  const common = { hz: o.hz, payloadBytes: o.payloadBytes };
+  const common = { hz: o.hz, payloadBytes: o.payloadBytes, transport: o.transport };
   return [{ kind: 'baseline', params: { server: 'baseline', threads: 0, ...common } }, ...o.threads.map((t) => ({ kind: `pandanet t${t}`, params: { server: 'pandanet', threads: t, ...common } as BroadcastServerParams }))];
 }
 
@@ -149,7 +155,7 @@ async function runOnce(o: BroadcastOptions, kind: string, params: BroadcastServe
     await bounded(o.timeoutMs, async (ctx) => {
       const server = ctx.spawn<BroadcastServerMessage, BroadcastServerCommand>(SERVER, params, `bc-server ${kind}`);
       const { port } = await server.next('listening', ctx.left());
-      const cp: BroadcastClientParams = { host: '127.0.0.1', port, connections: o.connections, clientThreads: o.clientThreads, payloadBytes: o.payloadBytes, inputHz: o.inputHz, inputBytes: o.inputBytes, deadlineMs: Math.max(10_000, o.timeoutMs - 5000) };
+      const cp: BroadcastClientParams = { host: '127.0.0.1', port, transport: o.transport, connections: o.connections, clientThreads: o.clientThreads, payloadBytes: o.payloadBytes, inputHz: o.inputHz, inputBytes: o.inputBytes, deadlineMs: Math.max(10_000, o.timeoutMs - 5000) };
       const tc = performance.now();
       const client = ctx.spawn<BroadcastClientMessage, BroadcastClientCommand>(CLIENT, cp, `bc-client ${kind}`);
       await client.next('ready', ctx.left());
@@ -241,7 +247,7 @@ function summarize(o: BroadcastOptions, runs: BroadcastRun[]): KindSummary[] {
 
 export function broadcastTable(r: BroadcastResult): string {
   const rows = r.summary.map((s) => [
-    s.kind === 'baseline' ? 'baseline `node:net`' : s.kind,
+    s.kind === 'baseline' ? (r.options.transport === 'ws' ? 'baseline `ws`' : 'baseline `node:net`') : s.kind,
     range(s.deliveredPerSec, k),
     int(s.drops),
     range(s.p50, us),
@@ -289,7 +295,7 @@ export async function runBroadcast(options: Partial<BroadcastOptions>, progress:
   const quiet = new Quiet({ perRunMs: o.quietWaitMs, cores: 0.25, budgetMs: o.quietBudgetMs });
   const ks = kinds(o);
   const runs: BroadcastRun[] = [];
-  console.log(`broadcast: ${o.connections} TCP clients (separate process, ${o.clientThreads} piscina threads); server sends ${o.payloadBytes} B to each at ${o.hz} Hz (${int(o.connections * o.hz)} dg/s) for ${o.durationMs / 1000} s, clients send ${o.inputBytes} B inputs at ${o.inputHz} Hz; TCP_NODELAY on both ends; ${o.runs} rounds`);
+  console.log(`broadcast: ${o.connections} ${o.transport === 'ws' ? 'WebSocket' : 'TCP'} clients (separate process, ${o.clientThreads} piscina threads); server sends ${o.payloadBytes} B to each at ${o.hz} Hz (${int(o.connections * o.hz)} dg/s) for ${o.durationMs / 1000} s, clients send ${o.inputBytes} B inputs at ${o.inputHz} Hz; ${o.transport === 'ws' ? 'permessage-deflate off' : 'TCP_NODELAY on both ends'}; ${o.runs} rounds`);
   for (let roundNo = 1; roundNo <= o.runs; roundNo++) {
     const shift = (roundNo - 1) % ks.length;
     for (const { kind, params } of [...ks.slice(shift), ...ks.slice(0, shift)]) {
@@ -321,8 +327,8 @@ export async function runBroadcast(options: Partial<BroadcastOptions>, progress:
   console.log('');
   for (const t of targets) console.log(`- ${t.pass ? 'MET' : 'MISSED'} ${t.kind}: ${t.target}: ${t.value}`);
   if (o.save) {
-    const base = resultBase('broadcast', header.date, o.quick);
-    const md = `${markdownHeader('Game-tick broadcast', header, [`${o.connections} clients, ${o.hz} Hz × ${o.payloadBytes} B out, ${o.inputHz} Hz × ${o.inputBytes} B in, ${o.durationMs / 1000} s per run, ${o.runs} rounds; clients in a separate process`])}\n${table}\n`;
+    const base = resultBase(o.transport === 'ws' ? 'broadcast-ws' : 'broadcast', header.date, o.quick);
+    const md = `${markdownHeader('Game-tick broadcast', header, [`${o.connections} ${o.transport === 'ws' ? 'WebSocket' : 'TCP'} clients, ${o.hz} Hz × ${o.payloadBytes} B out, ${o.inputHz} Hz × ${o.inputBytes} B in, ${o.durationMs / 1000} s per run, ${o.runs} rounds; clients in a separate process`])}\n${table}\n`;
     console.log(`\nfiles: ${saveResult(base, result, md, { delay: chart(result) }).join(', ')}`);
   }
   return result;

@@ -607,7 +607,7 @@ Workloads (each beside its node:net / node:dgram baseline in the same run):
   echo       echo throughput, pandanet 0/1/2/4 threads vs node:net (chunk echo and realistic);
              load from a small C epoll client built with cc at bench time (--load node: the Node client)
   latency    fixed-rate round trips at 25/50/90 % of each server's max
-  broadcast  60 Hz game tick to 1,000 clients with 20 Hz input
+  broadcast  60 Hz game tick to 1,000 clients with 20 Hz input (--transport ws: WebSocket clients vs a ws server)
   scale      10,000 idle connections: memory and idle CPU
   budget     main-thread CPU per datagram, I/O thread utilisation
   udp        UDP echo with Panda's checksum vs node:dgram
