@@ -153,12 +153,18 @@ interface ServeOptions {
   durationS: number | undefined;
   metricsPort: number | undefined;
   metricsHost: string;
+  /** WebSocket port of the game (browsers), null = off. */
+  wsPort: number | null;
+  /** HTTP port of the web page, null = off (needs wsPort). */
+  httpPort: number | null;
+  /** Of the bots, how many connect over WebSocket. */
+  botsWs: number;
   plain: boolean;
   cmd: string;
 }
 
 async function runServer(o: ServeOptions): Promise<number> {
-  const [{ GameServer, ListenError }, { MetricsServer, PandanetMetrics }, { BotsChild }, { Sampler }] = await Promise.all([
+  const [{ GameServer, ListenError, WS_PATH }, { MetricsServer, PandanetMetrics }, { BotsChild }, { Sampler }] = await Promise.all([
     import('./game-server.js'),
     import('./metrics.js'),
     import('./bots-child.js'),
@@ -168,7 +174,7 @@ async function runServer(o: ServeOptions): Promise<number> {
   const startedAt = performance.now();
   let server: GameServer;
   try {
-    server = GameServer.listen({ host: o.host, port: o.port, threads: o.threads, tickRate: o.tickRate });
+    server = GameServer.listen({ host: o.host, port: o.port, threads: o.threads, tickRate: o.tickRate, wsPort: o.wsPort });
   } catch (err) {
     process.stderr.write(`${PROG} ${o.cmd}: ${err instanceof ListenError ? err.message : String(err)}\n`);
     return 1;
@@ -176,6 +182,24 @@ async function runServer(o: ServeOptions): Promise<number> {
   const stop = stopSignal(o.durationS);
   const problems: string[] = [];
   view.pin(`${PROG}: game server listening on ${o.host}:${server.port} (${o.threads === 0 ? 'polled mode' : `${o.threads} I/O threads`}, ${o.tickRate} Hz)${o.bots > 0 ? `, starting ${o.bots} bots` : ''}`);
+
+  let page: { close(): Promise<void> } | null = null;
+  if (server.wsPort !== null) {
+    view.pin(`${PROG}: browsers connect to ws://${o.host}:${server.wsPort}${WS_PATH}`);
+    if (o.httpPort !== null) {
+      try {
+        const { startWebPage } = await import('./web/web-page.js');
+        const web = await startWebPage({ host: o.host, port: o.httpPort, wsUrl: { port: server.wsPort, path: WS_PATH } });
+        page = web;
+        view.pin(`${PROG}: open ${web.url} to play (or ${web.url}?role=spectator to watch)`);
+      } catch (err) {
+        process.stderr.write(`${PROG} ${o.cmd}: could not serve the web page on ${o.host}:${o.httpPort}: ${err instanceof Error ? err.message : String(err)}\n`);
+        server.stop();
+        stop.dispose();
+        return 1;
+      }
+    }
+  }
 
   let metrics: { exporter: PandanetMetrics; http: MetricsServer } | null = null;
   if (o.metricsPort !== undefined) {
@@ -195,7 +219,8 @@ async function runServer(o: ServeOptions): Promise<number> {
 
   let bots: BotsChild | null = null;
   if (o.bots > 0) {
-    bots = BotsChild.fork({ host: connectHost(o.host), port: server.port, bots: o.bots });
+    const wsUrl = server.wsPort === null ? '' : `ws://${connectHost(o.host)}:${server.wsPort}${WS_PATH}`;
+    bots = BotsChild.fork({ host: connectHost(o.host), port: server.port, bots: o.bots, wsBots: o.botsWs, wsUrl });
     bots.onUnexpectedExit((e) => {
       problems.push(`bots process exited unexpectedly (${e.signal ?? `code ${e.code}`})${e.error !== null ? `: ${e.error}` : ''}`);
       stop.trigger('bots');
@@ -228,6 +253,7 @@ async function runServer(o: ServeOptions): Promise<number> {
   metrics?.exporter.update(last);
   const st = server.stats();
   server.stop();
+  await page?.close();
   if (metrics !== null) {
     await metrics.http.close();
     metrics.exporter.close();
@@ -267,6 +293,8 @@ const SERVER_OPTIONS: Record<string, OptionSpec> = {
   duration: { type: 'string' },
   metrics: { type: 'string' },
   'metrics-host': { type: 'string' },
+  'ws-port': { type: 'string' },
+  'http-port': { type: 'string' },
   plain: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 };
@@ -278,6 +306,8 @@ const SERVER_HELP_OPTIONS = `  --host ADDR         address to listen on (default
   --duration S        stop after S seconds (default: run until Ctrl-C)
   --metrics PORT      serve Prometheus metrics on http://127.0.0.1:PORT/metrics (default: off)
   --metrics-host ADDR address of the metrics endpoint (default 127.0.0.1)
+  --ws-port N         WebSocket port for browsers (path /game); 0 picks a free one; off = none (default 9098; 0 with --port 0)
+  --http-port N       the web page where a browser joins or watches; 0 picks a free one; off = none (default 8080; 0 with --port 0)
   --plain             one line per second even on a terminal (automatic when stdout is not one)
   -h, --help          show this help`;
 
@@ -291,6 +321,10 @@ function serveOptions(v: Values, cmd: string, bots: number): ServeOptions {
     durationS: num(v, 'duration', undefined, 0, 31 * 24 * 3600),
     metricsPort: v['metrics'] === undefined ? undefined : int(v, 'metrics', 0, 0, 65535),
     metricsHost: str(v, 'metrics-host', '127.0.0.1'),
+    // With --port 0 (a free port), the WebSocket and page ports default to free ones too.
+    wsPort: v['ws-port'] === 'off' ? null : int(v, 'ws-port', v['port'] === '0' ? 0 : 9098, 0, 65535),
+    httpPort: v['http-port'] === 'off' || v['ws-port'] === 'off' ? null : int(v, 'http-port', v['port'] === '0' ? 0 : 8080, 0, 65535),
+    botsWs: 0,
     plain: v['plain'] === true,
     cmd,
   };
@@ -486,9 +520,16 @@ Ctrl-C or --duration stops everything and prints a summary; exit code 0 on a cle
 
 Options:
   --bots N            bots to run in a separate process; 0 = serve only (default 200)
+  --bots-ws N         of those, how many connect over WebSocket instead of TCP (default 0)
 ${SERVER_HELP_OPTIONS}`,
-    options: { ...SERVER_OPTIONS, bots: { type: 'string' } },
-    run: (v) => runServer(serveOptions(v, 'start', int(v, 'bots', 200, 0, 100_000))),
+    options: { ...SERVER_OPTIONS, bots: { type: 'string' }, 'bots-ws': { type: 'string' } },
+    run: (v) => {
+      const bots = int(v, 'bots', 200, 0, 100_000);
+      const o = serveOptions(v, 'start', bots);
+      o.botsWs = int(v, 'bots-ws', 0, 0, bots);
+      if (o.botsWs > 0 && o.wsPort === null) throw new UsageError('--bots-ws needs the WebSocket port (not --ws-port off)');
+      return runServer(o);
+    },
   },
   serve: {
     summary: 'game server + live view, no bots (connect your own clients, or `pandanet bots`)',

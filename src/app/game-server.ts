@@ -64,7 +64,15 @@ export interface GameServerOptions {
   pumpIntervalMs?: number;
   /** Seed of the spawn positions. Default 1. */
   seed?: number;
+  /**
+   * Also accept WebSocket clients (browsers: `pandanet/browser`) on this port, same host, path
+   * {@link WS_PATH}; 0 picks a free one (see {@link GameServer.wsPort}). Default null: TCP only.
+   */
+  wsPort?: number | null;
 }
+
+/** The request path of the game's WebSocket rendezvous. */
+export const WS_PATH = '/game';
 
 /** Totals since the server started. */
 export interface GameServerCounters {
@@ -172,6 +180,10 @@ export class GameServer {
   readonly host: string;
   /** The port it listens on (the real one when asked for 0). */
   readonly port: number;
+  /** The WebSocket rendezvous ({@link GameServerOptions.wsPort}), or null. */
+  readonly wsRendezvous: Connection | null;
+  /** Its port, or null. */
+  readonly wsPort: number | null;
   readonly threads: number;
   readonly tickRate: number;
   readonly worldSize: number;
@@ -199,10 +211,12 @@ export class GameServer {
   readonly #nc = new PointerToConnection();
   readonly #dead = new PointerToConnection();
 
-  private constructor(manager: QueuedConnectionManager, listener: QueuedConnectionListener, rendezvous: Connection, opts: Required<GameServerOptions>) {
+  private constructor(manager: QueuedConnectionManager, listener: QueuedConnectionListener, rendezvous: Connection, wsRendezvous: Connection | null, opts: Required<GameServerOptions>) {
     this.manager = manager;
     this.listener = listener;
     this.rendezvous = rendezvous;
+    this.wsRendezvous = wsRendezvous;
+    this.wsPort = wsRendezvous === null ? null : wsRendezvous.getLocalAddress().getPort();
     this.host = opts.host;
     this.port = rendezvous.getLocalAddress().getPort();
     this.threads = opts.threads;
@@ -234,6 +248,7 @@ export class GameServer {
       backlog: options.backlog ?? 1000,
       pumpIntervalMs: options.pumpIntervalMs ?? 1,
       seed: options.seed ?? 1,
+      wsPort: options.wsPort ?? null,
     };
     if (!Number.isInteger(opts.maxSnapshotEntities) || opts.maxSnapshotEntities < 1 || opts.maxSnapshotEntities > MAX_SNAPSHOT_ENTITIES) {
       throw new RangeError(`maxSnapshotEntities must be an integer 1..${MAX_SNAPSHOT_ENTITIES}, got ${opts.maxSnapshotEntities}`);
@@ -249,7 +264,16 @@ export class GameServer {
         throw new ListenError(`could not listen on ${opts.host}:${opts.port}: ${why?.message ?? 'unknown error'}`, { cause: why ?? undefined });
       }
       listener.addConnection(rendezvous);
-      server = new GameServer(manager, listener, rendezvous, opts);
+      let wsRendezvous: Connection | null = null;
+      if (opts.wsPort !== null) {
+        wsRendezvous = manager.openWebSocketServerRendezvous(opts.host, opts.wsPort, opts.backlog, { path: WS_PATH });
+        if (wsRendezvous === null) {
+          const why = manager.getLastError();
+          throw new ListenError(`could not listen for WebSocket clients on ${opts.host}:${opts.wsPort}: ${why?.message ?? 'unknown error'}`, { cause: why ?? undefined });
+        }
+        listener.addConnection(wsRendezvous);
+      }
+      server = new GameServer(manager, listener, rendezvous, wsRendezvous, opts);
     } finally {
       if (server === undefined) manager.shutdown();
     }
@@ -318,6 +342,7 @@ export class GameServer {
     this.#clients = [];
     this.#byConn.clear();
     this.manager.closeConnection(this.rendezvous);
+    if (this.wsRendezvous !== null) this.manager.closeConnection(this.wsRendezvous);
     this.manager.shutdown();
   }
 

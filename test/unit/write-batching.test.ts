@@ -16,7 +16,7 @@ const CAP = 4096;
 
 /** A stand-in for an I/O thread: just its outbound ring (the producer side is this thread). */
 function fakeThread(ring: SpscRing): IoThread {
-  return { index: 0, alive: true, outRing: ring } as unknown as IoThread;
+  return { index: 0, alive: true, isAlive: () => true, outRing: ring } as unknown as IoThread;
 }
 
 /** Batching over one fake thread: `append` = sendFramed, `write` = a plain record, no waiting. */
