@@ -21,7 +21,7 @@ import { maxFramePayload, validateHeaderSize, type TcpHeaderSize } from '../prot
 import { MAX_UDP_PAYLOAD, UDP_HEADER_SIZE, udpChecksum } from '../protocol/udp-header.js';
 import { addressRecordLength, writeAddressRecord } from '../protocol/address-record.js';
 import { log } from '../log.js';
-import { coreOf, pendingSendBytes, type Connection, type ConnectionCore } from './connection.js';
+import { atPendingLimit, coreOf, type Connection, type ConnectionCore } from './connection.js';
 import { NetAddress } from './net-address.js';
 import { collectSend } from './collect-tcp.js';
 import { runtimeOf, type ConnectionManager } from './connection-manager.js';
@@ -101,7 +101,7 @@ export class ConnectionWriter {
       return false;
     }
     // Per-connection high-water mark: a peer that stops reading gets false, not unbounded memory.
-    if (core.slot >= 0 && pendingSendBytes(core) >= rt.config.maxPendingSendBytes) return false;
+    if (atPendingLimit(core, rt.config.maxPendingSendBytes)) return false;
     // Straight from the datagram's storage, framed in the ring: while a drainData holds the wakes, a
     // connection's run of replies becomes one batch record, which its thread writes with one copy.
     const accepted =
@@ -187,19 +187,32 @@ export class ConnectionWriter {
     const out = this.#rt.out;
     const words = this.#rt.writers.words;
     const slot = outMetaWriter(meta);
-    if (slot !== 0 && Atomics.load(words, slot) >= this.#maxQueue && !(block && this.#waitForQueueRoom())) return false;
-    if (slot !== 0) Atomics.add(words, slot, 1);
+    // The shared word is read only when the bound kept here says the queue may be full: the threads
+    // only ever take from it, so the value this writer last saw (plus its own sends since) is an
+    // upper bound, and below the cap the shared word is not touched but for the one add.
+    if (slot !== 0 && this.#queuedAtMost >= this.#maxQueue) {
+      this.#queuedAtMost = Atomics.load(words, slot);
+      if (this.#queuedAtMost >= this.#maxQueue && !(block && this.#waitForQueueRoom())) return false;
+    }
+    if (slot !== 0) this.#queuedAtMost = Atomics.add(words, slot, 1) + 1;
     if (batchPrefix === -1 ? out.send(core.thread, core.id, meta, record, length, SEND_WAIT_MS) : out.sendFramed(core.thread, core.id, meta, batchPrefix, record, length, SEND_WAIT_MS)) return true;
-    if (slot !== 0) Atomics.sub(words, slot, 1);
+    if (slot !== 0) this.#queuedAtMost = Atomics.sub(words, slot, 1) - 1;
     const limit = batchPrefix === -1 ? out.maxPayload(core.thread) : out.maxFramedPayload(core.thread, batchPrefix);
     if (length > limit) throw new TooLongError(`datagram of ${length} bytes exceeds the outbound ring's ${limit}-byte limit`);
     return false;
   }
 
+  /**
+   * An upper bound of this writer's shared queue word (datagrams handed over, not yet taken): the
+   * value it last read or wrote there. The I/O threads only decrement the word, so it is never below
+   * the word's value; {@link #enqueue} reads the word only once this reaches the cap.
+   */
+  #queuedAtMost = 0;
+
   /** `send(…, true)` on a full queue: waits (bounded) until the threads have taken some. */
   #waitForQueueRoom(): boolean {
     const words = this.#rt.writers.words;
-    return this.#rt.out.wait(() => Atomics.load(words, this.#slot) < this.#maxQueue, SEND_WAIT_MS, (ms) => pauseMs(Math.min(ms, 0.1)), () => !this.#shut);
+    return this.#rt.out.wait(() => (this.#queuedAtMost = Atomics.load(words, this.#slot)) < this.#maxQueue, SEND_WAIT_MS, (ms) => pauseMs(Math.min(ms, 0.1)), () => !this.#shut);
   }
 
   /**

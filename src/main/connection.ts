@@ -30,6 +30,12 @@ export interface ConnectionCore {
    * cumulative (mod 2^32); counted only once accepted. Main thread only (see `PENDING_SLOTS`).
    */
   framedSent: number;
+  /**
+   * The thread's pending-table word for this stream as last read on the main thread: the framed
+   * bytes the kernel had taken then. The word only grows while the stream lives (it is 0 when the
+   * stream gets its slot), so this is a lower bound of it (see {@link atPendingLimit}).
+   */
+  pendingSeen: number;
   readonly kind: ConnectionKind;
   readonly thread: IoThread;
   readonly manager: ConnectionManager;
@@ -250,7 +256,19 @@ export class Connection {
 
 /** Framed bytes accepted by `send` that the kernel has not taken yet (0 without a slot). */
 export function pendingSendBytes(c: ConnectionCore): number {
-  return c.slot < 0 ? 0 : (c.framedSent - Atomics.load(c.thread.pending, c.slot)) | 0;
+  if (c.slot < 0) return 0;
+  c.pendingSeen = Atomics.load(c.thread.pending, c.slot);
+  return (c.framedSent - c.pendingSeen) | 0;
+}
+
+/**
+ * True if `c` has at least `max` framed bytes the kernel has not taken ({@link pendingSendBytes}).
+ * Reads the shared word only when the bytes counted against the last value read reach `max`: that
+ * count is an upper bound, so below it the answer is no without touching the line the thread writes.
+ */
+export function atPendingLimit(c: ConnectionCore, max: number): boolean {
+  if (c.slot < 0 || ((c.framedSent - c.pendingSeen) | 0) < max) return false;
+  return pendingSendBytes(c) >= max;
 }
 
 /** @internal The state behind a connection. Thread: main thread only. */

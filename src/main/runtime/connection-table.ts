@@ -37,6 +37,7 @@ export class ConnectionTable {
     const core: ConnectionCore = {
       slot,
       framedSent: 0,
+      pendingSeen: 0,
       id,
       kind,
       thread,
