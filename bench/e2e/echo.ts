@@ -161,9 +161,9 @@ export interface EchoRun {
   cpuSource: string;
   mainCpuUsPerDatagram: number;
   /**
-   * Main-thread CPU minus the nominal simulated work (workUs × datagrams), per datagram; what the
-   * server's own receive/send code costs the main thread. Includes the busy-waits' overshoot
-   * (~0.05–0.1 µs each: one more hrtime read).
+   * Main-thread CPU minus the simulated work's CPU as calibrated on this box (`workCalibration`: CPU
+   * per call, overshoot included, × datagrams), per datagram: what the server's own receive/send code
+   * costs the main thread.
    */
   mainCpuUsPerDatagramExclWork: number;
   processCpuUsPerDatagram: number;
@@ -330,7 +330,7 @@ async function warmUp(server: Child<ServerMessage, ServerCommand>, client: LoadP
 }
 
 /** Runs one server configuration once; never throws, never outlives `timeoutMs`. */
-async function runOnce(cfg: EchoConfig, o: EchoOptions, roundNo: number, load: LoadChoice): Promise<EchoRun> {
+async function runOnce(cfg: EchoConfig, o: EchoOptions, roundNo: number, load: LoadChoice, workCpuUsPerCall: number): Promise<EchoRun> {
   if (load.load !== cfg.load) throw new Error(`internal: config ${cfg.id} is for the ${cfg.load} load, got ${load.load}`);
   const quiet = o.quietWaitMs > 0 ? await waitForQuiet(o) : { load: Number.NaN, waitedMs: 0 };
   const t0 = performance.now();
@@ -401,8 +401,9 @@ async function runOnce(cfg: EchoConfig, o: EchoOptions, roundNo: number, load: L
       if (n !== res.expected) problems.push(`${n} of ${res.expected} echoes arrived`);
       if (res.mismatches > 0) problems.push(`${res.mismatches} echoes out of order or corrupt`);
       if (rep.overflow) problems.push('reader overflow flag set');
-      // Nominal work: the busy-wait's wall time overstates its CPU when the thread is preempted in it.
-      const workTotalUs = cfg.params.workUs * rep.datagrams;
+      // The work's CPU as calibrated on this box (the busy-wait overshoots what was asked, alike for every
+      // server); not its wall time, which overstates its CPU when the thread is preempted in it.
+      const workTotalUs = workCpuUsPerCall * rep.datagrams;
       return {
         round: roundNo,
         ok: problems.length === 0,
@@ -489,7 +490,7 @@ function serverName(c: EchoConfig): string {
 /** The Markdown table of a result. */
 export function echoTable(r: EchoResult): string {
   const lines = [
-    '| server | load | work µs/dg | datagrams/s median (min–max) | × node:net chunk echo, same round: median (min–max) | × node:net realistic, same round: median (min–max) | main-thread CPU µs/dg | main CPU excl. work µs/dg | process CPU µs/dg | load client CPU µs/dg | I/O thread utilisation | conns per I/O thread | server main thread waiting for a CPU | other load, cores | ok/runs |',
+    '| server | load | work µs/dg | datagrams/s median (min–max) | × node:net chunk echo, same round: median (min–max) | × node:net realistic, same round: median (min–max) | main-thread CPU µs/dg | main CPU beyond the work (its calibrated CPU) µs/dg | process CPU µs/dg | load client CPU µs/dg | I/O thread utilisation | conns per I/O thread | server main thread waiting for a CPU | other load, cores | ok/runs |',
     '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
   ];
   for (const c of r.configs) {
@@ -634,6 +635,11 @@ export async function runEcho(options: Partial<EchoOptions>, progress: Progress)
   const runsOf = new Map<string, EchoRun[]>(configs.map((c) => [c.id, []]));
   const workCalibration = o.workUs.filter((w) => w > 0).map((w) => calibrateWork(w, Math.max(1000, Math.min(50_000, Math.round(50_000 / w)))));
   console.log(calibrationLine(workCalibration));
+  /** CPU µs one call of the work costs (calibrated; the requested µs where the thread CPU clock is missing). */
+  const workCpuUs = (us: number): number => {
+    const c = workCalibration.find((w) => w.requestedUs === us);
+    return c !== undefined && Number.isFinite(c.cpuUsPerCall) ? c.cpuUsPerCall : us;
+  };
   console.log(
     `echo: ${o.connections} connections × ${o.perConnection} datagrams of ${o.payloadBytes} B (header 2), ${o.inFlight} in flight each, after an unmeasured warm-up of ${o.warmupPerConnection} per connection; load: ${loadDesc}; baselines: node:net ${o.baselines.map((b) => (b === 'chunk' ? 'chunk echo' : 'realistic')).join(' and ')}; ${o.runs} rounds × ${configs.length} configs; pandanet loop idle=${o.idle}${o.ioSpinUs > 0 ? `; I/O threads spin ${o.ioSpinUs} µs (NetConfig.ioSpinUs)` : ''}; ${o.timeoutMs / 1000} s hard timeout per run; before each run, up to ${o.quietWaitMs / 1000} s wait for other load < ${o.quietCores} cores (${o.quietBudgetMs / 1000} s in all)`,
   );
@@ -645,7 +651,7 @@ export async function runEcho(options: Partial<EchoOptions>, progress: Progress)
     const thisRound = new Map<string, EchoRun>();
     for (const cfg of order) {
       progress.setNote(`echo ${cfg.id} round ${roundNo}`);
-      const run = await runOnce(cfg, o, roundNo, choices.get(cfg.load)!);
+      const run = await runOnce(cfg, o, roundNo, choices.get(cfg.load)!, workCpuUs(cfg.params.workUs));
       progress.step();
       thisRound.set(cfg.id, run);
       runsOf.get(cfg.id)!.push(run);

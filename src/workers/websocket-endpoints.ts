@@ -34,6 +34,11 @@ const INITIAL_OUT = 2048;
 const ITEM_HEADER = 4;
 const BINARY = { binary: true } as const;
 
+/** Bytes of a server frame's header for a payload of `len` bytes (RFC 6455 §5.2). */
+function frameHeaderBytes(len: number): number {
+  return len < 126 ? 2 : len < 0x10000 ? 4 : 10;
+}
+
 /** Answers a handshake that will not become a WebSocket with `status`, then destroys the socket. */
 function refuse(socket: net.Socket, status: number, why: string): void {
   if (!socket.writable) {
@@ -115,9 +120,10 @@ export class WebSocketStream extends TcpStream {
   }
 
   /**
-   * Sends every whole datagram of this drain's batch as one binary message, under one socket cork (one
-   * `writev`). A datagram split over two records (a collect-tcp flush cut at the ring's record size)
-   * waits for its rest.
+   * Sends every whole datagram of this drain's batch as one binary message each: framed here into one
+   * buffer and one `write` ({@link writeFrames}), or, with permessage-deflate, through `ws.send` under
+   * one socket cork. A datagram split over two records (a collect-tcp flush cut at the ring's record
+   * size) waits for its rest.
    */
   override flushOutput(): void {
     if (this.outLen === 0 || (this.state !== 'open' && this.state !== 'ended')) return;
@@ -129,28 +135,78 @@ export class WebSocketStream extends TcpStream {
       return;
     }
     let at = 0;
-    let last = -1;
-    this.socket.cork();
-    while (end - at >= ITEM_HEADER) {
-      const len = buf.readUInt32LE(at);
-      if (end - at - ITEM_HEADER < len) break;
-      if (last >= 0) ws.send(buf.subarray(last + ITEM_HEADER, at), BINARY);
-      last = at;
-      at += ITEM_HEADER + len;
+    if (this.owner.settings.perMessageDeflate) {
+      // Compressed messages go through `ws` (it owns the deflate stream and its order).
+      let last = -1;
+      this.socket.cork();
+      while (end - at >= ITEM_HEADER) {
+        const len = buf.readUInt32LE(at);
+        if (end - at - ITEM_HEADER < len) break;
+        if (last >= 0) ws.send(buf.subarray(last + ITEM_HEADER, at), BINARY);
+        last = at;
+        at += ITEM_HEADER + len;
+      }
+      if (last >= 0) ws.send(buf.subarray(last + ITEM_HEADER, at), BINARY, this.onWritten);
+      this.socket.uncork();
+    } else {
+      at = this.writeFrames(buf, end);
+      if (at === 0) return;
     }
-    if (last >= 0) ws.send(buf.subarray(last + ITEM_HEADER, at), BINARY, this.onWritten);
-    this.socket.uncork();
     this.written = (this.written + at) | 0;
     this.host.stats.add(StatWord.TCP_WRITES, 1);
     const rest = end - at;
-    // The socket (or permessage-deflate) may still hold views of this buffer: then start a fresh one.
-    if (this.socket.writableLength !== 0 || this.owner.settings.perMessageDeflate) {
+    // permessage-deflate (and the socket behind it) may still hold views of this buffer: start a fresh
+    // one. The frames of the other path were written from a buffer of their own.
+    if (this.owner.settings.perMessageDeflate) {
       const next = Buffer.allocUnsafe(Math.max(INITIAL_OUT, rest * 2));
       buf.copy(next, 0, at, end);
       this.out = next;
     } else if (rest > 0) buf.copyWithin(0, at, end);
     this.outLen = rest;
     this.publishPending();
+  }
+
+  /**
+   * Writes every whole datagram of `buf[0, end)` as an unmasked binary frame (RFC 6455 §5.2; a server
+   * never masks), all of them in one buffer and one `write` — what `ws.send` would put on the wire,
+   * without its cost per message (with permessage-deflate off, `ws` keeps no state about data frames;
+   * its own pings and close frames go through the same socket, in order). Returns the bytes of `buf`
+   * consumed (0: no whole datagram yet).
+   */
+  private writeFrames(buf: Buffer, end: number): number {
+    let at = 0;
+    let size = 0;
+    while (end - at >= ITEM_HEADER) {
+      const len = buf.readUInt32LE(at);
+      if (end - at - ITEM_HEADER < len) break;
+      size += frameHeaderBytes(len) + len;
+      at += ITEM_HEADER + len;
+    }
+    if (at === 0) return 0;
+    const frames = Buffer.allocUnsafe(size); // the socket keeps it until written: never reused
+    let to = 0;
+    for (let from = 0; from < at; ) {
+      const len = buf.readUInt32LE(from);
+      frames[to] = 0x82; // FIN, opcode 2 (binary)
+      if (len < 126) {
+        frames[to + 1] = len;
+        to += 2;
+      } else if (len < 0x10000) {
+        frames[to + 1] = 126;
+        frames.writeUInt16BE(len, to + 2);
+        to += 4;
+      } else {
+        frames[to + 1] = 127;
+        frames.writeUInt32BE(0, to + 2);
+        frames.writeUInt32BE(len, to + 6);
+        to += 10;
+      }
+      buf.copy(frames, to, from + ITEM_HEADER, from + ITEM_HEADER + len);
+      to += len;
+      from += ITEM_HEADER + len;
+    }
+    this.socket.write(frames, this.onWritten);
+    return at;
   }
 
   /** The application closed the connection: flush, then a normal close (1000), bounded by `ws`'s close timeout. */
