@@ -85,9 +85,20 @@ interface Kind {
   resets(): number;
 }
 
+/** A baseline's inputs since it last took them. */
+class InputCount {
+  n = 0;
+
+  take(): number {
+    const n = this.n;
+    this.n = 0;
+    return n;
+  }
+}
+
 function baseline(): Promise<Kind> {
   const socks: net.Socket[] = [];
-  let inputs = 0;
+  const inputs = new InputCount();
   let closed = 0;
   const header = 2;
   const frame = Buffer.alloc(header + p.payloadBytes, 0x5a);
@@ -107,7 +118,7 @@ function baseline(): Promise<Kind> {
         const len = buf.readUInt16LE(off);
         if (buf.length - off - header < len) break;
         off += header + len;
-        inputs++;
+        inputs.n++;
       }
       if (off < buf.length) pending = Buffer.from(buf.subarray(off));
     });
@@ -120,11 +131,7 @@ function baseline(): Promise<Kind> {
       resolve({
         port: (server.address() as net.AddressInfo).port,
         count: () => socks.length,
-        takeInput: () => {
-          const n = inputs;
-          inputs = 0;
-          return n;
-        },
+        takeInput: () => inputs.take(),
         broadcast: (tick, scheduledAbs) => {
           for (let i = 0; i < socks.length; i++) {
             // A fresh buffer per write: socket.write may keep a reference until it is flushed.
@@ -147,12 +154,12 @@ function baseline(): Promise<Kind> {
 /** The WebSocket baseline: a plain single-threaded `ws` server, one `ws.send` per client per tick. */
 function wsBaseline(): Promise<Kind> {
   const socks: WebSocket[] = [];
-  let inputs = 0;
+  const inputs = new InputCount();
   let closed = 0;
   const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, backlog: 4096, perMessageDeflate: false, clientTracking: false });
   wss.on('connection', (ws) => {
     socks.push(ws);
-    ws.on('message', () => inputs++);
+    ws.on('message', () => inputs.n++);
     ws.on('error', () => ws.terminate());
     ws.on('close', () => closed++);
   });
@@ -164,11 +171,7 @@ function wsBaseline(): Promise<Kind> {
       resolve({
         port: address.port,
         count: () => socks.length,
-        takeInput: () => {
-          const n = inputs;
-          inputs = 0;
-          return n;
-        },
+        takeInput: () => inputs.take(),
         broadcast: (tick, scheduledAbs) => {
           for (let i = 0; i < socks.length; i++) {
             // A fresh buffer per send: ws may keep a reference until it is flushed.

@@ -31,6 +31,7 @@ import { fileURLToPath } from 'node:url';
 import type { ClientCommand, ClientMessage, ClientParams } from '../e2e/protocol.js';
 import type { RateClientCommand, RateClientMessage, RateClientParams } from '../e2e/rate-client.js';
 import type { Percentiles } from './percentiles.js';
+import { ProcessInbox } from './process-inbox.js';
 
 /** Which load generator drives a workload. */
 export type LoadKind = 'native' | 'node';
@@ -213,11 +214,7 @@ export function toClientResult(r: NativeResultLine): Extract<ClientMessage, { ki
  */
 export class NativeProcess<In extends { kind: string }, Out> {
   readonly proc: ChildProcess;
-  private readonly inbox: In[] = [];
-  private waiter: ((m: In) => void) | null = null;
-  private failWaiter: ((e: Error) => void) | null = null;
-  private exitInfo: string | null = null;
-  private readonly stderrTail: string[] = [];
+  private readonly inbox: ProcessInbox<In>;
 
   constructor(
     binary: string,
@@ -227,97 +224,46 @@ export class NativeProcess<In extends { kind: string }, Out> {
     private readonly encode: (m: Out) => string,
   ) {
     this.proc = spawn(binary, args, { stdio: ['pipe', 'pipe', 'pipe'] });
-    this.proc.stderr?.setEncoding('utf8');
-    this.proc.stderr?.on('data', (s: string) => {
-      this.stderrTail.push(s);
-      if (this.stderrTail.length > 50) this.stderrTail.shift();
-      process.stderr.write(s.replace(/^(?=.)/gm, `  [${label}] `));
-    });
+    const inbox = new ProcessInbox<In>(this.proc, label, (m) => new Error(m));
+    this.inbox = inbox;
     this.proc.stdin?.on('error', () => {}); // EPIPE after the client exits: the exit is reported instead
-    createInterface({ input: this.proc.stdout! }).on('line', (line) => this.onLine(line));
-    const onGone = (why: string): void => {
-      this.exitInfo ??= why;
-      const f = this.failWaiter;
-      this.waiter = null;
-      this.failWaiter = null;
-      f?.(new Error(`${label} ${why}${this.stderr() ? `; stderr: ${this.stderr()}` : ''}`));
-    };
+    createInterface({ input: this.proc.stdout! }).on('line', (line) => inbox.push(this.parse(line)));
     // 'close': stdout fully read, so a last result line is delivered before the exit is reported.
-    this.proc.on('close', (code, signal) => onGone(signal !== null ? `killed by ${signal}` : `exited with code ${code}`));
-    this.proc.on('error', (err) => onGone(`failed: ${err.message}`));
+    this.proc.on('close', (code, signal) => inbox.gone(signal !== null ? `killed by ${signal}` : `exited with code ${code}`));
+    this.proc.on('error', (err) => inbox.gone(`failed: ${err.message}`));
   }
 
-  private onLine(line: string): void {
-    let m: In;
+  private parse(line: string): In {
     try {
-      m = this.decode(JSON.parse(line) as { kind: string } & Record<string, unknown>, line);
+      return this.decode(JSON.parse(line) as { kind: string } & Record<string, unknown>, line);
     } catch (err) {
-      m = { kind: 'error', message: `unparsable line from ${this.label}: ${line.slice(0, 200)} (${(err as Error).message})` } as unknown as In;
+      return { kind: 'error', message: `unparsable line from ${this.label}: ${line.slice(0, 200)} (${(err as Error).message})` } as unknown as In;
     }
-    if (this.waiter !== null) {
-      const w = this.waiter;
-      this.waiter = null;
-      this.failWaiter = null;
-      w(m);
-    } else this.inbox.push(m);
   }
 
   /** The last lines the client wrote to stderr. */
   stderr(): string {
-    return this.stderrTail.join('').trim().split('\n').slice(-8).join('\n');
+    return this.inbox.stderr();
   }
 
   /** Writes the command's line to the client's stdin (ignored once it is gone). */
   send(m: Out): void {
-    if (this.exitInfo === null) this.proc.stdin?.write(`${this.encode(m)}\n`);
+    if (!this.inbox.isGone) this.proc.stdin?.write(`${this.encode(m)}\n`);
   }
 
   /** The next message; rejects when it is not of `kind`, when the client exits first, or after `timeoutMs`. */
   next<K extends In['kind']>(kind: K, timeoutMs: number): Promise<Extract<In, { kind: K }>> {
-    return new Promise((resolvePromise, reject) => {
-      const check = (m: In): void => {
-        clearTimeout(timer);
-        if (m.kind === kind) resolvePromise(m as Extract<In, { kind: K }>);
-        else reject(new Error(`${this.label}: expected "${kind}", got ${JSON.stringify(m).slice(0, 500)}`));
-      };
-      const timer = setTimeout(() => {
-        this.waiter = null;
-        this.failWaiter = null;
-        reject(new Error(`${this.label}: no "${kind}" within ${timeoutMs} ms`));
-      }, timeoutMs);
-      const queued = this.inbox.shift();
-      if (queued !== undefined) {
-        check(queued);
-        return;
-      }
-      if (this.exitInfo !== null) {
-        clearTimeout(timer);
-        reject(new Error(`${this.label} ${this.exitInfo}${this.stderr() ? `; stderr: ${this.stderr()}` : ''}`));
-        return;
-      }
-      this.waiter = check;
-      this.failWaiter = (e) => {
-        clearTimeout(timer);
-        reject(e);
-      };
-    });
+    return this.inbox.next(kind, timeoutMs);
   }
 
   /** Resolves when the client has exited, SIGKILLing it after `graceMs`. */
-  async exit(graceMs: number): Promise<void> {
-    if (this.proc.exitCode !== null || this.proc.signalCode !== null) return;
-    await new Promise<void>((resolvePromise) => {
-      const timer = setTimeout(() => this.kill(), graceMs);
-      this.proc.once('exit', () => {
-        clearTimeout(timer);
-        resolvePromise();
-      });
-    });
+  exit(graceMs: number): Promise<void> {
+    return this.inbox.exit(graceMs);
   }
 
   /** SIGKILLs the client if it is still running. Idempotent. */
   kill(): void {
-    if (this.proc.exitCode === null && this.proc.signalCode === null) this.proc.kill('SIGKILL');
+    this.inbox.kill();
   }
 }
 
