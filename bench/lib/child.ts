@@ -9,7 +9,7 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { ProcessInbox, type Tagged } from './process-inbox.js';
+import { InboxProcess, ProcessInbox, type Tagged } from './process-inbox.js';
 
 export type { Tagged };
 
@@ -19,16 +19,17 @@ export class ChildError extends Error {
 }
 
 /** A forked child process speaking JSON messages with a `kind` tag. */
-export class Child<In extends Tagged, Out extends Tagged = Tagged> {
+export class Child<In extends Tagged, Out extends Tagged = Tagged> extends InboxProcess<In> {
   readonly proc: ChildProcess;
   readonly label: string;
-  private readonly inbox: ProcessInbox<In>;
+  protected readonly inbox: ProcessInbox<In>;
 
   /**
    * Forks `module` (a file URL or path) with `args` (and extra Node flags `execArgv`); stdout is
    * inherited, stderr kept (tail) and echoed.
    */
   constructor(module: URL | string, args: string[], label: string, execArgv: string[] = []) {
+    super();
     this.label = label;
     const path = module instanceof URL ? fileURLToPath(module) : module;
     this.proc = fork(path, args, { stdio: ['ignore', 'inherit', 'pipe', 'ipc'], serialization: 'json', execArgv: [...process.execArgv, ...execArgv] });
@@ -39,31 +40,8 @@ export class Child<In extends Tagged, Out extends Tagged = Tagged> {
     this.proc.on('error', (err) => inbox.gone(`failed: ${err.message}`));
   }
 
-  /** The last lines the child wrote to stderr. */
-  stderr(): string {
-    return this.inbox.stderr();
-  }
-
   /** Sends a message (ignored once the child is gone). */
   send(m: Out): void {
     if (!this.inbox.isGone && this.proc.connected) this.proc.send(m);
-  }
-
-  /**
-   * The next message; if it is an `{ kind: 'error' }` message or not of `kind`, rejects. Rejects
-   * when the child exits first or `timeoutMs` passes.
-   */
-  next<K extends In['kind']>(kind: K, timeoutMs: number): Promise<Extract<In, { kind: K }>> {
-    return this.inbox.next(kind, timeoutMs);
-  }
-
-  /** Resolves when the child has exited, SIGKILLing it after `graceMs`. */
-  exit(graceMs: number): Promise<void> {
-    return this.inbox.exit(graceMs);
-  }
-
-  /** SIGKILLs the child if it is still running. Idempotent. */
-  kill(): void {
-    this.inbox.kill();
   }
 }

@@ -31,7 +31,7 @@ import { fileURLToPath } from 'node:url';
 import type { ClientCommand, ClientMessage, ClientParams } from '../e2e/protocol.js';
 import type { RateClientCommand, RateClientMessage, RateClientParams } from '../e2e/rate-client.js';
 import type { Percentiles } from './percentiles.js';
-import { ProcessInbox } from './process-inbox.js';
+import { InboxProcess, ProcessInbox } from './process-inbox.js';
 
 /** Which load generator drives a workload. */
 export type LoadKind = 'native' | 'node';
@@ -212,9 +212,9 @@ export function toClientResult(r: NativeResultLine): Extract<ClientMessage, { ki
  * stdout line is parsed as JSON and turned into a message (`decode`). Every wait is bounded; an
  * exit or a timeout rejects. {@link kill} SIGKILLs.
  */
-export class NativeProcess<In extends { kind: string }, Out> {
+export class NativeProcess<In extends { kind: string }, Out> extends InboxProcess<In> {
   readonly proc: ChildProcess;
-  private readonly inbox: ProcessInbox<In>;
+  protected readonly inbox: ProcessInbox<In>;
 
   constructor(
     binary: string,
@@ -223,6 +223,7 @@ export class NativeProcess<In extends { kind: string }, Out> {
     private readonly decode: (raw: { kind: string } & Record<string, unknown>, line: string) => In,
     private readonly encode: (m: Out) => string,
   ) {
+    super();
     this.proc = spawn(binary, args, { stdio: ['pipe', 'pipe', 'pipe'] });
     const inbox = new ProcessInbox<In>(this.proc, label, (m) => new Error(m));
     this.inbox = inbox;
@@ -241,29 +242,9 @@ export class NativeProcess<In extends { kind: string }, Out> {
     }
   }
 
-  /** The last lines the client wrote to stderr. */
-  stderr(): string {
-    return this.inbox.stderr();
-  }
-
   /** Writes the command's line to the client's stdin (ignored once it is gone). */
   send(m: Out): void {
     if (!this.inbox.isGone) this.proc.stdin?.write(`${this.encode(m)}\n`);
-  }
-
-  /** The next message; rejects when it is not of `kind`, when the client exits first, or after `timeoutMs`. */
-  next<K extends In['kind']>(kind: K, timeoutMs: number): Promise<Extract<In, { kind: K }>> {
-    return this.inbox.next(kind, timeoutMs);
-  }
-
-  /** Resolves when the client has exited, SIGKILLing it after `graceMs`. */
-  exit(graceMs: number): Promise<void> {
-    return this.inbox.exit(graceMs);
-  }
-
-  /** SIGKILLs the client if it is still running. Idempotent. */
-  kill(): void {
-    this.inbox.kill();
   }
 }
 

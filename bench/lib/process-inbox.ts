@@ -117,3 +117,28 @@ export class ProcessInbox<In extends Tagged> {
     if (this.proc.exitCode === null && this.proc.signalCode === null) this.proc.kill('SIGKILL');
   }
 }
+
+/** A child process whose messages arrive in a {@link ProcessInbox}: the waits every kind of child shares. */
+export abstract class InboxProcess<In extends Tagged> {
+  protected abstract readonly inbox: ProcessInbox<In>;
+
+  /** The last lines the child wrote to stderr. */
+  stderr(): string {
+    return this.inbox.stderr();
+  }
+
+  /** The next message; rejects when it is not of `kind`, when the child is gone first, or after `timeoutMs`. */
+  next<K extends In['kind']>(kind: K, timeoutMs: number): Promise<Extract<In, { kind: K }>> {
+    return this.inbox.next(kind, timeoutMs);
+  }
+
+  /** Resolves when the child has exited, SIGKILLing it after `graceMs`. */
+  exit(graceMs: number): Promise<void> {
+    return this.inbox.exit(graceMs);
+  }
+
+  /** SIGKILLs the child if it is still running. Idempotent. */
+  kill(): void {
+    this.inbox.kill();
+  }
+}
