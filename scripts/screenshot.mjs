@@ -7,11 +7,12 @@
 // Options: --url URL (required) · --out FILE (default screenshot.png) · --size W,H (default 960,640)
 // · --budget-ms N: virtual time Chromium lets pass before it shoots (default 3000) · --chrome PATH
 // (default $CHROME_PATH, else chromium / chromium-browser on PATH). Exit 0 when the file was written.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { HEADLESS_FLAGS, findChromium } from './chromium.mjs';
 
 const { values } = parseArgs({
   options: {
@@ -37,18 +38,13 @@ if (!Number.isInteger(budget) || budget < 0 || budget > 600_000) {
   process.exit(2);
 }
 
-function findChrome() {
-  for (const c of [values.chrome, process.env.CHROME_PATH]) if (c) return c;
-  for (const name of ['chromium', 'chromium-browser']) {
-    try {
-      const p = execFileSync('sh', ['-c', `command -v ${name}`], { encoding: 'utf8' }).trim();
-      if (p) return p;
-    } catch {
-      // not on PATH
-    }
+function chromeOrExit() {
+  try {
+    return findChromium(values.chrome);
+  } catch (err) {
+    console.error(err.message);
+    process.exit(1);
   }
-  console.error('no Chromium found: install it (Debian/Ubuntu: apt-get install -y chromium) or pass --chrome PATH');
-  process.exit(1);
 }
 
 const out = path.resolve(values.out);
@@ -56,12 +52,7 @@ const profile = mkdtempSync(path.join(tmpdir(), 'pandanet-screenshot-'));
 try {
   if (existsSync(out)) rmSync(out);
   const args = [
-    '--headless=new',
-    '--no-sandbox',
-    '--disable-gpu',
-    '--disable-dev-shm-usage',
-    '--no-first-run',
-    '--no-default-browser-check',
+    ...HEADLESS_FLAGS,
     '--hide-scrollbars',
     `--user-data-dir=${profile}`,
     `--window-size=${values.size}`,
@@ -69,7 +60,7 @@ try {
     `--screenshot=${out}`,
     values.url,
   ];
-  const r = spawnSync(findChrome(), args, { encoding: 'utf8', timeout: budget + 60_000 });
+  const r = spawnSync(chromeOrExit(), args, { encoding: 'utf8', timeout: budget + 60_000 });
   if (!existsSync(out) || statSync(out).size === 0) {
     console.error(`Chromium wrote no screenshot (exit ${r.status ?? r.signal}${r.error ? `, ${r.error.message}` : ''})\n${(r.stderr ?? '').slice(-2000)}`);
     process.exit(1);

@@ -11,7 +11,7 @@
  * Thread: main thread (vitest worker) only; call from inside a test body.
  * @module
  */
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -19,6 +19,9 @@ import { tmpdir } from 'node:os';
 import { extname, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { onTestFinished } from 'vitest';
+import { HEADLESS_FLAGS, findChromium } from '../../scripts/chromium.mjs';
+
+export { findChromium };
 
 /** The repository root. */
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -27,32 +30,6 @@ export const DIST = join(ROOT, 'dist');
 
 /** How long a page may take to report, ms (Chromium's start on a loaded 2-core box included). */
 export const DEFAULT_PAGE_DEADLINE_MS = 25_000;
-
-const INSTALL_HINT =
-  'headless Chromium is needed for the browser tests: install it (Debian/Ubuntu: `apt-get install -y chromium`; .ci/run does) or point CHROME_PATH at a Chromium/Chrome binary';
-
-/**
- * The Chromium binary: `$CHROME_PATH`, else `chromium` or `chromium-browser` on PATH. Throws (with an
- * install hint) when there is none.
- *
- * Thread: any.
- */
-export function findChromium(): string {
-  const env = process.env.CHROME_PATH;
-  if (env !== undefined && env !== '') {
-    if (!existsSync(env)) throw new Error(`CHROME_PATH=${env} does not exist; ${INSTALL_HINT}`);
-    return env;
-  }
-  for (const name of ['chromium', 'chromium-browser']) {
-    try {
-      const found = execFileSync('sh', ['-c', `command -v ${name}`], { encoding: 'utf8' }).trim();
-      if (found !== '') return found;
-    } catch {
-      // not on PATH
-    }
-  }
-  throw new Error(`no Chromium found (CHROME_PATH unset; neither chromium nor chromium-browser on PATH): ${INSTALL_HINT}`);
-}
 
 /** MIME type of a served file, by extension (module scripts need a JavaScript MIME type). */
 export function mimeType(path: string): string {
@@ -162,12 +139,7 @@ export function launchChromium(url: string, extraArgs: readonly string[] = []): 
   const bin = findChromium();
   const profile = mkdtempSync(join(tmpdir(), 'pandanet-chromium-'));
   const args = [
-    '--headless=new',
-    '--no-sandbox',
-    '--disable-gpu',
-    '--disable-dev-shm-usage',
-    '--no-first-run',
-    '--no-default-browser-check',
+    ...HEADLESS_FLAGS,
     '--disable-extensions',
     '--disable-background-networking',
     '--disable-component-update',
