@@ -87,6 +87,8 @@ export interface MeshCounters {
   meshReconnects: number;
   /** KV writes that failed (retried). */
   meshKvErrors: number;
+  /** Failed attempts to create or open the KV bucket (retried with backoff until it opens). */
+  meshKvOpenFailures: number;
 }
 
 /** What the mesh needs of its MessageDirector. Thread: main thread. */
@@ -257,11 +259,15 @@ export function zeroMeshCounters(): MeshCounters {
     meshPostRemovesFired: 0,
     meshReconnects: 0,
     meshKvErrors: 0,
+    meshKvOpenFailures: 0,
   };
 }
 
 /** How long close() waits for claims and firings under way before it drains the connection, ms. */
 const KV_TASKS_ON_CLOSE_MS = 3000;
+/** Retries of the KV bucket's create-or-open: the first wait, ms, doubled after each failure up to {@link KV_RETRY_MAX_MS}. */
+const KV_RETRY_MIN_MS = 100;
+const KV_RETRY_MAX_MS = 5000;
 
 /**
  * One node's link to the mesh (see the module notes). Made by {@link MdMesh.connect}; closed by
@@ -284,6 +290,12 @@ export class MdMesh<C> implements DirectorMesh<C> {
   #seq = 0;
   #nc: NatsConnection | null = null;
   #kv: KV | null = null;
+  /** The KV module and bucket name, for {@link #openKv}'s retries. */
+  #kvModule: KvModule | null = null;
+  readonly #bucket: string;
+  #kvRetryMs = KV_RETRY_MIN_MS;
+  #kvRetry: NodeJS.Timeout | null = null;
+  #kvOpening = false;
   #connected = false;
   #closing = false;
   /** close() began: no more claims (this node is leaving). */
@@ -304,6 +316,7 @@ export class MdMesh<C> implements DirectorMesh<C> {
   private constructor(host: MeshHost<C>, cluster: string, deadAfterMs: number) {
     this.#host = host;
     this.#prefix = `pandanet.md.${cluster}.`;
+    this.#bucket = `pandanet-md-${cluster}`;
     this.#deadAfterMs = deadAfterMs;
   }
 
@@ -312,11 +325,17 @@ export class MdMesh<C> implements DirectorMesh<C> {
     return this.#connected ? 'up' : 'down';
   }
 
+  /** 'up' once the post-remove store (the KV bucket) is open, else 'down' (being retried). */
+  get kvState(): 'up' | 'down' {
+    return this.#kv === null ? 'down' : 'up';
+  }
+
   /**
    * Imports the NATS client (`MissingDependencyError` if absent), connects (`SocketError` when no
-   * server answers within `connectTimeoutMs`), subscribes, opens the KV bucket (a server without
-   * JetStream: logged, post-removes then do not survive this node), announces this node and asks the
-   * others for their interest. Thread: main thread.
+   * server answers within `connectTimeoutMs`), subscribes, opens the KV bucket (if that fails — a
+   * server without JetStream, or another node creating the bucket at the same moment — it is logged
+   * and retried with backoff; until it opens, post-removes do not survive this node), announces this
+   * node and asks the others for their interest. Thread: main thread.
    */
   static async connect<C>(options: MdNatsOptions, host: MeshHost<C>, nodeName: string): Promise<MdMesh<C>> {
     const o = checkNatsOptions(options);
@@ -363,11 +382,8 @@ export class MdMesh<C> implements DirectorMesh<C> {
     nc.subscribe(`${p}sync`, { callback: on((m) => mesh.#onSync(m)) });
     nc.subscribe(`${p}hb`, { callback: on((m) => mesh.#onHeartbeat(m)) });
     void mesh.#watch(nc);
-    try {
-      mesh.#kv = await new kv.Kvm(nc).create(`pandanet-md-${o.cluster}`, { history: 1 });
-    } catch (err) {
-      host.log('warning', `md ${nodeName}: no JetStream key-value store on NATS (${err instanceof Error ? err.message : String(err)}); post-removes will not survive this node`);
-    }
+    mesh.#kvModule = kv;
+    await mesh.#openKv();
     await nc.flush();
     mesh.#publishSnapshot();
     mesh.#publish('sync', { from: mesh.nodeId });
@@ -391,6 +407,51 @@ export class MdMesh<C> implements DirectorMesh<C> {
     this.#timers.add(t);
   }
 
+  /**
+   * Creates the KV bucket, or opens it when it exists. Two nodes that find it missing at the same
+   * moment both create it, and the server refuses the second ("subjects overlap"); a server without
+   * JetStream refuses both. Either way this retries (backoff {@link KV_RETRY_MIN_MS} doubling to
+   * {@link KV_RETRY_MAX_MS}) until the bucket opens, then stores every participant's post-removes.
+   */
+  async #openKv(): Promise<void> {
+    const nc = this.#nc;
+    const kvModule = this.#kvModule;
+    if (this.#kv !== null || this.#kvOpening || this.#stopping || nc === null || kvModule === null) return;
+    this.#kvOpening = true;
+    try {
+      this.#kv = await new kvModule.Kvm(nc).create(this.#bucket, { history: 1 });
+    } catch (err) {
+      if (this.#stopping) return;
+      if (this.counters.meshKvOpenFailures++ === 0) {
+        this.#host.log('warning', `md mesh: no JetStream key-value store '${this.#bucket}' yet (${err instanceof Error ? err.message : String(err)}); retrying — until it opens, post-removes do not survive this node`);
+      }
+      const t = setTimeout(() => {
+        this.#timers.delete(t);
+        this.#kvRetry = null;
+        void this.#openKv();
+      }, this.#kvRetryMs);
+      t.unref();
+      this.#timers.add(t);
+      this.#kvRetry = t;
+      this.#kvRetryMs = Math.min(KV_RETRY_MAX_MS, this.#kvRetryMs * 2);
+      return;
+    } finally {
+      this.#kvOpening = false;
+    }
+    if (this.counters.meshKvOpenFailures > 0) this.#host.log('info', `md mesh: key-value store '${this.#bucket}' open after ${this.counters.meshKvOpenFailures} failed attempt(s); storing post-removes`);
+    this.#reputAll();
+  }
+
+  /** NATS is back: a pending retry of the KV's open runs now, from the shortest backoff. */
+  #retryKvNow(): void {
+    if (this.#kvRetry === null) return;
+    clearTimeout(this.#kvRetry);
+    this.#timers.delete(this.#kvRetry);
+    this.#kvRetry = null;
+    this.#kvRetryMs = KV_RETRY_MIN_MS;
+    void this.#openKv();
+  }
+
   async #watch(nc: NatsConnection): Promise<void> {
     for await (const s of nc.status()) {
       if (this.#closing) return;
@@ -410,6 +471,7 @@ export class MdMesh<C> implements DirectorMesh<C> {
         this.#publishSnapshot();
         this.#publish('sync', { from: this.nodeId });
         this.#reputAll();
+        this.#retryKvNow();
         this.#host.log('info', `md mesh: NATS is back (node ${this.nodeId}); re-announced interest and post-removes`);
       }
     }

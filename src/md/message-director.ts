@@ -83,6 +83,12 @@ export interface MdStats extends DirectorCounters, MeshCounters {
   mesh: 'none' | 'up' | 'down';
   /** This node's id in the NATS mesh ('' without `nats`). */
   meshNode: string;
+  /**
+   * The post-remove store (the mesh's JetStream key-value bucket): 'none' (no `nats`), 'up', 'down'
+   * (not open yet — no JetStream on the server, say; retried; meanwhile this node's post-removes do
+   * not survive it).
+   */
+  meshKv: 'none' | 'up' | 'down';
 }
 
 const NO_MESH: Readonly<MeshCounters> = zeroMeshCounters();
@@ -304,6 +310,7 @@ export class MessageDirector {
       ...this.#extra,
       mesh: mesh === null ? 'none' : mesh.state,
       meshNode: mesh?.nodeId ?? '',
+      meshKv: mesh === null ? 'none' : mesh.kvState,
       ...(mesh?.counters ?? NO_MESH),
     };
   }

@@ -40,22 +40,28 @@ export interface NatsServer {
   url: string;
   /** SIGKILLs it (NATS dies); resolves once the process exited. */
   kill(): Promise<void>;
-  /** Starts it again on the same port and storage directory; resolves once it accepts connections. */
-  restart(): Promise<void>;
+  /**
+   * Starts it again on the same port and storage directory (JetStream as at start, unless
+   * `jetStream` says otherwise); resolves once it accepts connections.
+   */
+  restart(opts?: { jetStream?: boolean }): Promise<void>;
 }
 
 function exited(p: ChildProcess): Promise<void> {
   return p.exitCode !== null || p.signalCode !== null ? Promise.resolve() : new Promise((r) => p.once('exit', () => r()));
 }
 
-/** Starts `nats-server -js` on a free port with a fresh storage dir; stopped when the test finishes. */
-export async function startNats(): Promise<NatsServer> {
+/**
+ * Starts `nats-server -js` (or, with `jetStream: false`, without JetStream) on a free port with a
+ * fresh storage dir; stopped when the test finishes.
+ */
+export async function startNats(opts: { jetStream?: boolean } = {}): Promise<NatsServer> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'pandanet-nats-'));
   const port = await freePort();
   let proc: ChildProcess | null = null;
   let log = '';
-  const launch = async (): Promise<void> => {
-    const p = spawn(NATS_SERVER, ['-js', '-a', '127.0.0.1', '-p', String(port), '-sd', dir], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const launch = async (jetStream = opts.jetStream ?? true): Promise<void> => {
+    const p = spawn(NATS_SERVER, [...(jetStream ? ['-js'] : []), '-a', '127.0.0.1', '-p', String(port), '-sd', dir], { stdio: ['ignore', 'ignore', 'pipe'] });
     proc = p;
     log = '';
     let ready = false;
@@ -91,7 +97,7 @@ export async function startNats(): Promise<NatsServer> {
       p.kill('SIGKILL');
       await exited(p);
     },
-    restart: launch,
+    restart: (o) => launch(o?.jetStream ?? opts.jetStream ?? true),
   };
 }
 

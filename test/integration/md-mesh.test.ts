@@ -299,6 +299,38 @@ describe.each(MODES)('MessageDirector mesh over NATS ($name)', ({ threads }) => 
     expect(n1.getStats().meshDeadNodes).toBe(1);
   });
 
+  it('a node that could not open the KV bucket at start (no JetStream) keeps retrying: once it opens, its post-removes are stored and survive it', async () => {
+    const nats = await startNats({ jetStream: false });
+    const { md: n1, port: p1 } = await startMeshMd(threads, nats, { deadAfterMs: 1000, reconnectWaitMs: 50 }, { name: 'n1' });
+    expect(n1.getStats().meshKv).toBe('down');
+    expect(n1.getStats().meshKvOpenFailures).toBeGreaterThanOrEqual(1);
+    const b = await connectParticipant(p1, 'b (n1)');
+    const pr = mdDg([100], 61, 1, [7]);
+    await b.send(ctl({ kind: 'addPostRemove', key: 61, datagram: pr }), ctl({ kind: 'addChannel', channel: 61 }));
+    await waitFor(() => n1.getStats().controlIn >= 2, { what: 'b’s post-remove and channel applied' });
+    // NATS comes back with JetStream: the node opens the bucket and stores b's post-remove.
+    await nats.kill();
+    await nats.restart({ jetStream: true });
+    await waitFor(() => n1.getStats().meshKv === 'up', { what: () => `n1's KV open (failures ${n1.getStats().meshKvOpenFailures}, mesh ${n1.getStats().mesh})` });
+    const bucket = await new (await import('@nats-io/kv')).Kvm(await natsClient(nats)).open('pandanet-md-default');
+    const key = `pr.${n1.getStats().meshNode}.`;
+    let stored = false;
+    const deadline = performance.now() + 5000;
+    while (!stored && performance.now() < deadline) {
+      for await (const k of await bucket.keys('pr.>')) if (k.startsWith(key)) stored = true;
+      if (!stored) await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(stored, 'b’s post-remove in the bucket').toBe(true);
+    // And it survives n1: n2 fires it when n1 leaves (a clean stop: the KV copy is what n2 fires).
+    const { md: n2, port: p2 } = await startMeshMd(threads, nats, { deadAfterMs: 1000 }, { name: 'n2' });
+    const a = await connectParticipant(p2, 'a (n2)');
+    await a.send(ctl({ kind: 'addChannel', channel: 100 }));
+    await holds(n1, n2, 100);
+    await n1.stop();
+    expect(await a.waitFrames(1)).toEqual([hex(pr)]);
+    expect(n2.getStats().meshPostRemovesFired).toBe(1);
+  });
+
   it('options: nats with upstream is refused (choose one topology); bad nats options are typed errors', () => {
     expect(() => new MessageDirector({ threads, upstream: { host: '127.0.0.1', port: 1 }, nats: { servers: 'nats://127.0.0.1:1' } })).toThrow(
       expect.objectContaining({ code: 'ERR_PANDANET_INVALID_ARGUMENT' }),
