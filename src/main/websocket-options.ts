@@ -23,10 +23,17 @@ export interface WebSocketServerOptions {
   perMessageDeflate?: boolean;
   /** Ping every N ms; a peer that has not answered the previous ping by then is reset. 0 = off. Default 15000. */
   pingIntervalMs?: number;
+  /**
+   * An accepted socket that has not completed its handshake (TLS and HTTP upgrade) within this many ms
+   * is closed; it never reaches the application. Default 10000 (1..600000).
+   */
+  handshakeTimeoutMs?: number;
 }
 
 /** Default of {@link WebSocketServerOptions.pingIntervalMs}. */
 export const DEFAULT_WS_PING_INTERVAL_MS = 15_000;
+/** Default of {@link WebSocketServerOptions.handshakeTimeoutMs}. */
+export const DEFAULT_WS_HANDSHAKE_TIMEOUT_MS = 10_000;
 
 function pem(name: string, v: unknown): string {
   if (typeof v === 'string' && v.length > 0) return v;
@@ -43,13 +50,15 @@ function pem(name: string, v: unknown): string {
 export function webSocketSettings(options: WebSocketServerOptions | undefined, maxDatagram: number): WebSocketSettings {
   if (options === undefined) options = {};
   if (options === null || typeof options !== 'object') throw new InvalidArgumentError(`WebSocket options must be an object, got ${String(options)}`);
-  const { path, origins, tls: secure, maxPayload, perMessageDeflate, pingIntervalMs } = options;
+  const { path, origins, tls: secure, maxPayload, perMessageDeflate, pingIntervalMs, handshakeTimeoutMs } = options;
   if (path !== undefined && (typeof path !== 'string' || !path.startsWith('/'))) throw new InvalidArgumentError(`WebSocket path must be a string starting with '/', got ${String(path)}`);
   if (origins !== undefined && (!Array.isArray(origins) || !origins.every((o) => typeof o === 'string'))) throw new InvalidArgumentError('WebSocket origins must be an array of strings');
   const max = maxPayload ?? maxDatagram;
   if (!Number.isInteger(max) || max < 0 || max > maxDatagram) throw new ValueRangeError(`WebSocket maxPayload must be an integer 0..${maxDatagram} (the largest datagram this manager's readers take), got ${String(maxPayload)}`);
   const ping = pingIntervalMs ?? DEFAULT_WS_PING_INTERVAL_MS;
   if (typeof ping !== 'number' || !Number.isInteger(ping) || ping < 0 || ping > 0x7fffffff) throw new ValueRangeError(`WebSocket pingIntervalMs must be an integer ≥ 0, got ${String(pingIntervalMs)}`);
+  const handshake = handshakeTimeoutMs ?? DEFAULT_WS_HANDSHAKE_TIMEOUT_MS;
+  if (typeof handshake !== 'number' || !Number.isInteger(handshake) || handshake < 1 || handshake > 600_000) throw new ValueRangeError(`WebSocket handshakeTimeoutMs must be an integer 1..600000, got ${String(handshakeTimeoutMs)}`);
   if (perMessageDeflate !== undefined && typeof perMessageDeflate !== 'boolean') throw new InvalidArgumentError(`WebSocket perMessageDeflate must be a boolean, got ${String(perMessageDeflate)}`);
   let certKey: WebSocketSettings['tls'] = null;
   if (secure !== undefined) {
@@ -61,5 +70,5 @@ export function webSocketSettings(options: WebSocketServerOptions | undefined, m
       throw new InvalidArgumentError(`WebSocket tls cert/key do not load: ${err instanceof Error ? err.message : String(err)}`);
     }
   }
-  return { path: path ?? null, origins: origins === undefined ? null : [...origins], tls: certKey, maxPayload: max, perMessageDeflate: perMessageDeflate ?? false, pingIntervalMs: ping };
+  return { path: path ?? null, origins: origins === undefined ? null : [...origins], tls: certKey, maxPayload: max, perMessageDeflate: perMessageDeflate ?? false, pingIntervalMs: ping, handshakeTimeoutMs: handshake };
 }

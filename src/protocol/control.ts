@@ -150,6 +150,8 @@ export interface WebSocketSettings {
   perMessageDeflate: boolean;
   /** 0: no keep-alive pings. */
   pingIntervalMs: number;
+  /** An accepted socket still in its handshake after this many ms is closed. */
+  handshakeTimeoutMs: number;
 }
 
 /**

@@ -24,8 +24,6 @@ import { log } from '../log.js';
 import { StatWord, type WebSocketSettings } from '../protocol/control.js';
 import { TcpStream, type EndpointHost } from './tcp-endpoints.js';
 
-/** How long an accepted socket may take to become a WebSocket (TLS and HTTP handshake), ms. */
-const HANDSHAKE_TIMEOUT_MS = 10_000;
 /** How long a closing handshake may take before the socket is destroyed, ms (`ws`'s `closeTimeout`). */
 const CLOSE_TIMEOUT_MS = 5000;
 /** Below 4 KiB, Buffer.allocUnsafe takes from Node's pool. */
@@ -300,7 +298,7 @@ export class WebSocketContext implements StreamOwner {
    */
   handshake(raw: net.Socket, open: (ws: WebSocket, socket: net.Socket) => void): void {
     const socket: net.Socket = this.secure === null ? raw : new tls.TLSSocket(raw, { isServer: true, secureContext: this.secure });
-    const timer = setTimeout(() => socket.destroy(), HANDSHAKE_TIMEOUT_MS);
+    const timer = setTimeout(() => socket.destroy(), this.settings.handshakeTimeoutMs);
     this.pending.set(socket, { open, timer });
     const onError = (): void => void socket.destroy();
     raw.on('error', onError);

@@ -84,6 +84,26 @@ describe.each(MODES)('WebSocket faults ($name)', ({ threads }) => {
     expect(resets).toEqual([]);
   });
 
+  it('a socket that never completes its handshake (silent, or a request cut short) is closed at handshakeTimeoutMs, never a connection', async () => {
+    const server = wsServer(threads, { handshakeTimeoutMs: 200 });
+    const silent = await rawConnect(server.port);
+    const slow = await rawConnect(server.port);
+    await slow.write(Buffer.from('GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websock')); // and nothing more
+    // Deadline well under the 10 s default: only the option can close them in time.
+    await waitFor(() => (silent.ended || silent.closed) && (slow.ended || slow.closed), {
+      timeoutMs: 5000,
+      what: () => `the server to close both (silent ${silent.ended || silent.closed}, cut short ${slow.ended || slow.closed})`,
+      tick: () => server.listener.newConnectionAvailable(),
+    });
+    expect(silent.received()).toHaveLength(0);
+    expect(server.listener.newConnectionAvailable()).toBe(false);
+    await healthyRoundTrip(server);
+    expect(server.accepted).toHaveLength(1);
+    const resets: Connection[] = [];
+    takeResets(server.manager, resets);
+    expect(resets).toEqual([]);
+  });
+
   it('a frame header claiming 2^63 bytes: close 1009, one reset', async () => {
     const server = wsServer(threads);
     const peer = await rawWsConnect(server.port);

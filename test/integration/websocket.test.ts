@@ -279,6 +279,7 @@ describe.each(MODES)('WebSocket rendezvous ($name)', ({ threads }) => {
     expect(codeOf(() => m.openWebSocketServerRendezvous(0, 10, { maxPayload: -1 }))).toBe(ErrorCode.VALUE_OUT_OF_RANGE);
     expect(codeOf(() => m.openWebSocketServerRendezvous(0, 10, { maxPayload: 1 << 30 }))).toBe(ErrorCode.VALUE_OUT_OF_RANGE);
     expect(codeOf(() => m.openWebSocketServerRendezvous(0, 10, { pingIntervalMs: 1.5 }))).toBe(ErrorCode.VALUE_OUT_OF_RANGE);
+    expect(codeOf(() => m.openWebSocketServerRendezvous(0, 10, { handshakeTimeoutMs: 0 }))).toBe(ErrorCode.VALUE_OUT_OF_RANGE);
     expect(codeOf(() => m.openWebSocketServerRendezvous('127.0.0.1', 0, { path: '/' } as never))).toBe(ErrorCode.INVALID_ARGUMENT);
     // A rendezvous cannot be written to.
     expect(() => server.writer.send(new NetDatagram(), server.rendezvous)).toThrow(PandaNetError);
