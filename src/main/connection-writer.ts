@@ -21,7 +21,7 @@ import { maxFramePayload, validateHeaderSize, type TcpHeaderSize } from '../prot
 import { MAX_UDP_PAYLOAD, UDP_HEADER_SIZE, udpChecksum } from '../protocol/udp-header.js';
 import { addressRecordLength, writeAddressRecord } from '../protocol/address-record.js';
 import { log } from '../log.js';
-import { atPendingLimit, coreOf, type Connection, type ConnectionCore } from './connection.js';
+import { atPendingLimit, coreOf, isStreamKind, type Connection, type ConnectionCore } from './connection.js';
 import { NetAddress } from './net-address.js';
 import { collectSend } from './collect-tcp.js';
 import { runtimeOf, type ConnectionManager } from './connection-manager.js';
@@ -87,7 +87,7 @@ export class ConnectionWriter {
     const core = coreOf(connection);
     if (a instanceof NetAddress) return this.#sendUdp(datagram, core, a, Boolean(b));
     const block = Boolean(a);
-    if (core.kind !== 'tcp' && core.kind !== 'websocket') throw new PandaNetError(ErrorCode.WRONG_CONNECTION_KIND, `send(datagram, connection) needs a connected TCP stream, not a ${core.kind}${core.kind === 'udp' ? ' (pass the destination address)' : ''}`);
+    if (!isStreamKind(core.kind)) throw new PandaNetError(ErrorCode.WRONG_CONNECTION_KIND, `send(datagram, connection) needs a connected TCP stream, not a ${core.kind}${core.kind === 'udp' ? ' (pass the destination address)' : ''}`);
     const length = datagram._length;
     // A WebSocket client: one message per datagram, whatever this writer's TCP framing; the I/O thread
     // takes each datagram out of the ring by a 4-byte length header.

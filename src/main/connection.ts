@@ -20,6 +20,11 @@ import type { WriteBatching } from './runtime/write-batching.js';
  */
 export type ConnectionKind = 'tcp' | 'rendezvous' | 'udp' | 'websocket';
 
+/** True for the kinds that carry a stream of datagrams to one peer: TCP and WebSocket clients. Thread: any. */
+export function isStreamKind(kind: ConnectionKind): boolean {
+  return kind === 'tcp' || kind === 'websocket';
+}
+
 /** Internal state of a connection (never returned to users). */
 export interface ConnectionCore {
   readonly id: number;
@@ -228,14 +233,14 @@ export class Connection {
 
   #option(what: string, name: SocketOptionName, values: number[], streamOnly: boolean): void {
     const c = this.#core;
-    if (streamOnly && c.kind !== 'tcp' && c.kind !== 'websocket') throw new PandaNetError(ErrorCode.WRONG_CONNECTION_KIND, `${what} applies to a TCP stream, not a ${c.kind}`);
+    if (streamOnly && !isStreamKind(c.kind)) throw new PandaNetError(ErrorCode.WRONG_CONNECTION_KIND, `${what} applies to a TCP stream, not a ${c.kind}`);
     if (c.open) c.thread.post({ kind: 'setOption', connId: c.id, option: { name, values } });
   }
 
   /** Human-readable form, e.g. `Connection#3(tcp [::ffff:127.0.0.1]:5000)`. */
   toString(): string {
     const c = this.#core;
-    return `Connection#${c.id}(${c.kind} ${c.kind === 'tcp' || c.kind === 'websocket' ? c.peer.describe() : c.local.describe()})`;
+    return `Connection#${c.id}(${c.kind} ${isStreamKind(c.kind) ? c.peer.describe() : c.local.describe()})`;
   }
 
   /** True for a UDP connection (not in Panda; handy for routing sends). */

@@ -9,7 +9,7 @@
 import { log } from '../../log.js';
 import { OutOp, packOutMeta } from '../../protocol/control.js';
 import { flushCollected } from '../collect-tcp.js';
-import type { Connection, ConnectionCore } from '../connection.js';
+import { isStreamKind, type Connection, type ConnectionCore } from '../connection.js';
 import type { ConnectionTable } from './connection-table.js';
 import type { ReaderRegistry } from './reader-registry.js';
 import type { WriteBatching } from './write-batching.js';
@@ -128,7 +128,7 @@ export class ConnectionEnds {
       if (core.collect.len > 0) flushCollected(core); // sends the application made before the reset
       this.#conns.retire(core);
       log('info', `connection ${core.id} reset: ${reason}`);
-      if ((core.kind === 'tcp' || core.kind === 'websocket') && core.thread.alive) this.#out.send(core.thread, core.id, CLOSE_META, EMPTY, 0, CLOSE_WAIT_MS);
+      if (isStreamKind(core.kind) && core.thread.alive) this.#out.send(core.thread, core.id, CLOSE_META, EMPTY, 0, CLOSE_WAIT_MS);
     }
     this.#reported++;
     this.#onReset(core.facade!);

@@ -7,7 +7,7 @@
  */
 import { log } from '../../log.js';
 import { ShutdownState, ShutdownWord } from '../../protocol/control.js';
-import { pendingSendBytes } from '../connection.js';
+import { isStreamKind, pendingSendBytes } from '../connection.js';
 import { IoThread, type ShutdownProbe } from '../io-thread.js';
 import type { ConnectionEnds } from './connection-ends.js';
 import type { ConnectionTable } from './connection-table.js';
@@ -122,7 +122,7 @@ export class Shutdown {
     const pending = new Map<IoThread, number>();
     const open = this.#conns.list();
     for (const core of open) {
-      if (core.kind === 'tcp' || core.kind === 'websocket') pending.set(core.thread, (pending.get(core.thread) ?? 0) + Math.max(0, pendingSendBytes(core)));
+      if (isStreamKind(core.kind)) pending.set(core.thread, (pending.get(core.thread) ?? 0) + Math.max(0, pendingSendBytes(core)));
     }
     for (const core of open) this.#ends.close(core);
     this.#out.release(false); // each thread takes everything published before it is asked to stop
