@@ -185,7 +185,7 @@ export interface ManagerCollectorOptions {
 }
 
 /** The numeric fields of a thread's stats that are counters. */
-type ThreadCounterField = 'datagramsIn' | 'datagramsOut' | 'bytesIn' | 'bytesOut' | 'accepts' | 'resets' | 'backpressurePauses' | 'quotaPauses' | 'tcpReads' | 'tcpWrites' | 'outboundSleeps' | 'outboundMissedWakes' | 'udpDropped';
+type ThreadCounterField = 'datagramsIn' | 'datagramsOut' | 'bytesIn' | 'bytesOut' | 'accepts' | 'wsHandshakeFailures' | 'resets' | 'backpressurePauses' | 'quotaPauses' | 'tcpReads' | 'tcpWrites' | 'outboundSleeps' | 'outboundMissedWakes' | 'udpDropped';
 
 /** The I/O threads' counters: metric name (after the prefix), the `ThreadStats` field, the help text. */
 const THREAD_COUNTERS: ReadonlyArray<readonly [name: string, field: ThreadCounterField, help: string]> = [
@@ -193,7 +193,8 @@ const THREAD_COUNTERS: ReadonlyArray<readonly [name: string, field: ThreadCounte
   ['datagrams_sent_total', 'datagramsOut', 'Datagrams an I/O thread sent.'],
   ['received_bytes_total', 'bytesIn', 'Payload bytes an I/O thread received.'],
   ['sent_bytes_total', 'bytesOut', 'Payload bytes an I/O thread sent.'],
-  ['accepts_total', 'accepts', 'Connections an I/O thread accepted.'],
+  ['accepts_total', 'accepts', 'Sockets an I/O thread accepted (TCP and WebSocket, handshake completed or not).'],
+  ['websocket_handshake_failures_total', 'wsHandshakeFailures', 'Accepted WebSocket sockets that never became a connection (refused or failed handshake, or its timeout).'],
   ['thread_resets_total', 'resets', 'Connections an I/O thread saw reset.'],
   ['backpressure_pauses_total', 'backpressurePauses', "Times an I/O thread paused reading a socket: its reader ring was full, or its connection had maxQueuedPerConnection datagrams waiting."],
   ['quota_pauses_total', 'quotaPauses', 'Of the backpressure pauses, those for the per-connection quota (NetConfig.maxQueuedPerConnection).'],

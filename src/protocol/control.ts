@@ -341,6 +341,8 @@ export const StatWord = {
   QUOTA_PAUSES: 16,
   /** Idle sleeps of the outbound loop that ran out their time with a send already in the ring (nobody woke it). */
   OUTBOUND_MISSED_WAKES: 17,
+  /** Accepted WebSocket sockets that never became a connection (refused or failed handshake, timeout). */
+  WS_HANDSHAKE_FAILURES: 18,
 } as const;
 export const STAT_WORDS = 32;
 

@@ -494,7 +494,10 @@ class IoWorker implements EndpointHost {
     let ctx = this.wsContexts.get(rvId);
     if (ctx === undefined) {
       ctx = new WebSocketContext(settings, {
-        handshakeFailed: () => this.reportLive(false),
+        handshakeFailed: () => {
+          this.stats.add(StatWord.WS_HANDSHAKE_FAILURES, 1);
+          this.reportLive(false);
+        },
         idle: (idle) => {
           if (!idle.home && this.wsContexts.get(rvId) === idle) this.wsContexts.delete(rvId);
         },

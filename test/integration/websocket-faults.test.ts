@@ -48,6 +48,9 @@ async function settles(cond: () => boolean, ms: number): Promise<boolean> {
   }
 }
 
+/** Accepted WebSocket sockets that never became a connection, summed over the server's I/O threads. */
+const handshakeFailures = (server: Server): number => server.manager.getThreadStats().reduce((n, t) => n + t.wsHandshakeFailures, 0);
+
 function wsServer(threads: number, options: WebSocketServerOptions = {}): Server {
   return makeWsServer(threads, { pingIntervalMs: 0, ...options });
 }
@@ -77,7 +80,10 @@ describe.each(MODES)('WebSocket faults ($name)', ({ threads }) => {
     expect([wrongPath.httpStatus, wrongOrigin.httpStatus, noOrigin.httpStatus]).toEqual([400, 403, 403]);
     expect(server.listener.newConnectionAvailable()).toBe(false);
 
+    // Six sockets refused; the I/O thread counts each once its socket closed.
+    await waitFor(() => handshakeFailures(server) >= 6, { what: () => `6 failed handshakes counted (have ${handshakeFailures(server)})` });
     await healthyRoundTrip(server, '/game', { Origin: 'https://good.example' });
+    expect(handshakeFailures(server), 'the healthy handshake is not a failure').toBe(6);
     expect(server.accepted).toHaveLength(1); // only the healthy one ever reached the application
     const resets: Connection[] = [];
     takeResets(server.manager, resets);
@@ -97,7 +103,9 @@ describe.each(MODES)('WebSocket faults ($name)', ({ threads }) => {
     });
     expect(silent.received()).toHaveLength(0);
     expect(server.listener.newConnectionAvailable()).toBe(false);
+    await waitFor(() => handshakeFailures(server) >= 2, { what: () => `2 failed handshakes counted (have ${handshakeFailures(server)})` });
     await healthyRoundTrip(server);
+    expect(handshakeFailures(server)).toBe(2);
     expect(server.accepted).toHaveLength(1);
     const resets: Connection[] = [];
     takeResets(server.manager, resets);

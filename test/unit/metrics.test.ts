@@ -8,7 +8,7 @@ import { ManagerCollector, MetricsRegistry, ProcessCollector, PROMETHEUS_CONTENT
 
 function thread(index: number, over: Partial<ManagerStats['threads'][number]> = {}): ManagerStats['threads'][number] {
   return {
-    index, alive: true, connections: 3, datagramsIn: 10, bytesIn: 100, datagramsOut: 20, bytesOut: 200, accepts: 2, resets: 1,
+    index, alive: true, connections: 3, datagramsIn: 10, bytesIn: 100, datagramsOut: 20, bytesOut: 200, accepts: 2, wsHandshakeFailures: 1, resets: 1,
     backpressurePauses: 4, quotaPauses: 1, tcpWrites: 7, tcpReads: 5, outboundSleeps: 6, outboundMissedWakes: 0, udpDropped: 0, utilization: 0.25, ...over,
   };
 }

@@ -17,7 +17,10 @@ export interface ThreadStats {
   bytesIn: number;
   datagramsOut: number;
   bytesOut: number;
+  /** Sockets the thread accepted (TCP and WebSocket; a WebSocket socket counts here whether or not its handshake completes). */
   accepts: number;
+  /** Of {@link accepts}, WebSocket sockets that never became a connection: a refused or failed handshake, or its timeout. */
+  wsHandshakeFailures: number;
   resets: number;
   /** Times the thread paused reading a socket: its reader ring was full, or its connection's quota was reached. */
   backpressurePauses: number;
@@ -104,6 +107,7 @@ export class ThreadStatsReader {
         datagramsOut: w[StatWord.DATAGRAMS_OUT] ?? 0,
         bytesOut: w[StatWord.BYTES_OUT] ?? 0,
         accepts: w[StatWord.ACCEPTS] ?? 0,
+        wsHandshakeFailures: w[StatWord.WS_HANDSHAKE_FAILURES] ?? 0,
         resets: w[StatWord.RESETS] ?? 0,
         backpressurePauses: w[StatWord.BACKPRESSURE_PAUSES] ?? 0,
         quotaPauses: w[StatWord.QUOTA_PAUSES] ?? 0,
