@@ -34,6 +34,8 @@ import { FixedStepLoop, Pump, type LoopStats } from './loop.js';
 import {
   InPlaceReader,
   MAX_SNAPSHOT_ENTITIES,
+  MessageType,
+  SPECTATE_BYTES,
   addSnapshotEntity,
   beginSnapshot,
   endSnapshot,
@@ -88,6 +90,8 @@ export interface GameServerCounters {
   sendFailures: number;
   /** Accepted connections the server could not take (reader refused them). */
   refused: number;
+  /** Clients that turned spectator (SPECTATE): their entities left the world. */
+  spectators: number;
 }
 
 /** What {@link GameServer.stats} returns. */
@@ -117,8 +121,10 @@ interface Client {
   lastSeq: number;
   lastSendTimeMs: number;
   lastInputAtMs: number;
-  /** Position in {@link GameServer}'s dense client array. */
+  /** Position in {@link GameServer}'s dense client array (every client: they all get snapshots). */
   slot: number;
+  /** Position in its dense player array (the entities of the world); -1 for a spectator. */
+  pslot: number;
 }
 
 /** Deterministic spawn positions. */
@@ -188,11 +194,13 @@ export class GameServer {
   readonly tickRate: number;
   readonly worldSize: number;
 
-  readonly #counters: GameServerCounters = { joins: 0, leaves: 0, inputs: 0, ignored: 0, snapshotsSent: 0, snapshotBytes: 0, sendFailures: 0, refused: 0 };
+  readonly #counters: GameServerCounters = { joins: 0, leaves: 0, inputs: 0, ignored: 0, snapshotsSent: 0, snapshotBytes: 0, sendFailures: 0, refused: 0, spectators: 0 };
   readonly #maxSpeed: number;
   readonly #maxEntities: number;
   readonly #byConn = new Map<Connection, Client>();
   #clients: Client[] = [];
+  /** The clients with an entity (not spectators), densely. */
+  #players: Client[] = [];
   #nextId = 1;
   readonly #random: () => number;
   readonly #loop: FixedStepLoop;
@@ -340,6 +348,7 @@ export class GameServer {
     this.#loop.stop();
     for (const c of this.#clients) this.manager.closeConnection(c.conn);
     this.#clients = [];
+    this.#players = [];
     this.#byConn.clear();
     this.manager.closeConnection(this.rendezvous);
     if (this.wsRendezvous !== null) this.manager.closeConnection(this.wsRendezvous);
@@ -355,8 +364,9 @@ export class GameServer {
     conn.setNoDelay(true); // one small datagram per tick: don't let Nagle hold it
     const x = this.#random() * this.worldSize;
     const y = this.#random() * this.worldSize;
-    const client: Client = { id: this.#nextId++, conn, x, y, tx: x, ty: y, lastSeq: 0, lastSendTimeMs: 0, lastInputAtMs: 0, slot: this.#clients.length };
+    const client: Client = { id: this.#nextId++, conn, x, y, tx: x, ty: y, lastSeq: 0, lastSendTimeMs: 0, lastInputAtMs: 0, slot: this.#clients.length, pslot: this.#players.length };
     this.#clients.push(client);
+    this.#players.push(client);
     this.#byConn.set(conn, client);
     this.#counters.joins++;
     writeWelcome(this.#dg, { entityId: client.id, tickRate: this.tickRate, worldSize: this.worldSize });
@@ -374,13 +384,30 @@ export class GameServer {
       this.#clients[client.slot] = last;
       last.slot = client.slot;
     }
+    this.#removePlayer(client);
     this.#counters.leaves++;
+  }
+
+  /** Takes `client`'s entity out of the world (it left, or turned spectator). */
+  #removePlayer(client: Client): void {
+    if (client.pslot < 0) return;
+    const last = this.#players.pop()!;
+    if (last !== client) {
+      this.#players[client.pslot] = last;
+      last.pslot = client.pslot;
+    }
+    client.pslot = -1;
   }
 
   readonly #onDatagram = (conn: Connection, data: Uint8Array, offset: number, length: number): void => {
     const client = this.#byConn.get(conn);
+    if (client !== undefined && length === SPECTATE_BYTES && data[offset] === MessageType.SPECTATE) {
+      if (client.pslot >= 0) this.#counters.spectators++;
+      this.#removePlayer(client);
+      return;
+    }
     const m = this.#input;
-    if (client === undefined || !this.#in.input(data, offset, length, m) || m.sequence <= client.lastSeq || !Number.isFinite(m.x) || !Number.isFinite(m.y)) {
+    if (client === undefined || client.pslot < 0 || !this.#in.input(data, offset, length, m) || m.sequence <= client.lastSeq || !Number.isFinite(m.x) || !Number.isFinite(m.y)) {
       this.#counters.ignored++;
       return;
     }
@@ -397,11 +424,11 @@ export class GameServer {
     // Apply every input that has arrived before stepping, not up to a pump interval later.
     this.reader.poll();
     this.reader.drainData(this.#onDatagram);
-    const clients = this.#clients;
-    const n = clients.length;
+    const players = this.#players; // the world's entities
+    const n = players.length;
     const stepLen = (this.#maxSpeed * this.#loop.periodMs) / 1000;
     for (let i = 0; i < n; i++) {
-      const c = clients[i]!;
+      const c = players[i]!;
       const dx = c.tx - c.x;
       const dy = c.ty - c.y;
       const d = Math.hypot(dx, dy);
@@ -413,7 +440,9 @@ export class GameServer {
         c.y += (dy / d) * stepLen;
       }
     }
-    if (n === 0) return;
+    const clients = this.#clients; // every recipient, spectators included
+    const recipients = clients.length;
+    if (recipients === 0) return;
     const now = performance.now();
     const serverTimeMs = performance.timeOrigin + now;
     const dg = this.#dg;
@@ -421,7 +450,7 @@ export class GameServer {
     if (all) {
       // Everyone sees everyone: encode the entity block once, append it to each client's snapshot.
       this.#block.clear();
-      for (let i = 0; i < n; i++) addSnapshotEntity(this.#block, clients[i]!.id, clients[i]!.x, clients[i]!.y);
+      for (let i = 0; i < n; i++) addSnapshotEntity(this.#block, players[i]!.id, players[i]!.x, players[i]!.y);
     } else if (this.#idx.length < n) {
       this.#idx = new Int32Array(n * 2);
       this.#dist = new Float64Array(n * 2);
@@ -429,7 +458,7 @@ export class GameServer {
     const k = all ? n : this.#maxEntities;
     const block = this.#block.getMessageView();
     const ack = this.#ack;
-    for (let r = 0; r < n; r++) {
+    for (let r = 0; r < recipients; r++) {
       const me = clients[r]!;
       beginSnapshot(dg, tick, serverTimeMs, k);
       if (all) dg.appendData(block);
@@ -437,7 +466,7 @@ export class GameServer {
         const idx = this.#idx;
         const dist = this.#dist;
         for (let i = 0; i < n; i++) {
-          const c = clients[i]!;
+          const c = players[i]!;
           const dx = c.x - me.x;
           const dy = c.y - me.y;
           dist[i] = dx * dx + dy * dy;
@@ -445,7 +474,7 @@ export class GameServer {
         }
         selectNearest(idx, dist, n, k);
         for (let j = 0; j < k; j++) {
-          const c = clients[idx[j]!]!;
+          const c = players[idx[j]!]!;
           addSnapshotEntity(dg, c.id, c.x, c.y);
         }
       }

@@ -14,7 +14,13 @@
  *   · uint32 ackSequence · float64 ackClientSendTimeMs · float32 ackHoldMs
  * WELCOME   server → a client once, on join, 11 bytes
  *   uint8 3 · uint32 entityId · uint16 tickRate · float32 worldSize
+ * SPECTATE  client → server, 1 byte: from now on, only watch
+ *   uint8 4
  * ```
+ *
+ * Every client joins with an entity (the WELCOME names it). A SPECTATE removes it from the world: the
+ * client keeps getting SNAPSHOTs (of the entities nearest to where its entity was), and its later
+ * INPUTs are ignored.
  *
  * INPUT's `x, y` is where the player wants its entity to be (the server moves it there at a bounded
  * speed). SNAPSHOT's trailer echoes the recipient's latest input: its sequence (0 before any input),
@@ -33,6 +39,7 @@ export const MessageType = {
   INPUT: 1,
   SNAPSHOT: 2,
   WELCOME: 3,
+  SPECTATE: 4,
 } as const;
 /** One of {@link MessageType}. */
 export type MessageType = (typeof MessageType)[keyof typeof MessageType];
@@ -49,6 +56,8 @@ export const SNAPSHOT_ENTITY_BYTES = 12;
 export const SNAPSHOT_TRAILER_BYTES = 16;
 /** Bytes of a WELCOME datagram. */
 export const WELCOME_BYTES = 11;
+/** Bytes of a SPECTATE datagram. */
+export const SPECTATE_BYTES = 1;
 
 /** Size of a snapshot carrying `count` entities. */
 export function snapshotBytes(count: number): number {
@@ -149,6 +158,12 @@ export function writeWelcome(dg: Datagram, m: WelcomeMessage): void {
   dg.addUint32(m.entityId);
   dg.addUint16(m.tickRate);
   dg.addFloat32(m.worldSize);
+}
+
+/** Writes a SPECTATE into `dg` (cleared first). */
+export function writeSpectate(dg: Datagram): void {
+  dg.clear();
+  dg.addUint8(MessageType.SPECTATE);
 }
 
 /** Reads a whole SNAPSHOT with a PyDatagramIterator (the manual's way; throws on a short datagram). */

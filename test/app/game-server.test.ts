@@ -8,7 +8,7 @@ import { Datagram, getLogLevel, setLogLevel, type QueuedConnectionReader } from 
 import { BotSwarm } from '../../src/app/bots.js';
 import { GameServer, ListenError } from '../../src/app/game-server.js';
 import { MetricsServer, PandanetMetrics } from '../../src/app/metrics.js';
-import { InPlaceReader, MessageType, decodeSnapshot, encodeInput, type SnapshotMessage } from '../../src/app/protocol.js';
+import { InPlaceReader, MessageType, decodeSnapshot, encodeInput, writeSpectate, type SnapshotMessage } from '../../src/app/protocol.js';
 import { Sampler } from '../../src/app/sampler.js';
 import { closedPort, makeClient, takeAll, waitFor, type Received } from '../helpers/net.js';
 
@@ -89,6 +89,45 @@ describe('GameServer', () => {
     await waitFor(() => boxes.every((b) => b.last !== null && server.clientCount === 3 && b.last.entities.length === 2), { what: '2-entity snapshots for 3 clients', tick: take });
     // Distance 0: each client's own entity is always among its nearest.
     for (const b of boxes) expect(b.last!.entities.map((e) => e.id)).toContain(b.welcome);
+  });
+
+  it('a SPECTATE takes a client’s entity out of the world: it still gets snapshots (nearest entities too), its inputs are ignored', async () => {
+    const server = startServer({ maxSnapshotEntities: 2 });
+    const client = makeClient(server.port, 1, 4);
+    const boxes = client.connections.map(() => ({ welcome: -1, last: null as SnapshotMessage | null }));
+    const got: Received[] = [];
+    const take = (): void => {
+      takeAll(client.reader, got);
+      for (const r of got.splice(0)) {
+        const i = client.connections.indexOf(r.conn!);
+        if (r.bytes[0] === MessageType.WELCOME) boxes[i]!.welcome = new InPlaceReader().welcome(r.bytes, 0, r.bytes.length)!.entityId;
+        else if (r.bytes[0] === MessageType.SNAPSHOT) boxes[i]!.last = decodeSnapshot(new Datagram(r.bytes));
+      }
+    };
+    await waitFor(() => server.clientCount === 4 && boxes.every((b) => b.last !== null), { what: 'snapshots for 4 clients', tick: take });
+    const watcher = boxes[3]!.welcome;
+    const spectate = new Datagram();
+    writeSpectate(spectate);
+    expect(client.writer.send(spectate, client.connections[3]!)).toBe(true);
+    await waitFor(() => server.counters().spectators === 1, { what: 'the SPECTATE applied', tick: take });
+    // Snapshots built after it: none carries the watcher's entity, every client (the watcher too) still gets 2 (of 3 players).
+    const after = boxes.map((b) => b.last!.tick);
+    await waitFor(() => boxes.every((b, i) => b.last!.tick > after[i]!), { what: 'a snapshot after the SPECTATE for every client', tick: take });
+    for (const b of boxes) {
+      expect(b.last!.entities.map((e) => e.id)).not.toContain(watcher);
+      expect(b.last!.entities).toHaveLength(2);
+    }
+    // A player's own entity is still among its nearest (distance 0).
+    for (const b of boxes.slice(0, 3)) expect(b.last!.entities.map((e) => e.id)).toContain(b.welcome);
+    // The watcher's INPUT is ignored; a second SPECTATE changes nothing.
+    client.writer.send(encodeInput({ sequence: 1, x: 1, y: 1, sendTimeMs: 0 }), client.connections[3]!);
+    client.writer.send(spectate, client.connections[3]!);
+    await waitFor(() => server.counters().ignored === 1, { what: 'the watcher’s INPUT ignored', tick: take });
+    expect(server.counters()).toMatchObject({ inputs: 0, spectators: 1 });
+    expect(server.clientCount).toBe(4);
+    // It leaves like anyone else.
+    client.manager.closeConnection(client.connections[3]!);
+    await waitFor(() => server.clientCount === 3, { what: 'the watcher to leave' });
   });
 
   it('throws ListenError when the port is taken, leaving nothing running', () => {

@@ -70,7 +70,7 @@ function sample(over: Partial<Sample> = {}): Sample {
     tickMs: 0.38,
     tickMaxMs: 2,
     loop: { steps: 60, late: 0, skipped: 0, busyMs: 20, maxBusyMs: 2 },
-    game: { joins: 20, leaves: 0, inputs: 1200, ignored: 0, snapshotsSent: 1200, snapshotBytes: 324_000, sendFailures: 0, refused: 0 },
+    game: { joins: 20, leaves: 0, inputs: 1200, ignored: 0, snapshotsSent: 1200, snapshotBytes: 324_000, sendFailures: 0, refused: 0, spectators: 0 },
     inputsPerS: 400,
     snapshotsPerS: 400,
     bots,

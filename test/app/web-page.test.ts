@@ -2,7 +2,8 @@
  * The demo's web page (`startWebPage`): what it serves over HTTP, and, in headless Chromium, a
  * browser joining a game over WebSocket — a small `ws` server in the test speaks the game protocol
  * (`src/app/protocol.ts`): WELCOME and a SNAPSHOT out, INPUTs in. A player's INPUTs aim at its own
- * entity's position from the snapshot (its target starts where it is); a spectator sends none.
+ * entity's position from the snapshot (its target starts where it is); a spectator sends one SPECTATE
+ * and no INPUT.
  *
  * No Chromium → the browser tests fail with an install hint (they never skip).
  */
@@ -10,7 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { type WebSocket, WebSocketServer } from 'ws';
 import { Datagram } from '../../src/datagram/index.js';
-import { type InputMessage, decodeInput, encodeSnapshot, writeWelcome } from '../../src/app/protocol.js';
+import { type InputMessage, MessageType, SPECTATE_BYTES, decodeInput, encodeSnapshot, writeWelcome } from '../../src/app/protocol.js';
 import { PyDatagram } from '../../src/datagram/index.js';
 import { parsePageConfig, resolveWsUrl } from '../../src/app/web/client/config.js';
 import { WorldState } from '../../src/app/web/client/world.js';
@@ -18,9 +19,17 @@ import { pageHtml } from '../../src/app/web/page-html.js';
 import { startWebPage } from '../../src/app/web/web-page.js';
 import { launchChromium, waitUntil } from '../helpers/browser.js';
 
-/** A game server stand-in: WELCOME (ids from 7) and one SNAPSHOT per connection; records each connection's INPUTs. */
-async function startGameStandIn(): Promise<{ url: string; conns: Array<{ id: number; inputs: InputMessage[]; bad: number }> }> {
-  const conns: Array<{ id: number; inputs: InputMessage[]; bad: number }> = [];
+/** What the stand-in saw of one connection: its INPUTs, its SPECTATEs, anything else (bad). */
+interface SeenConnection {
+  id: number;
+  inputs: InputMessage[];
+  spectates: number;
+  bad: number;
+}
+
+/** A game server stand-in: WELCOME (ids from 7) and one SNAPSHOT per connection; records each connection's INPUTs and SPECTATEs. */
+async function startGameStandIn(): Promise<{ url: string; conns: SeenConnection[] }> {
+  const conns: SeenConnection[] = [];
   const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
   await new Promise<void>((r) => wss.once('listening', () => r()));
   onTestFinished(() => new Promise<void>((r) => {
@@ -29,12 +38,14 @@ async function startGameStandIn(): Promise<{ url: string; conns: Array<{ id: num
   }));
   let nextId = 7;
   wss.on('connection', (ws: WebSocket) => {
-    const me = { id: nextId++, inputs: [] as InputMessage[], bad: 0 };
+    const me: SeenConnection = { id: nextId++, inputs: [], spectates: 0, bad: 0 };
     conns.push(me);
     ws.on('message', (data, isBinary) => {
       try {
         if (!isBinary) throw new Error('text');
-        me.inputs.push(decodeInput(new Datagram(new Uint8Array(data as Buffer))));
+        const bytes = new Uint8Array(data as Buffer);
+        if (bytes.length === SPECTATE_BYTES && bytes[0] === MessageType.SPECTATE) me.spectates++;
+        else me.inputs.push(decodeInput(new Datagram(bytes)));
       } catch {
         me.bad++;
       }
@@ -143,7 +154,7 @@ describe('demo web page in headless Chromium', () => {
     expect(c.inputs[0]!.sendTimeMs).toBeGreaterThan(0);
   });
 
-  it('a spectator joins and sends nothing, while a player beside it sends INPUTs', async () => {
+  it('a spectator joins, sends one SPECTATE and nothing else, while a player beside it sends INPUTs', async () => {
     const game = await startGameStandIn();
     const p = await page(game.url);
     const spectator = launchChromium(`${p.url}?role=spectator`);
@@ -152,6 +163,8 @@ describe('demo web page in headless Chromium', () => {
     // By the player's third INPUT (three ticks after its snapshot) a spectator that sent inputs would have.
     await waitUntil(() => (game.conns[1]?.inputs.length ?? 0) >= 3, { chromium: player, what: () => `3 INPUTs from the player page (connections ${JSON.stringify(game.conns)})` });
     expect(game.conns[0]!.inputs).toEqual([]);
+    expect(game.conns[0]!.spectates).toBe(1);
+    expect(game.conns[1]!.spectates).toBe(0);
     expect(game.conns[0]!.bad + game.conns[1]!.bad).toBe(0);
   });
 });

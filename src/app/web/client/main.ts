@@ -1,7 +1,8 @@
 /**
  * The demo page's script (loaded as an ES module by the page `startWebPage` serves): joins the live
  * world over WebSocket as a player (click or tap sets where its entity goes, arrow keys / WASD move
- * that target; INPUT datagrams at the server's tick rate) or as a spectator (sends nothing), and
+ * that target; INPUT datagrams at the server's tick rate) or as a spectator (one SPECTATE, which takes
+ * its entity out of the world, then nothing), and
  * draws the entities of every SNAPSHOT on a canvas. `?role=player` or `?role=spectator` in the page
  * URL joins at once; otherwise the buttons choose.
  *
@@ -12,7 +13,7 @@
  * @module
  */
 import { type BrowserConnection, PyDatagram, connect } from '../../../browser/index.js';
-import { writeInput } from '../../protocol.js';
+import { writeInput, writeSpectate } from '../../protocol.js';
 import { parsePageConfig, resolveWsUrl } from './config.js';
 import { PlayerControls } from './controls.js';
 import { type ButtonLike, type CanvasLike, byId, pageWindow } from './dom.js';
@@ -73,6 +74,11 @@ async function join(role: Role): Promise<void> {
   }
   const s: Session = { role, conn, world: new WorldState(), sequence: 0, lastInputAtMs: 0, inputsSent: 0 };
   session = s;
+  if (role === 'spectator') {
+    const spectate = new PyDatagram();
+    writeSpectate(spectate);
+    conn.send(spectate); // the server takes this client's entity out of the world
+  }
   world = s.world;
   headerStatus.textContent = `${role} · ${wsUrl}`;
   hint.hidden = role !== 'player';
