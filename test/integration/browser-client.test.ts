@@ -8,8 +8,10 @@
  * with the `ws` package as the WebSocket, and the server checks that what the browser sent is byte
  * for byte what Node's PyDatagram writes for the same fields.
  *
- * The server is `ws`'s `WebSocketServer` until the pandanet WebSocket rendezvous serves these paths;
- * no pandanet manager is involved, so there is no thread mode to vary here.
+ * The server here is `ws`'s `WebSocketServer`, a reference implementation, so this file tests the
+ * browser library alone (its close codes and handshake failures come from a server that can be made
+ * to misbehave on purpose); no pandanet manager is involved, so there is no thread mode to vary.
+ * `browser-pandanet.test.ts` runs the browser against pandanet's own rendezvous, in every mode.
  *
  * No Chromium → the browser test fails with an install hint (it never skips).
  */
