@@ -35,6 +35,21 @@ function inbox(reader: QueuedConnectionReader): { welcome: number[]; snapshots: 
   return box;
 }
 
+/** Per connection of `client`: its WELCOME's entity id and the latest SNAPSHOT; `take` reads what arrived. */
+function latestPerConnection(client: ReturnType<typeof makeClient>): { boxes: Array<{ welcome: number; last: SnapshotMessage | null }>; take(): void } {
+  const boxes = client.connections.map(() => ({ welcome: -1, last: null as SnapshotMessage | null }));
+  const got: Received[] = [];
+  const take = (): void => {
+    takeAll(client.reader, got);
+    for (const r of got.splice(0)) {
+      const i = client.connections.indexOf(r.conn!);
+      if (r.bytes[0] === MessageType.WELCOME) boxes[i]!.welcome = new InPlaceReader().welcome(r.bytes, 0, r.bytes.length)!.entityId;
+      else if (r.bytes[0] === MessageType.SNAPSHOT) boxes[i]!.last = decodeSnapshot(new Datagram(r.bytes));
+    }
+  };
+  return { boxes, take };
+}
+
 describe('GameServer', () => {
   it('welcomes a client, echoes its input in the next snapshot, moves its entity, and sees it leave', async () => {
     const server = startServer();
@@ -76,16 +91,7 @@ describe('GameServer', () => {
   it('sends each client only its nearest entities when they do not all fit', async () => {
     const server = startServer({ maxSnapshotEntities: 2 });
     const client = makeClient(server.port, 1, 3);
-    const boxes = client.connections.map(() => ({ welcome: -1, last: null as SnapshotMessage | null }));
-    const got: Received[] = [];
-    const take = (): void => {
-      takeAll(client.reader, got);
-      for (const r of got.splice(0)) {
-        const i = client.connections.indexOf(r.conn!);
-        if (r.bytes[0] === MessageType.WELCOME) boxes[i]!.welcome = new InPlaceReader().welcome(r.bytes, 0, r.bytes.length)!.entityId;
-        else if (r.bytes[0] === MessageType.SNAPSHOT) boxes[i]!.last = decodeSnapshot(new Datagram(r.bytes));
-      }
-    };
+    const { boxes, take } = latestPerConnection(client);
     await waitFor(() => boxes.every((b) => b.last !== null && server.clientCount === 3 && b.last.entities.length === 2), { what: '2-entity snapshots for 3 clients', tick: take });
     // Distance 0: each client's own entity is always among its nearest.
     for (const b of boxes) expect(b.last!.entities.map((e) => e.id)).toContain(b.welcome);
@@ -94,16 +100,7 @@ describe('GameServer', () => {
   it('a SPECTATE takes a client’s entity out of the world: it still gets snapshots (nearest entities too), its inputs are ignored', async () => {
     const server = startServer({ maxSnapshotEntities: 2 });
     const client = makeClient(server.port, 1, 4);
-    const boxes = client.connections.map(() => ({ welcome: -1, last: null as SnapshotMessage | null }));
-    const got: Received[] = [];
-    const take = (): void => {
-      takeAll(client.reader, got);
-      for (const r of got.splice(0)) {
-        const i = client.connections.indexOf(r.conn!);
-        if (r.bytes[0] === MessageType.WELCOME) boxes[i]!.welcome = new InPlaceReader().welcome(r.bytes, 0, r.bytes.length)!.entityId;
-        else if (r.bytes[0] === MessageType.SNAPSHOT) boxes[i]!.last = decodeSnapshot(new Datagram(r.bytes));
-      }
-    };
+    const { boxes, take } = latestPerConnection(client);
     await waitFor(() => server.clientCount === 4 && boxes.every((b) => b.last !== null), { what: 'snapshots for 4 clients', tick: take });
     const watcher = boxes[3]!.welcome;
     const spectate = new Datagram();
