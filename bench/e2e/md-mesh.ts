@@ -19,6 +19,9 @@
  *   participants on the root, odd on the child, the same client and phases. Without it the
  *   ~75 k datagrams/s of ../shared/astron-md-protocol.md is quoted. Targets: cross-node ≥ 1.5× the
  *   tree, p99 ≤ 2 ms at 50 % load.
+ * - `Astron tree, cross-branch (measured)`, with `$ASTROND` too: a root and two children, the
+ *   participants on the children only, so every datagram crosses the root (child → root → child):
+ *   the path of traffic between branches of a real tree, which the mesh replaces.
  * - `client loopback`: the same client in cross-node mode against one plain `node:net` router,
  *   at the round's mesh rate: the floor the client, its ticker and one trivial hop set.
  * - Open-loop senders tick every `tickUs` (250 µs by default here, a clock thread:
@@ -97,6 +100,8 @@ interface MeshRun {
   ratioToAstronTree: number;
   /** This run's throughput over the measured Astron tree's of the same round (with `astrond`). */
   ratioToAstronMeasured?: number;
+  /** The same over the measured cross-branch tree's (root between two children) of the same round. */
+  ratioToAstronCrossBranch?: number;
   /** Process CPU of the routers / peers per datagram in the max phase, µs. */
   cpuUsPerDg: number;
   /** Of that, the routers' main threads' (routing, NATS), µs; the rest is their I/O threads' (mesh and Astron tree runs). */
@@ -115,6 +120,7 @@ interface MeshSummary {
   ratioToRaw: Spread | null;
   ratioToAstronTree: Spread;
   ratioToAstronMeasured: Spread | null;
+  ratioToAstronCrossBranch: Spread | null;
   cpuUsPerDg: Spread;
   points: Array<{ load: number; ratePerSec: Spread; p50: Spread; p99: Spread; p999: Spread; serviceP99: Spread; sendLagP99: Spread; missing: number }>;
   /** Other processes' load before the runs (cores). */
@@ -143,10 +149,12 @@ export interface MdMeshResult extends ResultHeader {
 
 /** The kinds a round runs in rotation (the loopback baseline runs last in each round: it needs the mesh's rate). */
 function rotated(o: MdMeshOptions): string[] {
-  return [...o.natsBatches.map((b) => (b === 1 ? 'raw NATS' : `raw NATS ×${b}`)), ...o.threads.map((t) => `pandanet mesh t${t}`), ...(o.astrond !== null ? [ASTRON_TREE] : [])];
+  return [...o.natsBatches.map((b) => (b === 1 ? 'raw NATS' : `raw NATS ×${b}`)), ...o.threads.map((t) => `pandanet mesh t${t}`), ...(o.astrond !== null ? [ASTRON_TREE, ASTRON_CROSS] : [])];
 }
 
 const ASTRON_TREE = 'Astron MD tree (measured)';
+/** Three astronds: a root and two children, the participants on the children (every datagram crosses the root). */
+const ASTRON_CROSS = 'Astron tree, cross-branch (measured)';
 
 const LOOPBACK = 'client loopback';
 
@@ -315,6 +323,20 @@ async function runAstronTree(o: MdMeshOptions, kind: string, roundNo: number): P
   ], roundNo);
 }
 
+/**
+ * A three-node Astron tree: a root and two children connected to it, participants on the children
+ * only, so every datagram goes child → root → child (Astron's cross-branch path).
+ */
+async function runAstronCrossBranch(o: MdMeshOptions, kind: string, roundNo: number): Promise<MeshRun> {
+  const [root, a, b] = [await freePort(), await freePort(), await freePort()];
+  const bin = o.astrond!;
+  return runClientKind(o, kind, [
+    { router: 'astron', threads: 0, name: 'astron-root', relayOnly: true, astron: { bin, port: root } },
+    { router: 'astron', threads: 0, name: 'astron-child-a', astron: { bin, port: a, upstreamPort: root } },
+    { router: 'astron', threads: 0, name: 'astron-child-b', astron: { bin, port: b, upstreamPort: root } },
+  ], roundNo);
+}
+
 async function runMesh(o: MdMeshOptions, kind: string, threads: number, roundNo: number): Promise<MeshRun> {
   const nats = await startNats();
   try {
@@ -455,12 +477,14 @@ function summarize(o: MdMeshOptions, runs: MeshRun[]): MeshSummary[] {
     const ok = mine.filter((r) => r.ok);
     const ratios = ok.map((r) => r.ratioToRaw).filter((x): x is number => x !== undefined);
     const astronRatios = ok.map((r) => r.ratioToAstronMeasured).filter((x): x is number => x !== undefined);
+    const crossRatios = ok.map((r) => r.ratioToAstronCrossBranch).filter((x): x is number => x !== undefined);
     return {
       kind,
       datagramsPerSec: spread(ok.map((r) => r.datagramsPerSec)),
       ratioToRaw: ratios.length > 0 ? spread(ratios) : null,
       ratioToAstronTree: spread(ok.map((r) => r.ratioToAstronTree)),
       ratioToAstronMeasured: astronRatios.length > 0 ? spread(astronRatios) : null,
+      ratioToAstronCrossBranch: crossRatios.length > 0 ? spread(crossRatios) : null,
       cpuUsPerDg: spread(ok.map((r) => r.cpuUsPerDg)),
       points: o.loads.map((load) => {
         const ps = ok.map((r) => r.points.find((p) => p.load === load)).filter((p) => p !== undefined);
@@ -492,6 +516,7 @@ export function mdMeshTable(r: MdMeshResult): string {
       s.kind === 'raw NATS' ? '1' : range(s.ratioToRaw, f2),
       range(s.ratioToAstronTree, f2),
       range(s.ratioToAstronMeasured, f2),
+      range(s.ratioToAstronCrossBranch, f2),
       range(s.cpuUsPerDg, f2),
       p === undefined ? '—' : `${Math.round(p.load * 100)} %: ${range(p.ratePerSec, k)}`,
       p === undefined ? '—' : range(p.p50, us),
@@ -504,10 +529,10 @@ export function mdMeshTable(r: MdMeshResult): string {
       `${s.okRuns}/${s.okRuns + s.failedRuns}`,
     ];
   });
-  rows.push(['Astron MD tree, two nodes (reference: quoted from the protocol notes)', `~${k(r.astronTreeReferencePerSec)}`, '—', '1', '—', '—', '—', '—', '—', '—', '—', '—', '—', '—', '—']);
+  rows.push(['Astron MD tree, two nodes (reference: quoted from the protocol notes)', `~${k(r.astronTreeReferencePerSec)}`, '—', '1', '—', '—', '—', '—', '—', '—', '—', '—', '—', '—', '—', '—']);
   return mdTable(
-    ['path (cross-node)', 'datagrams/s median (min–max)', '× raw NATS, one per message (same round)', `× Astron tree (quoted ~${k(r.astronTreeReferencePerSec)}/s)`, '× Astron tree measured (same round)', 'routers’ / peers’ process CPU µs/dg', 'open-loop load: offered dg/s', 'p50', 'p99', 'p99.9', 'p99 from the actual write', 'senders’ ticker lateness p99', 'missing (all runs)', 'other processes’ load before the run, cores', 'ok/runs'],
-    ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
+    ['path (cross-node)', 'datagrams/s median (min–max)', '× raw NATS, one per message (same round)', `× Astron tree (quoted ~${k(r.astronTreeReferencePerSec)}/s)`, '× Astron tree measured (same round)', '× Astron cross-branch tree measured (same round)', 'routers’ / peers’ process CPU µs/dg', 'open-loop load: offered dg/s', 'p50', 'p99', 'p99.9', 'p99 from the actual write', 'senders’ ticker lateness p99', 'missing (all runs)', 'other processes’ load before the run, cores', 'ok/runs'],
+    ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
     rows,
   );
 }
@@ -532,7 +557,7 @@ export async function runMdMesh(options: Partial<MdMeshOptions>, progress: Progr
   const ks = kinds(o);
   const runs: MeshRun[] = [];
   console.log(
-    `md-mesh: two nodes over a nats-server started per run; ${o.participants} participants (half on each node, each sending only to the other node's), ${o.datagramBytes} B datagrams, ${o.inFlight} in flight per participant; raw NATS peers with the same total in flight (${o.natsBatches.map((b) => `${b}/message`).join(', ')}); ${o.runs} rounds; open loop at ${o.loads.map((l) => `${l * 100} %`).join('/')}; ${o.astrond !== null ? `Astron tree measured (${o.astrond})` : `Astron tree ~${k(ASTRON_TREE_REFERENCE_PER_SEC)} dg/s (quoted)`}; ticker ${o.tickUs} µs${o.loopback ? '; client loopback at the mesh rate' : ''}; kill -9: ${o.killReps} × deadAfterMs ${o.deadAfterMs.join('/')}`,
+    `md-mesh: two nodes over a nats-server started per run; ${o.participants} participants (half on each node, each sending only to the other node's), ${o.datagramBytes} B datagrams, ${o.inFlight} in flight per participant; raw NATS peers with the same total in flight (${o.natsBatches.map((b) => `${b}/message`).join(', ')}); ${o.runs} rounds; open loop at ${o.loads.map((l) => `${l * 100} %`).join('/')}; ${o.astrond !== null ? `Astron trees measured (two nodes; root between two children) (${o.astrond})` : `Astron tree ~${k(ASTRON_TREE_REFERENCE_PER_SEC)} dg/s (quoted)`}; ticker ${o.tickUs} µs${o.loopback ? '; client loopback at the mesh rate' : ''}; kill -9: ${o.killReps} × deadAfterMs ${o.deadAfterMs.join('/')}`,
   );
   const quiet = new Quiet({ perRunMs: o.quietWaitMs, cores: 0.25, budgetMs: Math.max(o.quietBudgetMs, o.quietWaitMs * ks.length * o.runs) });
   const rot = rotated(o);
@@ -552,7 +577,9 @@ export async function runMdMesh(options: Partial<MdMeshOptions>, progress: Progr
           ? await runClientKind(o, kind, { router: 'baseline', threads: 0, flush: 'tick', crossLoopback: true }, roundNo, meshRates())
           : kind === ASTRON_TREE
             ? await runAstronTree(o, kind, roundNo)
-            : await runMesh(o, kind, Number(kind.slice('pandanet mesh t'.length)), roundNo);
+            : kind === ASTRON_CROSS
+              ? await runAstronCrossBranch(o, kind, roundNo)
+              : await runMesh(o, kind, Number(kind.slice('pandanet mesh t'.length)), roundNo);
       run.loadBefore = round(loadBefore, 2);
       runs.push(run);
       thisRound.push(run);
@@ -567,6 +594,8 @@ export async function runMdMesh(options: Partial<MdMeshOptions>, progress: Progr
     for (const r of thisRound) if (r.ok && raw?.ok === true && r !== raw) r.ratioToRaw = r.datagramsPerSec / raw.datagramsPerSec;
     const astron = thisRound.find((r) => r.kind === ASTRON_TREE);
     for (const r of thisRound) if (r.ok && astron?.ok === true) r.ratioToAstronMeasured = r.datagramsPerSec / astron.datagramsPerSec;
+    const cross = thisRound.find((r) => r.kind === ASTRON_CROSS);
+    for (const r of thisRound) if (r.ok && cross?.ok === true) r.ratioToAstronCrossBranch = r.datagramsPerSec / cross.datagramsPerSec;
   }
   const kill: KillSeries[] = [];
   if (o.killReps > 0) for (const d of o.deadAfterMs) kill.push(await killSeries(o, d, progress));
@@ -578,6 +607,9 @@ export async function runMdMesh(options: Partial<MdMeshOptions>, progress: Progr
       targets.push({ kind: s.kind, target: `cross-node ≥ ${MESH_TARGET_TIMES}× the two-node Astron tree (measured, same round)`, value: round(s.ratioToAstronMeasured.median, 2), pass: s.ratioToAstronMeasured.median >= MESH_TARGET_TIMES });
     } else {
       targets.push({ kind: s.kind, target: `cross-node ≥ ${MESH_TARGET_TIMES}× the two-node Astron tree (~${k(ASTRON_TREE_REFERENCE_PER_SEC)} dg/s, reference)`, value: round(s.ratioToAstronTree.median, 2), pass: s.ratioToAstronTree.median >= MESH_TARGET_TIMES });
+    }
+    if (s.ratioToAstronCrossBranch !== null) {
+      targets.push({ kind: s.kind, target: `cross-node ≥ ${MESH_TARGET_TIMES}× the cross-branch Astron tree (root between two children; measured, same round)`, value: round(s.ratioToAstronCrossBranch.median, 2), pass: s.ratioToAstronCrossBranch.median >= MESH_TARGET_TIMES });
     }
     const p = s.points.find((x) => x.load === 0.5);
     if (p !== undefined) targets.push({ kind: s.kind, target: `p99 ≤ ${MESH_TARGET_P99_US / 1000} ms at 50 % load (µs)`, value: Math.round(p.p99.median), pass: p.p99.median <= MESH_TARGET_P99_US });
@@ -600,7 +632,7 @@ export async function runMdMesh(options: Partial<MdMeshOptions>, progress: Progr
       `Raw NATS: two Node processes publishing to each other (\`@nats-io/transport-node\`, core pub/sub), ${o.natsBatches.map((b) => (b === 1 ? 'one datagram per message' : `up to ${b} datagrams per message`)).join(' / ')}, the same total in flight (${o.participants} × ${o.inFlight}) and the same phases`,
       `Throughput: closed loop, ${o.maxWarmupMs} ms warm-up, ${o.maxMeasureMs} ms measured. Latency: open loop at ${o.loads.map((l) => `${l * 100} %`).join('/')} of each path's own max, delay from the due time (no coordinated omission), ${o.warmupMs} + ${o.measureMs} ms`,
       o.astrond !== null
-        ? `Astron: a two-node Astron MD tree measured in every round — a root \`astrond\` and a child connected to it (a native build of Astron's source at ${o.astrond}, message director only), even participants on the root, odd on the child, the same client, checks and phases; ratios are to it, same round (the quoted ~${k(ASTRON_TREE_REFERENCE_PER_SEC)}/s is shown for reference)`
+        ? `Astron: a two-node Astron MD tree measured in every round — a root \`astrond\` and a child connected to it (a native build of Astron's source at ${o.astrond}, message director only), even participants on the root, odd on the child, the same client, checks and phases; ratios are to it, same round (the quoted ~${k(ASTRON_TREE_REFERENCE_PER_SEC)}/s is shown for reference). Also a cross-branch tree: a root and two children, the participants on the children only, so every datagram goes child → root → child`
         : `Astron: ~${k(ASTRON_TREE_REFERENCE_PER_SEC)} datagrams/s cross-node through a two-node Astron MD tree (a Node client, this box), quoted from the protocol reference; not measured in this run`,
       `Open-loop senders tick every ${o.tickUs} µs (${o.tickUs >= 1000 ? '`setTimeout(f, 1)`' : 'a clock thread, bench/e2e/md-ticker.ts'}); “ticker lateness” is how late the senders wrote each datagram after its due time, “from the actual write” the delay without it${o.loopback ? '; “client loopback”: the same client against one plain `node:net` router at the round’s mesh rate, the floor the client and one trivial hop set' : ''}`,
     ])}\n## Cross-node throughput and latency\n\n${t1}\n${t2 !== '' ? `\n## Post-removes after kill -9 of a node\n\n${t2}\n` : ''}\n## Targets\n\n${targetLines.join('\n')}\n${failures.length > 0 ? `\n## Failed runs (left out of the medians)\n\n${failures.join('\n')}\n` : ''}`;

@@ -46,6 +46,11 @@ export interface MdRouterParams {
    * cross-node mode against this one router (both "nodes" are it) — md-mesh's loopback baseline.
    */
   crossLoopback?: boolean;
+  /**
+   * Read by the orchestrator, not the router: no participant connects here (a tree's root between
+   * two children that hold them: md-mesh's cross-branch tree). Default: participants may.
+   */
+  relayOnly?: boolean;
   /** astron: the astrond binary, its port on 127.0.0.1, and its parent's port (a child of Astron's tree). */
   astron?: { bin: string; port: number; upstreamPort?: number };
 }

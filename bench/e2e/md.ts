@@ -224,12 +224,16 @@ class MdSession {
     private readonly ctx: RunContext,
   ) {}
 
-  /** One router per entry of `params`; with two, participants alternate between them and send only across (MdClientParams.port2). */
+  /**
+   * One router per entry of `params` (spawned in order); participants connect to the first two that
+   * are not `relayOnly`, alternating between them and sending only across (MdClientParams.port2).
+   */
   static async open(ctx: RunContext, o: MdOptions, params: MdRouterParams | MdRouterParams[], label: string): Promise<MdSession> {
     const list = Array.isArray(params) ? params : [params];
     const routers = list.map((rp, i) => ctx.spawn<MdRouterMessage, MdRouterCommand>(ROUTER, rp, `md-router ${label}${list.length > 1 ? ` n${i + 1}` : ''}`));
-    const ports: number[] = [];
-    for (const r of routers) ports.push((await r.next('listening', ctx.left())).port);
+    const all: number[] = [];
+    for (const r of routers) all.push((await r.next('listening', ctx.left())).port);
+    const ports = all.filter((_, i) => list[i]!.relayOnly !== true);
     const port2 = ports.length > 1 ? ports[1]! : list[0]!.crossLoopback === true ? ports[0]! : undefined;
     const cp: MdClientParams = { host: '127.0.0.1', port: ports[0]!, ...(port2 !== undefined ? { port2 } : {}), participants: o.participants, clientThreads: o.clientThreads, datagramBytes: o.datagramBytes, channelBase: 1_000_000 };
     const client = ctx.spawn<MdClientMessage, MdClientCommand>(CLIENT, cp, `md-client ${label}`);
