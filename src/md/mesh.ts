@@ -290,7 +290,7 @@ export class MdMesh<C> implements DirectorMesh<C> {
   #seq = 0;
   #nc: NatsConnection | null = null;
   #kv: KV | null = null;
-  /** The KV module and bucket name, for {@link #openKv}'s retries. */
+  /** The KV module (imported at connect), for {@link #openKv}'s retries. */
   #kvModule: KvModule | null = null;
   readonly #bucket: string;
   #kvRetryMs = KV_RETRY_MIN_MS;
