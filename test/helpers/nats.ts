@@ -53,15 +53,15 @@ function exited(p: ChildProcess): Promise<void> {
 
 /**
  * Starts `nats-server -js` (or, with `jetStream: false`, without JetStream) on a free port with a
- * fresh storage dir; stopped when the test finishes.
+ * fresh storage dir, with `args` added (auth, TLS); stopped when the test finishes.
  */
-export async function startNats(opts: { jetStream?: boolean } = {}): Promise<NatsServer> {
+export async function startNats(opts: { jetStream?: boolean; args?: string[] } = {}): Promise<NatsServer> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'pandanet-nats-'));
   const port = await freePort();
   let proc: ChildProcess | null = null;
   let log = '';
   const launch = async (jetStream = opts.jetStream ?? true): Promise<void> => {
-    const p = spawn(NATS_SERVER, [...(jetStream ? ['-js'] : []), '-a', '127.0.0.1', '-p', String(port), '-sd', dir], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const p = spawn(NATS_SERVER, [...(jetStream ? ['-js'] : []), '-a', '127.0.0.1', '-p', String(port), '-sd', dir, ...(opts.args ?? [])], { stdio: ['ignore', 'ignore', 'pipe'] });
     proc = p;
     log = '';
     let ready = false;
