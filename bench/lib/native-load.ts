@@ -30,6 +30,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { ClientCommand, ClientMessage, ClientParams } from '../e2e/protocol.js';
 import type { RateClientCommand, RateClientMessage, RateClientParams } from '../e2e/rate-client.js';
+import type { RateTaskPhaseResult } from '../e2e/rate-task.js';
 import type { Percentiles } from './percentiles.js';
 import { InboxProcess, ProcessInbox } from './process-inbox.js';
 
@@ -271,25 +272,18 @@ function percentilesOf(p: NativePercentiles | null): Percentiles | null {
   return { count: n(p.count), min: n(p.min), p50: n(p.p50), p90: n(p.p90), p99: n(p.p99), p999: n(p.p999), max: n(p.max), mean: n(p.mean), overflow: n(p.overflow) };
 }
 
-/** A `phaseResult` line of the binary in `--phases` mode, as printed. */
-export interface NativePhaseLine {
-  kind: 'phaseResult';
-  id: number;
+/**
+ * A `phaseResult` line of the binary in `--phases` mode, as printed: the Node rate task's phase
+ * result (the same counters), with the phase's mode, percentiles instead of sample arrays, and the
+ * binary's errors.
+ */
+export type NativePhaseLine = Omit<RateTaskPhaseResult, 'latency' | 'service' | 'sendLag' | 'overflow'> & {
   mode: 'max' | 'rate';
-  sent: number;
-  received: number;
-  measured: number;
-  measuredReceived: number;
-  missing: number;
-  dropped: number;
-  mismatches: number;
-  measuredMs: number;
-  cpuUs: number;
   latency: NativePercentiles | null;
   service: NativePercentiles | null;
   sendLag: NativePercentiles | null;
   errors: string[];
-}
+};
 
 /** The Node rate client's `phaseResult` for a native phase line (`ratePerSec`: the phase's asked rate). */
 export function toRatePhaseResult(r: NativePhaseLine, ratePerSec: number): RateClientMessage {
