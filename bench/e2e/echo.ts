@@ -94,11 +94,15 @@ export interface EchoOptions {
 /** The node:net baselines: `chunk` echoes each read chunk as it lies; `realistic` parses, copies and replies per datagram. */
 export type BaselineKind = 'chunk' | 'realistic';
 
-/** Defaults: the issue's workload. */
+/**
+ * Defaults: the issue's workload. 10,000 datagrams per connection (1M per run): at 2,000 a run lasts
+ * 0.2–0.7 s and pandanet's ratio reads its start-up (its threads still settling onto the 2 cores)
+ * rather than the steady state a server lives in; see docs/benchmarks.md, "run length".
+ */
 export const ECHO_DEFAULTS: EchoOptions = {
   runs: 3,
   connections: 100,
-  perConnection: 2000,
+  perConnection: 10_000,
   warmupPerConnection: 1000,
   inFlight: 32,
   payloadBytes: 64,
