@@ -1,9 +1,10 @@
 /**
  * NATS credentials and TLS reach the mesh's client (issue 16), against real nats-servers that require
  * them: a user and password (in the URL, percent-encoded, or as options), a token (in the URL or as
- * an option), and a TLS-only server (the node trusts its self-signed certificate with `tls.caFile`).
- * Nodes with the right credentials join and route across; a wrong password, a missing token and a
- * node that does not trust the certificate are refused at `start()` with a typed `SocketError`.
+ * an option), a `.creds` file (a server in operator mode: user JWT + nkey seed), and a TLS-only server
+ * (the node trusts its self-signed certificate with `tls.caFile`). Nodes with the right credentials
+ * join and route across; a wrong password, a missing token, a user of an unknown account and a node
+ * that does not trust the certificate are refused at `start()` with a typed `SocketError`.
  * Every thread mode.
  */
 import { execFileSync } from 'node:child_process';
@@ -16,6 +17,7 @@ import type { MdNatsOptions } from '../../src/md/mesh.js';
 import { MODES, waitFor } from '../helpers/net.js';
 import { connectParticipant, ctl, hex, mdDg } from '../helpers/md.js';
 import { startMeshMd, startNats } from '../helpers/nats.js';
+import { operatorSetup } from '../helpers/nats-creds.js';
 
 /** A self-signed certificate for 127.0.0.1 (CN; subjectAltName IP:127.0.0.1 and DNS:localhost, the name the NATS client checks for an IP), made with the `openssl` CLI; its files' paths. */
 function certFor127(): { certFile: string; keyFile: string } {
@@ -65,6 +67,17 @@ describe.each(MODES)('mesh credentials and TLS ($name)', ({ threads }) => {
     const d = await startMeshMd(threads, withToken, { token: 's3cret-token' }, { name: 'option-token' });
     await routesAcross(d, c);
     expect(await refused(threads, { servers: withToken.url })).toMatch(/authoriz/i);
+  });
+
+  it('a .creds file (operator mode) is sent: nodes join, route and open the post-remove store; a user of an account the server does not know is refused', async () => {
+    const { configFile, credsFile, unknownAccountCredsFile } = operatorSetup();
+    const nats = await startNats({ args: ['-c', configFile] });
+    const a = await startMeshMd(threads, nats, { credsFile }, { name: 'creds-a' });
+    const b = await startMeshMd(threads, nats, { credsFile }, { name: 'creds-b' });
+    await waitFor(() => a.md.getStats().meshKv === 'up', { what: 'the post-remove store to open in the creds user’s account' });
+    await routesAcross(a, b);
+    expect(await refused(threads, { servers: nats.url })).toMatch(/authoriz/i);
+    expect(await refused(threads, { servers: nats.url, credsFile: unknownAccountCredsFile })).toMatch(/authoriz/i);
   });
 
   it('TLS: nodes that trust the server’s certificate (tls.caFile) join a TLS-only NATS and route; one that does not trust it is refused', async () => {
