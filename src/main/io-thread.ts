@@ -73,7 +73,8 @@ export class IoThread {
   /** `Async` calls awaiting their `reply` notice, by call id. */
   private readonly replies = new Map<number, (r: SyncResult) => void>();
   private nextCallId = 1;
-  private handles = 0;
+  /** The worker owns a socket, a rendezvous or a handshake in progress (its last `live` notice). */
+  private ownsHandles = false;
   private callsIssued = 0;
   private callsDoneReported = 0;
   private pendingAsync = 0;
@@ -217,7 +218,7 @@ export class IoThread {
       return;
     }
     if (m.kind === 'live') {
-      this.handles = m.handles;
+      this.ownsHandles = m.live;
       this.callsDoneReported = m.callsDone;
       this.updateRef();
     }
@@ -228,7 +229,7 @@ export class IoThread {
    * call for us, or may have just created a socket it has not reported yet.
    */
   updateRef(): void {
-    const want = this.alive && (this.handles > 0 || this.pendingAsync > 0 || this.callsDoneReported < this.callsIssued);
+    const want = this.alive && (this.ownsHandles || this.pendingAsync > 0 || this.callsDoneReported < this.callsIssued);
     if (want === this.referenced) return;
     this.referenced = want;
     if (want) this.worker.ref();

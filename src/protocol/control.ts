@@ -107,10 +107,11 @@ export type ControlMessage =
   | { kind: 'shutdown'; timeoutMs: number; report: SharedArrayBuffer };
 
 /**
- * Worker → main notifications that are not per-datagram (rare; postMessage is fine for them): the
- * handles it owns (for the process's lifetime), and the answers to `call`s made with `reply: 'message'`.
+ * Worker → main notifications that are not per-datagram (rare; postMessage is fine for them): whether
+ * it owns any handle, when that changes (for the process's lifetime), and the answers to `call`s made
+ * with `reply: 'message'`.
  */
-export type WorkerNotice = { kind: 'live'; handles: number; callsDone: number } | { kind: 'reply'; callId: number; result: SyncResult };
+export type WorkerNotice = { kind: 'live'; live: boolean; callsDone: number } | { kind: 'reply'; callId: number; result: SyncResult };
 
 /** Socket options a Connection can set (Panda's setters, made real). */
 export type SocketOptionName = 'noDelay' | 'keepAlive' | 'linger' | 'reuseAddr' | 'recvBuffer' | 'sendBuffer' | 'ttl' | 'tos' | 'maxSegment' | 'broadcast';

@@ -8,7 +8,7 @@
  * - drains its outbound ring (sends and closes, in the order the main thread issued them);
  * - publishes accepts and resets through its event ring, after the datagrams that preceded them;
  * - spreads accepted connections over the pool by duplicating their descriptor to a peer worker;
- * - tells the main thread how many live handles it owns, so the process can exit when none are left.
+ * - tells the main thread whether it owns any live handle, so the process can exit when none are left.
  *
  * It never blocks in `Atomics.wait` (that would stop its sockets); it waits with `Atomics.waitAsync`.
  *
@@ -138,7 +138,8 @@ class IoWorker implements EndpointHost {
     };
   }
   private callsDone = 0;
-  private lastReportedHandles = -1;
+  /** What {@link reportLive} last told the main thread (null: nothing yet). */
+  private lastReportedLive: boolean | null = null;
   private shuttingDown = false;
 
   constructor(init: WorkerInit) {
@@ -644,12 +645,16 @@ class IoWorker implements EndpointHost {
     return this.streams.size + this.rendezvous.size + this.udp.size + handshakes;
   }
 
-  /** Tells the main thread how many handles this worker owns (only on change, or after a call). */
+  /**
+   * Tells the main thread whether this worker owns any handle, which is all its ref/unref decision
+   * needs: only when that changes, or after a call. (Not the count: a message per accept and per
+   * close cost each side a `postMessage` and an event per connection.)
+   */
   private reportLive(force: boolean): void {
-    const handles = this.handleCount();
-    if (!force && handles === this.lastReportedHandles) return;
-    this.lastReportedHandles = handles;
-    const notice: WorkerNotice = { kind: 'live', handles, callsDone: this.callsDone };
+    const live = this.handleCount() > 0;
+    if (!force && live === this.lastReportedLive) return;
+    this.lastReportedLive = live;
+    const notice: WorkerNotice = { kind: 'live', live, callsDone: this.callsDone };
     parentPort?.postMessage(notice);
   }
 
