@@ -27,7 +27,7 @@ import { collectSend } from './collect-tcp.js';
 import { runtimeOf, type ConnectionManager } from './connection-manager.js';
 import type { Runtime } from './runtime.js';
 import type { WriterStats } from './runtime/stats.js';
-import { pauseMs } from './runtime/write-batching.js';
+import { pauseMs, type DrainPacer } from './runtime/write-batching.js';
 
 /** How long `send` may wait for ring room or (with `block`) queue room, ms. */
 const SEND_WAIT_MS = 2000;
@@ -46,6 +46,8 @@ export class ConnectionWriter {
   #shut = false;
   /** Open {@link cork} calls of this writer. */
   #corks = 0;
+  /** Paces a long cork as `drainData` paces its drain: what is held goes out at a switch to another connection once it has waited 50 µs. */
+  readonly #pacer: DrainPacer;
 
   /** `numThreads` 0: immediate writer; N > 0: queued writer served by N I/O threads. */
   constructor(manager: ConnectionManager, numThreads: number) {
@@ -54,6 +56,7 @@ export class ConnectionWriter {
     this.#rt.pool.ensure(numThreads);
     this.#numThreads = numThreads;
     this.#slot = this.#rt.writers.add(this.#statsSource);
+    this.#pacer = this.#rt.out.pacer();
     this.#headerSize = this.#rt.config.tcpHeaderSize;
     this.#maxQueue = this.#rt.config.netMaxWriteQueue;
     this.#updateFrameLimit();
@@ -102,6 +105,7 @@ export class ConnectionWriter {
     }
     // Per-connection high-water mark: a peer that stops reading gets false, not unbounded memory.
     if (atPendingLimit(core, rt.config.maxPendingSendBytes)) return false;
+    if (this.#corks > 0) this.#pacer.visit(core);
     // Straight from the datagram's storage, framed in the ring: while a drainData holds the wakes, a
     // connection's run of replies becomes one batch record, which its thread writes with one copy.
     const accepted =
@@ -231,13 +235,16 @@ export class ConnectionWriter {
    * other writers wait too. Nothing is held past `uncork`, nor past anything that waits for a thread
    * (a full ring or queue, `send(…, true)`, a synchronous call such as an open): those send what is
    * held first. A `closeConnection` made while corked takes effect after the sends before it, at the
-   * `uncork` at the latest. Sends made while corked can still go out earlier, when a thread that is awake anyway takes
-   * them. Nests: each `cork` needs its `uncork`. Thread: main thread only.
+   * `uncork` at the latest. A long cork is paced as `drainData` paces its drain: when a send goes to
+   * another TCP or WebSocket connection than the one before it and what is held has waited 50 µs, it
+   * goes out (and the threads are woken), so replies never wait for the end of a long loop while the
+   * peers wait for them. Sends made while corked can also go out earlier, when a thread that is awake
+   * anyway takes them. Nests: each `cork` needs its `uncork`. Thread: main thread only.
    */
   cork(): void {
     if (this.#shut) throw new PandaNetError(ErrorCode.SHUT_DOWN, 'cork on a ConnectionWriter that was shut down');
     this.#corks++;
-    this.#rt.out.hold();
+    this.#pacer.start();
   }
 
   /**
@@ -247,7 +254,7 @@ export class ConnectionWriter {
   uncork(): void {
     if (this.#corks === 0) return;
     this.#corks--;
-    this.#rt.out.release(true);
+    this.#pacer.end();
   }
 
   /** Open {@link cork} calls of this writer (Node's `writableCorked`). Thread: main thread only. */

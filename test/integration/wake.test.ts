@@ -4,7 +4,8 @@
  * loop's idle wait (1 s). Without the wake the data still leaves — when that wait runs out — so the
  * rest of the suite passes either way; these tests look at the thread's own counters instead of a
  * clock: it slept (`outboundSleeps`), and the sleep that found the sends ended by a wake, not by
- * its idle timeout (`outboundMissedWakes` unchanged). Every test runs in every mode.
+ * its idle timeout (`outboundMissedWakes` unchanged). A long cork is paced like a drain: at a switch
+ * to another connection, what has waited 50 µs leaves before `uncork`. Every test runs in every mode.
  */
 import { describe, expect, it } from 'vitest';
 import { Datagram, type Connection, type ThreadStats } from '../../src/index.js';
@@ -59,5 +60,26 @@ describe.each(MODES)('wake-ups ($name)', ({ threads }) => {
     const after = threadOf(server, conn);
     expect(after.outboundMissedWakes - before.outboundMissedWakes, 'sleeps that ended at the idle timeout with the replies waiting').toBe(0);
     expect(after.datagramsOut - before.datagramsOut).toBe(2);
+  });
+
+  it('a long cork is paced: at a switch to another connection, the sends that waited 50 µs leave on a wake before uncork', async () => {
+    const { server, peer, conn } = await asleep(threads);
+    const other = await rawConnect(server.port);
+    const conn2 = (await acceptAll(server, 2))[1]!;
+    await waitFor(() => threadOf(server, conn2).outboundSleeps > 0, { what: 'the second connection’s outbound loop to sleep' });
+    const before = threadOf(server, conn);
+    server.writer.cork();
+    const corkedAt = performance.now();
+    for (let i = 0; i < 8; i++) expect(server.writer.send(new Datagram(PAYLOAD), conn)).toBe(true);
+    // The pacing's precondition, not a measurement: the held sends have waited at least 50 µs (bounded spin).
+    for (let i = 0; i < 1_000_000 && performance.now() - corkedAt < 0.1; i++);
+    expect(server.writer.send(new Datagram(PAYLOAD), conn2)).toBe(true); // the switch
+    const want = 8 * frame(PAYLOAD).length;
+    await waitFor(() => peer.received().length >= want, { what: () => `${want} bytes at the first client while still corked (have ${peer.received().length})` });
+    expect(server.writer.getCorked()).toBe(1);
+    const after = threadOf(server, conn);
+    expect(after.outboundMissedWakes - before.outboundMissedWakes, 'sleeps that ended at the idle timeout with the sends waiting').toBe(0);
+    server.writer.uncork();
+    await waitFor(() => other.received().length >= frame(PAYLOAD).length, { what: 'the datagram sent after the switch, at uncork' });
   });
 });
