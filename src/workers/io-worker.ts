@@ -647,8 +647,8 @@ class IoWorker implements EndpointHost {
 
   /**
    * Tells the main thread whether this worker owns any handle, which is all its ref/unref decision
-   * needs: only when that changes, or after a call. (Not the count: a message per accept and per
-   * close cost each side a `postMessage` and an event per connection.)
+   * needs: only when that changes, or after a call (a count would cost both threads a message per
+   * accept and per close).
    */
   private reportLive(force: boolean): void {
     const live = this.handleCount() > 0;

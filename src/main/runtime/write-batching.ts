@@ -8,7 +8,8 @@
  *   TCP sends to one connection join one open **batch record** (`OutOp.SEND_TCP_BATCH`, framed here:
  *   `[u32 count]` then the datagrams with their length headers), published when the hold is released
  *   (or earlier, when another record must follow it in the ring). `drainData` holds while it works
- *   through a connection's run ({@link DrainPacer}); `writer.cork()` … `uncork()` holds on request.
+ *   through a connection's run ({@link DrainPacer}); `writer.cork()` … `uncork()` holds on request,
+ *   paced by a `DrainPacer` of its own.
  * - **Waiting** ({@link WriteBatching.wait}): every place the main thread blocks until an I/O thread
  *   has done something (room in a full ring, room in a writer's queue, a synchronous call's reply, a
  *   shutdown) waits through this one function, which first publishes what is held and sends the held
@@ -206,8 +207,8 @@ export class WriteBatching {
  * The timing policy of a batch drain (`drainData`): sends the visitor makes are held while it works
  * through one connection's datagrams, and released when the drain moves to another connection (at
  * most once per {@link RELEASE_AFTER_MS}) or returns: the replies to a run of datagrams leave in one
- * `write`, and a sleeping I/O thread is woken once for several connections' replies. One per reader.
- * Thread: main thread only.
+ * `write`, and a sleeping I/O thread is woken once for several connections' replies. One per reader
+ * (its drains), and one per writer (its `cork`, visited at each send). Thread: main thread only.
  */
 export class DrainPacer {
   readonly #out: WriteBatching;
