@@ -28,8 +28,12 @@ export function isStreamKind(kind: ConnectionKind): boolean {
 /** Internal state of a connection (never returned to users). */
 export interface ConnectionCore {
   readonly id: number;
-  /** Slot in the thread's pending-send table (TCP streams), or -1. */
-  readonly slot: number;
+  /**
+   * Slot in the thread's pending-send and taken tables (TCP streams), or -1. Set to -1 when the
+   * connection is retired on the main thread: its thread frees the slot for another stream once the
+   * socket is gone, so the old words are no longer this connection's.
+   */
+  slot: number;
   /**
    * Framed bytes `send` accepted for this stream (handed to the thread, or held by collect-tcp),
    * cumulative (mod 2^32); counted only once accepted. Main thread only (see `PENDING_SLOTS`).
@@ -179,7 +183,9 @@ export class Connection {
 
   /**
    * Bytes sent on this connection that the kernel has not taken yet (approximate: updated by its I/O
-   * thread after each write and when the socket drains). Not in Panda.
+   * thread after each write and when the socket drains); 0 once the connection is closed
+   * (`closeConnection`, or its reset taken: what its thread still flushes then is not reported here,
+   * `shutdown` reports what it could not send). Not in Panda. Thread: main thread only.
    */
   getPendingSendBytes(): number {
     return pendingSendBytes(this.#core);

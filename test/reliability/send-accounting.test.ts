@@ -193,4 +193,26 @@ describe.each(MODES)('send accounting ($name)', ({ threads }) => {
     expect(got[0]!.getLength()).toBe(600);
     expect(tx!.getStats()).toMatchObject({ datagramsOut: 1, bytesOut: 600 });
   });
+
+  it('a closed connection has nothing pending: after closeConnection, and after its reset is taken, once its thread let the socket go', async () => {
+    const sent = 10 * 1002; // 10 datagrams of 1,000 bytes, 2-byte headers
+    const threadConnections = (c: Client, conn: Connection): number => c.manager.getThreadStats()[conn.getThreadIndex()]!.connections;
+
+    const a = await clientToRawPeer(threads);
+    for (let i = 0; i < 10; i++) expect(a.client.writer.send(new Datagram(patternBytes(1000, i)), a.conn)).toBe(true);
+    await settle(a.conn, a.peer, sent);
+    expect(a.client.manager.closeConnection(a.conn)).toBe(true);
+    await waitFor(() => a.peer.ended, { what: 'the FIN at the peer' });
+    a.peer.socket.end(); // the peer closes its side too, so the socket goes at once (not at the half-open bound)
+    await waitFor(() => threadConnections(a.client, a.conn) === 0, { what: 'the closed socket to be gone from its I/O thread' });
+    expect(a.conn.getPendingSendBytes(), 'after closeConnection').toBe(0);
+
+    const b = await clientToRawPeer(threads);
+    for (let i = 0; i < 10; i++) expect(b.client.writer.send(new Datagram(patternBytes(1000, i)), b.conn)).toBe(true);
+    await settle(b.conn, b.peer, sent);
+    b.peer.socket.destroy();
+    const resets: Connection[] = [];
+    await waitFor(() => resets.length === 1 && threadConnections(b.client, b.conn) === 0, { what: 'the reset, and the socket gone from its I/O thread', tick: () => takeResets(b.client.manager, resets) });
+    expect(b.conn.getPendingSendBytes(), 'after its reset was taken').toBe(0);
+  });
 });

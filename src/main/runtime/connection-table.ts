@@ -71,9 +71,10 @@ export class ConnectionTable {
     return this.#open.get(core.id) === core;
   }
 
-  /** Marks `core` closed: it moves to the recent cache. */
+  /** Marks `core` closed: it moves to the recent cache, and lets go of its thread's table slot. */
   retire(core: ConnectionCore): void {
     core.open = false;
+    core.slot = -1;
     this.#open.delete(core.id);
     this.#recent.set(core.id, core);
     if (this.#recent.size > RECENT_MAX) {
