@@ -30,8 +30,8 @@ export interface ConnectionCore {
   readonly id: number;
   /**
    * Slot in the thread's pending-send and taken tables (TCP streams), or -1. Set to -1 when the
-   * connection is retired on the main thread: its thread frees the slot for another stream once the
-   * socket is gone, so the old words are no longer this connection's.
+   * connection is retired on the main thread, or when a reset says its socket is gone: its thread
+   * frees the slot for another stream then, so the old words are no longer this connection's.
    */
   slot: number;
   /**
@@ -185,7 +185,8 @@ export class Connection {
    * Bytes sent on this connection that the kernel has not taken yet (approximate: updated by its I/O
    * thread after each write and when the socket drains); 0 once the connection is closed
    * (`closeConnection`, or its reset taken: what its thread still flushes then is not reported here,
-   * `shutdown` reports what it could not send). Not in Panda. Thread: main thread only.
+   * `shutdown` reports what it could not send), and once a reset says its socket is gone. Not in
+   * Panda. Thread: main thread only.
    */
   getPendingSendBytes(): number {
     return pendingSendBytes(this.#core);

@@ -216,6 +216,12 @@ export interface ResetEvent {
    * datagrams of the connection, so the reset never reaches it before them. Absent: report at once.
    */
   delivered?: number;
+  /**
+   * True when the socket goes with this reset (anything but a half-close, whose write side stays open
+   * for the replies): the thread frees the stream's table slot for another stream, so the main thread
+   * lets go of it now, even while it holds the reset back for the datagrams before it.
+   */
+  socketGone?: boolean;
 }
 export interface LogEvent {
   level: 'debug' | 'info' | 'warning' | 'error';

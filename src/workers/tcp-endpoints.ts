@@ -497,9 +497,10 @@ export class TcpStream implements RingWaiter {
     this.decoder = null;
     this.host.stats.add(StatWord.RESETS, 1);
     log('debug', `connection ${this.id} reset: ${why.reason}`); // the main thread logs the reset at info when it reports it
-    const ev: ResetEvent = { ...why, delivered: this.delivered };
+    const halfOpen = this.peerEnded && !this.socket.destroyed;
+    const ev: ResetEvent = { ...why, delivered: this.delivered, socketGone: !halfOpen };
     this.host.events.publish(this.id, EventKind.RESET, ev);
-    if (this.peerEnded && !this.socket.destroyed) {
+    if (halfOpen) {
       // Half-closed: keep writing the application's replies until its CLOSE (bounded, see onPeerEnd).
       this.state = 'ended';
       return;

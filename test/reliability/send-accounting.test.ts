@@ -215,4 +215,23 @@ describe.each(MODES)('send accounting ($name)', ({ threads }) => {
     await waitFor(() => resets.length === 1 && threadConnections(b.client, b.conn) === 0, { what: 'the reset, and the socket gone from its I/O thread', tick: () => takeResets(b.client.manager, resets) });
     expect(b.conn.getPendingSendBytes(), 'after its reset was taken').toBe(0);
   });
+
+  it('a reset held back for its datagrams: once the socket is gone, nothing is pending (its thread may give the slot to another stream)', async () => {
+    const { client, conn, peer } = await clientToRawPeer(threads);
+    for (let i = 0; i < 10; i++) expect(client.writer.send(new Datagram(patternBytes(1000, i)), conn)).toBe(true);
+    await settle(conn, peer, 10 * 1002);
+    await peer.write(new Uint8Array([3, 0, 7, 8, 9])); // one datagram the application does not take
+    await waitFor(() => client.reader.dataAvailable(), { what: 'the datagram in the reader’s queue (before the RST, which would discard it unread)' });
+    peer.socket.resetAndDestroy(); // RST: the socket goes at once (a FIN would leave it half-open for the replies)
+    const thread = conn.getThreadIndex();
+    // The reset is held until that datagram is taken; the manager's queue stays empty meanwhile.
+    await waitFor(() => client.manager.getThreadStats()[thread]!.connections === 0 && !client.manager.resetConnectionAvailable() && client.reader.dataAvailable(), {
+      what: () => `the socket gone from its I/O thread (connections ${client.manager.getThreadStats()[thread]!.connections}), the datagram waiting (${client.reader.getCurrentQueueSize()}) and the reset held`,
+    });
+    expect(conn.getPendingSendBytes(), 'while the reset is held').toBe(0);
+    const got = await receive(client.reader, 1, { what: 'the datagram before the reset' });
+    expect(got).toHaveLength(1);
+    const resets: Connection[] = [];
+    await waitFor(() => resets.length === 1, { what: 'the reset, after the datagram', tick: () => takeResets(client.manager, resets) });
+  });
 });

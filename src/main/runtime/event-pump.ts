@@ -69,7 +69,9 @@ export class EventPump {
       case EventKind.RESET: {
         const core = this.#conns.get(id);
         const ev = body as ResetEvent;
-        if (core !== undefined) this.#ends.reset(core, ev.reason, ev.delivered ?? -1);
+        if (core === undefined) return;
+        if (ev.socketGone === true) core.slot = -1; // its thread frees the slot for another stream
+        this.#ends.reset(core, ev.reason, ev.delivered ?? -1);
         return;
       }
       case EventKind.LOG: {
