@@ -56,7 +56,7 @@ import { guardLog } from '../lib/log-guard.js';
 import { ThreadLabels } from '../lib/server-window.js';
 import { allThreadsCpuUs, cpuSource, threadCpuDeltas, threadCpuUs, threadRunDelayUs } from '../lib/thread-cpu.js';
 import { paramsFromArgv, type IoThreadReport, type ServerCommand, type ServerMessage, type ServerParams } from './protocol.js';
-import { SimulatedWork } from './work.js';
+import { SimulatedWork, workIterations } from './work.js';
 
 /** Datagrams taken per loop iteration at most (keeps accepts and IPC served under full load). */
 const BUDGET = 8192;
@@ -68,7 +68,7 @@ const p = paramsFromArgv<ServerParams>();
 if (process.env['PANDANET_BENCH_REUSE_PORT'] === 'off') setNetConfig({ reusePort: false });
 guardLog();
 /** The simulated work: the same code for every server kind (bench/e2e/work.ts). */
-const simWork = new SimulatedWork(p.workUs);
+const simWork = new SimulatedWork(p.workUs, p.workIterations ?? workIterations(p.workUs));
 
 let datagrams = 0;
 let accepted = 0;

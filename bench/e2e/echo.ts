@@ -3,7 +3,7 @@
  * servers (the baselines: the chunk echo, which echoes each read chunk as it lies, and the
  * realistic one, which parses, copies and replies per datagram; bench/e2e/echo-server.ts) and
  * against pandanet's server with 0, 1, 2 and 4 threads, without and with simulated per-datagram
- * work (2 and 10 µs, a busy-wait, the same code in every server: bench/e2e/work.ts, its real cost
+ * work (2 and 10 µs of fixed computation, the same code and step count in every server: bench/e2e/work.ts, its real cost
  * per call measured once and printed) on the server's main thread. Every configuration is measured
  * in every round, in a rotating order, so each pandanet run has baseline runs from the same round to
  * be compared with (ratio = pandanet / baseline, same round, same work; one ratio per baseline).
@@ -37,7 +37,7 @@ import type { Progress } from '../lib/progress.js';
 import { markdownHeader, resultBase, resultHeader, saveResult } from '../lib/report.js';
 import { machineBusyUs } from '../lib/thread-cpu.js';
 import { chooseLoad, NativeLoadClient, type LoadChoice, type LoadKind, type LoadProcess, type LoadRequest } from '../lib/native-load.js';
-import { calibrateWork, type WorkCalibration } from './work.js';
+import { calibrateWork, workIterations, type WorkCalibration } from './work.js';
 import { round, spread, type Spread } from '../lib/stats.js';
 import { barChartSvg } from '../lib/svg.js';
 import type { ClientCommand, ClientMessage, ClientParams, DrainMode, IdleMode, IoThreadReport, ServerCommand, ServerMessage, ServerParams } from './protocol.js';
@@ -405,8 +405,8 @@ async function runOnce(cfg: EchoConfig, o: EchoOptions, roundNo: number, load: L
       if (n !== res.expected) problems.push(`${n} of ${res.expected} echoes arrived`);
       if (res.mismatches > 0) problems.push(`${res.mismatches} echoes out of order or corrupt`);
       if (rep.overflow) problems.push('reader overflow flag set');
-      // The work's CPU as calibrated on this box (the busy-wait overshoots what was asked, alike for every
-      // server); not its wall time, which overstates its CPU when the thread is preempted in it.
+      // The work's CPU as calibrated on this box (the same steps in every server); not its wall time,
+      // which overstates its CPU when the thread is preempted in it.
       const workTotalUs = workCpuUsPerCall * rep.datagrams;
       return {
         round: roundNo,
@@ -512,7 +512,7 @@ export function echoTable(r: EchoResult): string {
 export function calibrationLine(cal: readonly WorkCalibration[]): string {
   if (cal.length === 0) return 'work calibration: no work levels above 0 µs';
   return `work calibration (the servers' work function, this process, once): ${cal
-    .map((c) => `requested ${c.requestedUs} µs → measured ${c.wallUsPerCall.toFixed(3)} µs wall, ${f2(c.cpuUsPerCall)} µs CPU per call`)
+    .map((c) => `requested ${c.requestedUs} µs → ${c.iterations.toLocaleString('en-US')} xorshift steps, measured ${c.wallUsPerCall.toFixed(3)} µs wall, ${f2(c.cpuUsPerCall)} µs CPU per call`)
     .join('; ')}`;
 }
 
@@ -637,7 +637,10 @@ export async function runEcho(options: Partial<EchoOptions>, progress: Progress)
   for (const n of loadNotes) console.log(n);
   const configs = configsFor(o, loads);
   const runsOf = new Map<string, EchoRun[]>(configs.map((c) => [c.id, []]));
-  const workCalibration = o.workUs.filter((w) => w > 0).map((w) => calibrateWork(w, Math.max(1000, Math.min(50_000, Math.round(50_000 / w)))));
+  // One step count per work level, calibrated here once: every server runs the same computation.
+  const iterations = new Map(o.workUs.map((w) => [w, workIterations(w)]));
+  for (const c of configs) c.params.workIterations = iterations.get(c.params.workUs) ?? 0;
+  const workCalibration = o.workUs.filter((w) => w > 0).map((w) => calibrateWork(w, iterations.get(w) ?? 0, Math.max(1000, Math.min(50_000, Math.round(50_000 / w)))));
   console.log(calibrationLine(workCalibration));
   /** CPU µs one call of the work costs (calibrated; the requested µs where the thread CPU clock is missing). */
   const workCpuUs = (us: number): number => {

@@ -35,8 +35,10 @@ export interface ServerParams {
   threads: number;
   drain: DrainMode;
   idle: IdleMode;
-  /** Simulated application work per datagram on the main thread, µs (busy-wait). */
+  /** Simulated application work per datagram on the main thread, µs (fixed computation: bench/e2e/work.ts). */
   workUs: number;
+  /** xorshift steps per call of that work, calibrated once by the parent and the same for every server (absent: the server calibrates its own). */
+  workIterations?: number;
   /** TCP_NODELAY on every accepted connection (both servers alike); default false (Nagle on, the OS default). */
   noDelay?: boolean;
   /** pandanet: `NetConfig.ioSpinUs` (default 0). */
@@ -106,7 +108,7 @@ export type ServerMessage =
       windowMs: number;
       /** Datagrams the server echoed in the window. */
       datagrams: number;
-      /** Wall time spent in the simulated work (busy-waits), µs. */
+      /** Wall time spent in the simulated work, µs. */
       workSpentUs: number;
       /** Main-thread time inside the loop's receive/send code (excludes the simulated work), µs (hrtime). */
       loopBusyUs: number;

@@ -1,52 +1,97 @@
 /**
- * The simulated per-datagram game work of the echo servers (bench/e2e/echo-server.ts): a busy-wait
- * of `us` microseconds on `process.hrtime.bigint()`. Every server kind (node:net chunk echo,
- * node:net realistic, pandanet) calls this same code once per datagram, so the work costs them
- * alike; {@link calibrateWork} measures what one call really costs (the busy-wait overshoots by the
- * last clock read, and the call itself costs something), once per workload, for the output.
+ * The simulated per-datagram game work of the echo servers (bench/e2e/echo-server.ts, ws-echo): a
+ * fixed amount of computation, a count of xorshift steps that costs about `us` microseconds of CPU on
+ * an idle core. The count is calibrated once, in the workload's parent process
+ * ({@link workIterations}), and the same count goes to every server (node:net chunk echo, node:net
+ * realistic, pandanet, ws), so the work costs them alike.
+ *
+ * Fixed computation, not a busy-wait on the clock: a clock-bound call whose thread is preempted ends
+ * on time having used less CPU, which flattered the servers whose main thread shares the cores with
+ * its own I/O threads and made "main thread beyond the work" (CPU minus the calibrated work) come
+ * out below zero. {@link calibrateWork} measures what one call really costs, for the output.
  *
  * Thread: any (each instance is used by one thread).
  * @module
  */
 import { threadCpuUs } from '../lib/thread-cpu.js';
 
-/** A busy-wait of a fixed length, with the wall time it has spent so far. */
+/** xorshift32 steps in one calibration sample. */
+const SAMPLE_STEPS = 200_000;
+
+/** `steps` xorshift32 steps from `seed`; the result keeps the loop from being optimised away. */
+function spin(seed: number, steps: number): number {
+  let x = seed | 1;
+  for (let i = 0; i < steps; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+  }
+  return x;
+}
+
+/**
+ * The xorshift step count that costs about `us` µs of this thread's CPU (0 for 0): the fastest of 9
+ * samples of {@link SAMPLE_STEPS} steps, after a warm-up (the fastest: the least disturbed by other
+ * load). Bounded: about 10 samples' worth of CPU (a few ms). Thread: any.
+ */
+export function workIterations(us: number): number {
+  if (us <= 0) return 0;
+  let sink = spin(1, SAMPLE_STEPS); // JIT warm-up
+  let best = Number.POSITIVE_INFINITY;
+  for (let i = 0; i < 9; i++) {
+    const c0 = threadCpuUs();
+    const t0 = performance.now();
+    sink ^= spin(sink, SAMPLE_STEPS);
+    const cpu = threadCpuUs() - c0;
+    const spent = Number.isFinite(cpu) && cpu > 0 ? cpu : (performance.now() - t0) * 1000; // wall off Linux
+    best = Math.min(best, spent);
+  }
+  if (sink === 0.5) throw new Error('unreachable'); // uses `sink`
+  return Math.max(1, Math.round((SAMPLE_STEPS * us) / best));
+}
+
+/** A fixed amount of computation per call, with the wall time it has spent so far. */
 export class SimulatedWork {
-  private readonly ns: bigint;
+  #state = 1;
   /** Wall time spent in {@link run}, ns. */
   spentNs = 0n;
 
-  constructor(readonly us: number) {
-    this.ns = BigInt(Math.round(us * 1000));
-  }
+  /**
+   * @param us the work asked for, µs (for labels; 0: no work)
+   * @param iterations xorshift steps per call, from {@link workIterations} (the parent's count, sent to every server)
+   */
+  constructor(
+    readonly us: number,
+    readonly iterations: number,
+  ) {}
 
-  /** Busy-waits `us` µs (returns at once for 0). */
+  /** Runs the call's steps (returns at once for no work). */
   run(): void {
-    if (this.ns === 0n) return;
+    if (this.iterations === 0) return;
     const start = process.hrtime.bigint();
-    const end = start + this.ns;
-    let now = start;
-    while (now < end) now = process.hrtime.bigint();
-    this.spentNs += now - start;
+    this.#state = spin(this.#state, this.iterations);
+    this.spentNs += process.hrtime.bigint() - start;
   }
 }
 
 /** What one call of {@link SimulatedWork.run} costs, measured. */
 export interface WorkCalibration {
   requestedUs: number;
+  /** xorshift steps per call (what every server runs). */
+  iterations: number;
   calls: number;
-  /** Wall time per call, µs (includes the overshoot past the deadline and the call). */
+  /** Wall time per call, µs. */
   wallUsPerCall: number;
   /** This thread's CPU per call, µs (/proc/thread-self/schedstat; NaN off Linux). */
   cpuUsPerCall: number;
 }
 
 /**
- * Runs `calls` calls of a fresh {@link SimulatedWork} of `us` µs (after an unmeasured tenth, for the
- * JIT) on this thread and returns the cost per call. Bounded: `calls` × `us` of busy-waiting.
+ * Runs `calls` calls of a fresh {@link SimulatedWork} of `iterations` steps (after an unmeasured
+ * tenth, for the JIT) on this thread and returns the cost per call. Bounded: `calls` calls.
  */
-export function calibrateWork(us: number, calls: number): WorkCalibration {
-  const w = new SimulatedWork(us);
+export function calibrateWork(us: number, iterations: number, calls: number): WorkCalibration {
+  const w = new SimulatedWork(us, iterations);
   const warm = Math.max(1, Math.floor(calls / 10));
   for (let i = 0; i < warm; i++) w.run();
   const c0 = threadCpuUs();
@@ -54,5 +99,5 @@ export function calibrateWork(us: number, calls: number): WorkCalibration {
   for (let i = 0; i < calls; i++) w.run();
   const wallNs = Number(process.hrtime.bigint() - t0);
   const cpu = threadCpuUs() - c0;
-  return { requestedUs: us, calls, wallUsPerCall: wallNs / 1000 / calls, cpuUsPerCall: cpu / calls };
+  return { requestedUs: us, iterations, calls, wallUsPerCall: wallNs / 1000 / calls, cpuUsPerCall: cpu / calls };
 }

@@ -2,7 +2,7 @@
  * The WebSocket echo workload (issue 17): `ws` clients in another process (100 connections × 64-byte
  * binary messages, 32 in flight per connection) against pandanet's WebSocket rendezvous (1 and 2 I/O
  * threads, `drainData`) and against a plain single-threaded `ws` server doing the same work (0 and 2 µs
- * of busy-wait per datagram, `bench/e2e/work.ts`, the echo workload's). Every configuration runs in
+ * of fixed computation per datagram, `bench/e2e/work.ts`, the echo workload's). Every configuration runs in
  * every round, in a rotating order; ratio = pandanet / the `ws` server of the same round and work.
  *
  * One run = a fresh server process and a fresh client process, bounded by a hard timeout (both are
@@ -20,7 +20,7 @@ import { WebSocket, WebSocketServer } from 'ws';
 import { ConnectionWriter, Datagram, NetAddress, PointerToConnection, QueuedConnectionListener, QueuedConnectionManager, QueuedConnectionReader, type Connection } from '../../src/index.js';
 import { markdownHeader, resultBase, resultHeader, saveResult } from '../lib/report.js';
 import { round, spread, type Spread } from '../lib/stats.js';
-import { SimulatedWork } from './work.js';
+import { SimulatedWork, workIterations } from './work.js';
 
 /** Options of the WebSocket echo workload. */
 export interface WsEchoOptions {
@@ -50,6 +50,8 @@ interface ServerParams {
   /** 'ws': the plain `ws` server; a number: pandanet with that many I/O threads. */
   server: 'ws' | number;
   workUs: number;
+  /** xorshift steps per call of the work (bench/e2e/work.ts), calibrated once by the parent: the same for every server. */
+  workIterations: number;
 }
 interface ClientParams {
   port: number;
@@ -63,7 +65,7 @@ type ChildMessage = { kind: 'listening'; port: number } | { kind: 'ready' } | { 
 // ---- server child ---------------------------------------------------------------------------
 
 function runServer(p: ServerParams): void {
-  const work = new SimulatedWork(p.workUs);
+  const work = new SimulatedWork(p.workUs, p.workIterations);
   if (p.server === 'ws') {
     const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, backlog: 1024, perMessageDeflate: false, clientTracking: false }, () => {
       send({ kind: 'listening', port: (wss.address() as { port: number }).port });
@@ -209,8 +211,11 @@ async function measure(o: WsEchoOptions, server: ServerParams): Promise<number> 
 }
 
 /** Configurations of one round, rotated by `round` so that no configuration always runs first. */
-function configs(o: WsEchoOptions, roundIndex: number): Array<{ config: string; server: ServerParams }> {
-  const all = o.workUs.flatMap((workUs) => [{ config: 'ws', server: { server: 'ws' as const, workUs } }, ...o.threads.map((t) => ({ config: `pandanet t${t}`, server: { server: t, workUs } }))]);
+function configs(o: WsEchoOptions, roundIndex: number, iterations: ReadonlyMap<number, number>): Array<{ config: string; server: ServerParams }> {
+  const all = o.workUs.flatMap((workUs) => {
+    const workIterations = iterations.get(workUs) ?? 0;
+    return [{ config: 'ws', server: { server: 'ws' as const, workUs, workIterations } }, ...o.threads.map((t) => ({ config: `pandanet t${t}`, server: { server: t, workUs, workIterations } }))];
+  });
   const k = roundIndex % all.length;
   return [...all.slice(k), ...all.slice(0, k)];
 }
@@ -230,8 +235,9 @@ export async function runWsEcho(opts: Partial<WsEchoOptions>): Promise<{ runs: W
   const o: WsEchoOptions = { ...WS_ECHO_DEFAULTS, ...(opts.quick === true ? WS_ECHO_QUICK : {}), ...opts };
   const header = resultHeader('ws-echo');
   const runs: WsEchoRun[] = [];
+  const iterations = new Map(o.workUs.map((w) => [w, workIterations(w)]));
   for (let r = 0; r < o.runs; r++) {
-    for (const { config, server } of configs(o, r)) {
+    for (const { config, server } of configs(o, r, iterations)) {
       try {
         const dps = await measure(o, server);
         runs.push({ round: r, config, workUs: server.workUs, ok: true, datagramsPerSec: dps });
