@@ -52,6 +52,14 @@ async function settle(conn: Connection, peer: RawPeer, bytes: number): Promise<v
   expect(peer.received().length).toBe(bytes);
 }
 
+/** Sends 10 datagrams of 1,000 bytes on `conn` and waits until the peer has them all and nothing is pending; the bytes framed. */
+async function sendTenAndSettle(client: Client, conn: Connection, peer: RawPeer): Promise<number> {
+  for (let i = 0; i < 10; i++) expect(client.writer.send(new Datagram(patternBytes(1000, i)), conn)).toBe(true);
+  const framed = 10 * 1002; // 2-byte headers
+  await settle(conn, peer, framed);
+  return framed;
+}
+
 function codeOf(f: () => unknown): string | undefined {
   try {
     f();
@@ -195,12 +203,10 @@ describe.each(MODES)('send accounting ($name)', ({ threads }) => {
   });
 
   it('a closed connection has nothing pending: after closeConnection, and after its reset is taken, once its thread let the socket go', async () => {
-    const sent = 10 * 1002; // 10 datagrams of 1,000 bytes, 2-byte headers
     const threadConnections = (c: Client, conn: Connection): number => c.manager.getThreadStats()[conn.getThreadIndex()]!.connections;
 
     const a = await clientToRawPeer(threads);
-    for (let i = 0; i < 10; i++) expect(a.client.writer.send(new Datagram(patternBytes(1000, i)), a.conn)).toBe(true);
-    await settle(a.conn, a.peer, sent);
+    await sendTenAndSettle(a.client, a.conn, a.peer);
     expect(a.client.manager.closeConnection(a.conn)).toBe(true);
     await waitFor(() => a.peer.ended, { what: 'the FIN at the peer' });
     a.peer.socket.end(); // the peer closes its side too, so the socket goes at once (not at the half-open bound)
@@ -208,8 +214,7 @@ describe.each(MODES)('send accounting ($name)', ({ threads }) => {
     expect(a.conn.getPendingSendBytes(), 'after closeConnection').toBe(0);
 
     const b = await clientToRawPeer(threads);
-    for (let i = 0; i < 10; i++) expect(b.client.writer.send(new Datagram(patternBytes(1000, i)), b.conn)).toBe(true);
-    await settle(b.conn, b.peer, sent);
+    await sendTenAndSettle(b.client, b.conn, b.peer);
     b.peer.socket.destroy();
     const resets: Connection[] = [];
     await waitFor(() => resets.length === 1 && threadConnections(b.client, b.conn) === 0, { what: 'the reset, and the socket gone from its I/O thread', tick: () => takeResets(b.client.manager, resets) });
@@ -218,8 +223,7 @@ describe.each(MODES)('send accounting ($name)', ({ threads }) => {
 
   it('a reset held back for its datagrams: once the socket is gone, nothing is pending (its thread may give the slot to another stream)', async () => {
     const { client, conn, peer } = await clientToRawPeer(threads);
-    for (let i = 0; i < 10; i++) expect(client.writer.send(new Datagram(patternBytes(1000, i)), conn)).toBe(true);
-    await settle(conn, peer, 10 * 1002);
+    await sendTenAndSettle(client, conn, peer);
     await peer.write(new Uint8Array([3, 0, 7, 8, 9])); // one datagram the application does not take
     await waitFor(() => client.reader.dataAvailable(), { what: 'the datagram in the reader’s queue (before the RST, which would discard it unread)' });
     peer.socket.resetAndDestroy(); // RST: the socket goes at once (a FIN would leave it half-open for the replies)
