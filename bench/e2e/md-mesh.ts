@@ -471,20 +471,23 @@ async function killSeries(o: MdMeshOptions, deadAfterMs: number, progress: Progr
   return { deadAfterMs, ms, errors, summary: spread(ms) };
 }
 
+/** The spread of the values that are there, or null when none is (a ratio this kind has no baseline for). */
+function spreadOfPresent(xs: ReadonlyArray<number | undefined>): Spread | null {
+  const present = xs.filter((x): x is number => x !== undefined);
+  return present.length > 0 ? spread(present) : null;
+}
+
 function summarize(o: MdMeshOptions, runs: MeshRun[]): MeshSummary[] {
   return kinds(o).map((kind) => {
     const mine = runs.filter((r) => r.kind === kind);
     const ok = mine.filter((r) => r.ok);
-    const ratios = ok.map((r) => r.ratioToRaw).filter((x): x is number => x !== undefined);
-    const astronRatios = ok.map((r) => r.ratioToAstronMeasured).filter((x): x is number => x !== undefined);
-    const crossRatios = ok.map((r) => r.ratioToAstronCrossBranch).filter((x): x is number => x !== undefined);
     return {
       kind,
       datagramsPerSec: spread(ok.map((r) => r.datagramsPerSec)),
-      ratioToRaw: ratios.length > 0 ? spread(ratios) : null,
+      ratioToRaw: spreadOfPresent(ok.map((r) => r.ratioToRaw)),
       ratioToAstronTree: spread(ok.map((r) => r.ratioToAstronTree)),
-      ratioToAstronMeasured: astronRatios.length > 0 ? spread(astronRatios) : null,
-      ratioToAstronCrossBranch: crossRatios.length > 0 ? spread(crossRatios) : null,
+      ratioToAstronMeasured: spreadOfPresent(ok.map((r) => r.ratioToAstronMeasured)),
+      ratioToAstronCrossBranch: spreadOfPresent(ok.map((r) => r.ratioToAstronCrossBranch)),
       cpuUsPerDg: spread(ok.map((r) => r.cpuUsPerDg)),
       points: o.loads.map((load) => {
         const ps = ok.map((r) => r.points.find((p) => p.load === load)).filter((p) => p !== undefined);
