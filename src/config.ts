@@ -65,6 +65,18 @@ export interface NetConfig {
    */
   ioSpinUs: number;
   /**
+   * While `drainData` works through a run of datagrams, or a writer is corked, the sends made are
+   * published as the drain moves from one connection to the next, but an I/O thread asleep in its
+   * outbound loop is woken for them at most once per this many microseconds (and when the drain
+   * returns, or at `uncork`). A wake-up costs the main thread about 8 µs and the woken I/O thread
+   * more on a VM, so this bounds both the wake-up rate of a busy server and how long its replies can
+   * wait for a sleeping thread in the middle of a long drain. Not reached by a server that keeps up
+   * (its drains are short). Echo with 2 µs of work per datagram (2 cores): 50 µs woke a thread every
+   * 35 datagrams, 250 µs every 70–80; see docs/benchmarks.md. 0 wakes it at every switch to another
+   * connection. Default 250. Thread: main (read when a manager is made).
+   */
+  drainHoldUs: number;
+  /**
    * TCP rendezvous with several I/O threads: `'auto'` (the default) opens one listening socket per
    * I/O thread with `reusePort` where Node has it (≥ 22.12 / 23.1, Linux): the kernel spreads the
    * accepts and each thread serves what it accepts (`ThreadStats.accepts` counts them per thread).
@@ -91,6 +103,7 @@ const defaults: NetConfig = {
   maxDatagramSize: 1 << 20,
   syncCallSlackMs: 10_000,
   ioSpinUs: 0,
+  drainHoldUs: 250,
   reusePort: 'auto',
   ringBytes: { event: 1 << 20, outbound: 8 << 20, reader: 4 << 20 },
 };
@@ -113,7 +126,7 @@ export function setNetConfig(patch: NetConfigPatch): void {
     if (!Number.isInteger(v) || v < 4096 || (v & (v - 1)) !== 0) throw new ValueRangeError(`ringBytes.${name} must be a power of two ≥ 4096, got ${v}`);
   }
   if (!Number.isFinite(next.collectTcpInterval) || next.collectTcpInterval < 0) throw new ValueRangeError(`collectTcpInterval must be a non-negative number of seconds, got ${next.collectTcpInterval}`);
-  for (const k of ['netMaxWriteQueue', 'netMaxResponseQueue', 'maxDatagramSize', 'syncCallSlackMs', 'idleTimeoutMs', 'maxPendingSendBytes', 'ioSpinUs', 'maxQueuedPerConnection'] as const) {
+  for (const k of ['netMaxWriteQueue', 'netMaxResponseQueue', 'maxDatagramSize', 'syncCallSlackMs', 'idleTimeoutMs', 'maxPendingSendBytes', 'ioSpinUs', 'drainHoldUs', 'maxQueuedPerConnection'] as const) {
     const v = next[k];
     if (!Number.isInteger(v) || v < 0) throw new ValueRangeError(`${k} must be a non-negative integer, got ${v}`);
   }

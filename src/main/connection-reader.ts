@@ -410,7 +410,8 @@ export class ReaderCore implements ReaderHooks {
    *
    * The sends the visitor makes are held back from the I/O threads while it works through one
    * connection's datagrams ({@link DrainPacer}: released at a switch to another connection, at most
-   * once per 50 µs, and when the drain returns), so the replies to a run leave in one `write`.
+   * once per `NetConfig.drainHoldUs`, and when the drain returns), so the replies to a run leave in
+   * one `write`.
    */
   drain(visit: DatagramVisitor, max: number): number {
     this.pacer.start();

@@ -46,7 +46,7 @@ export class ConnectionWriter {
   #shut = false;
   /** Open {@link cork} calls of this writer. */
   #corks = 0;
-  /** Paces a long cork as `drainData` paces its drain: what is held goes out at a switch to another connection once it has waited 50 µs. */
+  /** Paces a long cork as `drainData` paces its drain: what is held goes out at a switch to another connection once it has waited `NetConfig.drainHoldUs`. */
   readonly #pacer: DrainPacer;
 
   /** `numThreads` 0: immediate writer; N > 0: queued writer served by N I/O threads. */
@@ -236,9 +236,9 @@ export class ConnectionWriter {
    * (a full ring or queue, `send(…, true)`, a synchronous call such as an open): those send what is
    * held first. A `closeConnection` made while corked takes effect after the sends before it, at the
    * `uncork` at the latest. A long cork is paced as `drainData` paces its drain: when a send goes to
-   * another TCP or WebSocket connection than the one before it and what is held has waited 50 µs, it
-   * goes out (and the threads are woken), so replies never wait for the end of a long loop while the
-   * peers wait for them. Sends made while corked can also go out earlier, when a thread that is awake
+   * another TCP or WebSocket connection than the one before it and what is held has waited
+   * `NetConfig.drainHoldUs` (250 µs by default), it goes out (and the threads are woken), so replies
+   * never wait for the end of a long loop while the peers wait for them. Sends made while corked can also go out earlier, when a thread that is awake
    * anyway takes them. Nests: each `cork` needs its `uncork`. Thread: main thread only.
    */
   cork(): void {

@@ -62,7 +62,9 @@ export class QueuedConnectionReader extends ConnectionReader {
    *
    * Sends `visit` makes (through any ConnectionWriter of this manager) are written when the drain
    * moves on to another connection or returns, so the replies to one connection's run of datagrams
-   * leave in one TCP write instead of one each. Sends made outside `drainData` go out at once.
+   * leave in one TCP write instead of one each; in a long drain, a sleeping I/O thread is woken for
+   * them at most once per `NetConfig.drainHoldUs` (250 µs by default). Sends made outside
+   * `drainData` go out at once.
    *
    * Thread: main thread only.
    */

@@ -61,7 +61,7 @@ export class Runtime {
     this.writers = new WriterRegistry();
     this.pool = new ThreadPool(this.config, this.writers.sab);
     const threads = this.pool.threads;
-    this.out = new WriteBatching(threads);
+    this.out = new WriteBatching(threads, this.config.drainHoldUs / 1000);
     this.conns = new ConnectionTable(manager, this.config, this.out);
     this.readers = new ReaderRegistry(threads, this.out, this.config.netMaxBlock);
     this.ends = new ConnectionEnds(this.conns, this.readers, this.out);

@@ -32,6 +32,7 @@ describe('NetConfig', () => {
       netMaxBlock: c.netMaxBlock,
       idleTimeoutMs: c.idleTimeoutMs,
       ioSpinUs: c.ioSpinUs,
+      drainHoldUs: c.drainHoldUs,
     }).toEqual({
       tcpHeaderSize: 2,
       supportIpv6: true,
@@ -43,6 +44,7 @@ describe('NetConfig', () => {
       netMaxBlock: 0.01,
       idleTimeoutMs: 0,
       ioSpinUs: 0,
+      drainHoldUs: 250,
     });
   });
 
@@ -52,6 +54,7 @@ describe('NetConfig', () => {
     expect(() => setNetConfig({ ringBytes: { reader: 5000 } })).toThrowError(expect.objectContaining({ code: 'ERR_PANDANET_VALUE_OUT_OF_RANGE' }) as Error);
     expect(() => setNetConfig({ ioSpinUs: -1 })).toThrowError(expect.objectContaining({ code: 'ERR_PANDANET_VALUE_OUT_OF_RANGE' }) as Error);
     expect(() => setNetConfig({ ioSpinUs: 0.5 })).toThrowError(expect.objectContaining({ code: 'ERR_PANDANET_VALUE_OUT_OF_RANGE' }) as Error);
+    expect(() => setNetConfig({ drainHoldUs: -1 })).toThrowError(expect.objectContaining({ code: 'ERR_PANDANET_VALUE_OUT_OF_RANGE' }) as Error);
     expect(getNetConfig().tcpHeaderSize).toBe(2);
     expect(getNetConfig().netMaxWriteQueue).toBe(10_000);
   });

@@ -5,11 +5,12 @@
  * rest of the suite passes either way; these tests look at the thread's own counters instead of a
  * clock: it slept (`outboundSleeps`), and the sleep that found the sends ended by a wake, not by
  * its idle timeout (`outboundMissedWakes` unchanged). A long cork is paced like a drain: at a switch
- * to another connection, what has waited 50 µs leaves before `uncork`. Every test runs in every mode.
+ * to another connection, what has waited `NetConfig.drainHoldUs` leaves before `uncork`. Every test
+ * runs in every mode.
  */
 import { describe, expect, it } from 'vitest';
-import { Datagram, type Connection, type ThreadStats } from '../../src/index.js';
-import { MODES, acceptAll, frame, makeServer, rawConnect, waitFor, type Server } from '../helpers/net.js';
+import { Datagram, type Connection, type NetConfigPatch, type ThreadStats } from '../../src/index.js';
+import { MODES, acceptAll, frame, makeServer, rawConnect, waitFor, withNetConfig, type Server } from '../helpers/net.js';
 
 function threadOf(server: Server, conn: Connection): ThreadStats {
   return server.manager.getThreadStats()[conn.getThreadIndex()]!;
@@ -17,9 +18,9 @@ function threadOf(server: Server, conn: Connection): ThreadStats {
 
 const PAYLOAD = new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8]);
 
-/** A server with one accepted raw client, and the server thread serving it asleep in its idle wait. */
-async function asleep(threads: number) {
-  const server = makeServer(threads);
+/** A server (made with `config`) with one accepted raw client, and the server thread serving it asleep in its idle wait. */
+async function asleep(threads: number, config: NetConfigPatch = {}) {
+  const server = withNetConfig(config, () => makeServer(threads));
   const peer = await rawConnect(server.port);
   const [conn] = await acceptAll(server, 1);
   await waitFor(() => threadOf(server, conn!).outboundSleeps > 0, { what: 'the outbound loop to sleep' });
@@ -62,8 +63,11 @@ describe.each(MODES)('wake-ups ($name)', ({ threads }) => {
     expect(after.datagramsOut - before.datagramsOut).toBe(2);
   });
 
-  it('a long cork is paced: at a switch to another connection, the sends that waited 50 µs leave on a wake before uncork', async () => {
-    const { server, peer, conn } = await asleep(threads);
+  it.each([
+    { hold: 'drainHoldUs 100', config: { drainHoldUs: 100 }, holdMs: 0.1 },
+    { hold: 'the default drainHoldUs (250)', config: {}, holdMs: 0.25 },
+  ])('a long cork is paced ($hold): at a switch to another connection, the sends held that long leave on a wake before uncork', async ({ config, holdMs }) => {
+    const { server, peer, conn } = await asleep(threads, config);
     const other = await rawConnect(server.port);
     const conn2 = (await acceptAll(server, 2))[1]!;
     await waitFor(() => threadOf(server, conn2).outboundSleeps > 0, { what: 'the second connection’s outbound loop to sleep' });
@@ -71,8 +75,9 @@ describe.each(MODES)('wake-ups ($name)', ({ threads }) => {
     server.writer.cork();
     const corkedAt = performance.now();
     for (let i = 0; i < 8; i++) expect(server.writer.send(new Datagram(PAYLOAD), conn)).toBe(true);
-    // The pacing's precondition, not a measurement: the held sends have waited at least 50 µs (bounded spin).
-    for (let i = 0; i < 1_000_000 && performance.now() - corkedAt < 0.1; i++);
+    // The pacing's precondition, not a measurement: the held sends have waited past the bound (bounded spin).
+    for (let i = 0; i < 10_000_000 && performance.now() - corkedAt < holdMs * 1.5; i++);
+    expect(performance.now() - corkedAt).toBeGreaterThanOrEqual(holdMs);
     expect(server.writer.send(new Datagram(PAYLOAD), conn2)).toBe(true); // the switch
     const want = 8 * frame(PAYLOAD).length;
     await waitFor(() => peer.received().length >= want, { what: () => `${want} bytes at the first client while still corked (have ${peer.received().length})` });

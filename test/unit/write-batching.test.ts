@@ -22,7 +22,7 @@ function fakeThread(ring: SpscRing): IoThread {
 /** Batching over one fake thread: `append` = sendFramed, `write` = a plain record, no waiting. */
 function batchingOver(ring: SpscRing) {
   const thread = fakeThread(ring);
-  const out = new WriteBatching([thread]);
+  const out = new WriteBatching([thread], 0.25);
   return {
     out,
     append: (id: number, meta: number, prefix: 0 | 2 | 4, src: Uint8Array, offset: number, length: number): boolean => out.sendFramed(thread, id, meta, prefix, src.subarray(offset), length, 0),

@@ -34,13 +34,14 @@ export function pauseMs(ms: number): void {
 const WAIT_SLICE_MS = 50;
 
 /**
- * A batch drain sends the held replies out at a connection switch once they have waited this long
- * (ms). 0 would wake a sleeping I/O thread at every switch; 50 µs lets it take several connections'
- * replies per wake-up. Echo, 1 I/O thread, 2 × 3 runs each, 50 µs against 0: without game work
- * 0.62–0.68× of node:net against 0.56–0.58×, with 2 µs of work per datagram 0.90–0.91× against 0.83–0.88×.
+ * Why a batch drain's wakes are paced at all (the bound itself is `NetConfig.drainHoldUs`): a wake
+ * costs the main thread about 8 µs of CPU on a VM and the woken thread more, and a drain that woke a
+ * sleeping I/O thread at every switch to another connection paid that every few datagrams. Echo with
+ * 2 µs of work per datagram, 1 I/O thread, 100 × 10,000 datagrams: a bound of 50 µs woke the thread
+ * every 35 datagrams (I/O thread 1.35–1.40 µs of CPU per datagram), 250 µs every 70–80 (0.85–1.04),
+ * 1 ms every 150–200 (0.68–0.86); docs/benchmarks.md has the A/B.
  */
-const RELEASE_AFTER_MS = 0.05;
-/** Datagrams between two readings of the clock in a batch drain (see {@link RELEASE_AFTER_MS}). */
+/** Datagrams between two readings of the clock in a batch drain (see {@link DrainPacer.visit}). */
 const CLOCK_EVERY = 8;
 
 /** The batch record a thread's outbound ring has open (main-thread state, one per thread). */
@@ -84,10 +85,16 @@ export class WriteBatching {
   #holds = 0;
   /** Per thread index: its open batch (remade when the thread at that index is replaced). */
   readonly #batches: Array<OpenBatch | undefined> = [];
+  /** `NetConfig.drainHoldUs` in ms: how long a {@link DrainPacer} holds the wakes of a long drain. */
+  readonly holdMs: number;
 
-  /** @param threads the pool's thread list, read live. */
-  constructor(threads: readonly IoThread[]) {
+  /**
+   * @param threads the pool's thread list, read live.
+   * @param holdMs `NetConfig.drainHoldUs`, in ms.
+   */
+  constructor(threads: readonly IoThread[], holdMs: number) {
     this.#threads = threads;
+    this.holdMs = holdMs;
   }
 
   /**
@@ -206,7 +213,7 @@ export class WriteBatching {
 /**
  * The timing policy of a batch drain (`drainData`): sends the visitor makes are held while it works
  * through one connection's datagrams, and released when the drain moves to another connection (at
- * most once per {@link RELEASE_AFTER_MS}) or returns: the replies to a run of datagrams leave in one
+ * most once per `NetConfig.drainHoldUs`) or returns: the replies to a run of datagrams leave in one
  * `write`, and a sleeping I/O thread is woken once for several connections' replies. One per reader
  * (its drains), and one per writer (its `cork`, visited at each send). Thread: main thread only.
  */
@@ -238,7 +245,7 @@ export class DrainPacer {
 
   /**
    * The drain is about to visit a datagram of `conn`: on a switch to another connection, the held
-   * sends go out once they have waited {@link RELEASE_AFTER_MS}; the clock is read at a switch, at
+   * sends go out once they have waited `NetConfig.drainHoldUs`; the clock is read at a switch, at
    * most every {@link CLOCK_EVERY} datagrams.
    */
   visit(conn: object): void {
@@ -247,7 +254,7 @@ export class DrainPacer {
     if (this.#last !== null && this.#sinceCheck >= CLOCK_EVERY) {
       this.#sinceCheck = 0;
       const now = performance.now();
-      if (now - this.#heldSince >= RELEASE_AFTER_MS) {
+      if (now - this.#heldSince >= this.#out.holdMs) {
         this.#out.release(false);
         this.#heldSince = now;
       }
