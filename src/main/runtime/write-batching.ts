@@ -33,14 +33,6 @@ export function pauseMs(ms: number): void {
 /** How long one sleep of {@link WriteBatching.wait} lasts at most, ms (it notices a dead thread between slices). */
 const WAIT_SLICE_MS = 50;
 
-/**
- * Why a batch drain's wakes are paced at all (the bound itself is `NetConfig.drainHoldUs`): a wake
- * costs the main thread about 8 µs of CPU on a VM and the woken thread more, and a drain that woke a
- * sleeping I/O thread at every switch to another connection paid that every few datagrams. Echo with
- * 2 µs of work per datagram, 1 I/O thread, 100 × 10,000 datagrams: a bound of 50 µs woke the thread
- * every 35 datagrams (I/O thread 1.35–1.40 µs of CPU per datagram), 250 µs every 70–80 (0.85–1.04),
- * 1 ms every 150–200 (0.68–0.86); docs/benchmarks.md has the A/B.
- */
 /** Datagrams between two readings of the clock in a batch drain (see {@link DrainPacer.visit}). */
 const CLOCK_EVERY = 8;
 
@@ -216,6 +208,13 @@ export class WriteBatching {
  * most once per `NetConfig.drainHoldUs`) or returns: the replies to a run of datagrams leave in one
  * `write`, and a sleeping I/O thread is woken once for several connections' replies. One per reader
  * (its drains), and one per writer (its `cork`, visited at each send). Thread: main thread only.
+ *
+ * Why the wakes are paced at all: a wake costs the main thread about 8 µs of CPU on a VM and the
+ * woken thread more, and a drain that woke a sleeping I/O thread at every switch to another
+ * connection paid that every few datagrams. Echo with 2 µs of work per datagram, 1 I/O thread,
+ * 100 × 10,000 datagrams: a bound of 50 µs woke the thread every 35 datagrams (I/O thread 1.45 µs of
+ * CPU per datagram), 250 µs every 75 (0.86); in a sweep, 1 ms every 150–200 (0.68–0.86).
+ * bench/results/ab-drain-hold-2026-12-07.md has the A/B.
  */
 export class DrainPacer {
   readonly #out: WriteBatching;
