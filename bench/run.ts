@@ -60,7 +60,7 @@ interface Workload {
 }
 
 const VALUED = new Set([
-  'runs', 'connections', 'per-connection', 'warmup', 'in-flight', 'client-threads', 'threads', 'work', 'drain', 'idle', 'timeout-s', 'micro-timeout-s', 'only', 'profile', 'quiet-wait-s', 'out', 'io-spin-us',
+  'runs', 'connections', 'per-connection', 'warmup', 'in-flight', 'client-threads', 'threads', 'work', 'drain', 'idle', 'timeout-s', 'micro-timeout-s', 'only', 'profile', 'quiet-wait-s', 'out', 'io-spin-us', 'drain-hold-us',
   'loads', 'measure-ms', 'duration-s', 'idle-s', 'rate', 'participants', 'kill-reps', 'nats-batches', 'tick-us',
   'node', 'nodes', 'concurrency', 'load', 'baselines', 'transport',
 ]);
@@ -110,6 +110,7 @@ function echoOptions(f: Flags): Partial<EchoOptions> {
   if (idle !== undefined && idle !== 'spin' && idle !== 'backoff' && idle !== 'wait') throw new Error('--idle takes spin, backoff or wait');
   set('idle', idle as IdleMode | undefined);
   set('ioSpinUs', intFlag(f, 'io-spin-us', 0));
+  set('drainHoldUs', intFlag(f, 'drain-hold-us', 0));
   const out = f.get('out');
   if (out !== undefined) {
     if (out === true) throw new Error('--out needs a file path');
@@ -404,7 +405,7 @@ function usage(): string {
     '  --quiet-wait-s S   before each run, wait up to S s for other load < 0.25 cores (0: off)',
     '  --timeout-s S      hard limit per run',
     '  echo:      --connections N --per-connection N --warmup N (0: none) --in-flight N --client-threads N (Node load) --work 0,2,10',
-    '             --drain drainData,getData[,getDataReuse,getDataCork] --idle backoff|spin|wait --io-spin-us N --out FILE --profile DIR',
+    '             --drain drainData,getData[,getDataReuse,getDataCork] --idle backoff|spin|wait --io-spin-us N --drain-hold-us N --out FILE --profile DIR',
     '             --load native|node|auto (auto, the default: the C epoll client, built with cc at bench time, else the Node client, said so;',
     '             native,node: every config under both loads in the same rounds)',
     '             --baselines chunk,realistic (node:net chunk echo; node:net parsing, copying and replying per datagram)',

@@ -183,6 +183,7 @@ function startPandanet(): number {
   const n = p.threads;
   labels.markBefore();
   if (p.ioSpinUs !== undefined) setNetConfig({ ioSpinUs: p.ioSpinUs }); // read when the threads start
+  if (p.drainHoldUs !== undefined) setNetConfig({ drainHoldUs: p.drainHoldUs }); // read when the manager is made
   const mgr = new QueuedConnectionManager();
   manager = mgr;
   const listener = new QueuedConnectionListener(mgr, n);
@@ -347,6 +348,7 @@ function report(): void {
       backpressurePauses: s.backpressurePauses - (s0?.backpressurePauses ?? 0),
       tcpReads: s.tcpReads - (s0?.tcpReads ?? 0),
       tcpWrites: s.tcpWrites - (s0?.tcpWrites ?? 0),
+      outboundSleeps: s.outboundSleeps - (s0?.outboundSleeps ?? 0),
       utilization: own !== undefined && windowUs > 0 ? own.cpuUs / windowUs : s.utilization,
     };
   });
@@ -361,6 +363,7 @@ function report(): void {
     windowMs: b.t - a.t,
     datagrams: b.datagrams - a.datagrams,
     workSpentUs: Number(b.workNs - a.workNs) / 1000,
+    workInPlaceUsPerCall: simWork.medianCallUs(),
     loopBusyUs: (b.loopNs - a.loopNs) / 1000,
     loopIdleUs: (b.loopIdleNs - a.loopIdleNs) / 1000,
     iterations: b.iterations - a.iterations,
@@ -382,6 +385,7 @@ process.on('message', (m: ServerCommand) => {
           return;
         }
         startSnap = snapshot();
+        simWork.samples.reset(); // the in-place median covers the measured window only
         send({ kind: 'started', accepted: accepted - acceptedBase });
       };
       begin();

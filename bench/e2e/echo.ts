@@ -64,6 +64,8 @@ export interface EchoOptions {
   idle: IdleMode;
   /** pandanet servers: `NetConfig.ioSpinUs` (`--io-spin-us`, default 0). */
   ioSpinUs: number;
+  /** pandanet servers: `NetConfig.drainHoldUs` (`--drain-hold-us`; null: the library's default). */
+  drainHoldUs: number | null;
   /** Hard limit per run (server + client, start to finish), ms. */
   timeoutMs: number;
   quick: boolean;
@@ -112,6 +114,7 @@ export const ECHO_DEFAULTS: EchoOptions = {
   drains: ['drainData'],
   idle: 'backoff',
   ioSpinUs: 0,
+  drainHoldUs: null,
   timeoutMs: 60_000,
   quietWaitMs: 3000,
   quietCores: 0.25,
@@ -170,6 +173,12 @@ export interface EchoRun {
    * costs the main thread.
    */
   mainCpuUsPerDatagramExclWork: number;
+  /**
+   * The work's median call in this window over its calibrated median call (1.05: the same steps ran
+   * 5 % slower in place than on the calibration's idle core, and "beyond" overstates by that much of
+   * the work). NaN without work.
+   */
+  workInPlaceFactor: number;
   processCpuUsPerDatagram: number;
   /** Loop wall time on the main thread outside the simulated work, per datagram (hrtime). */
   loopUsPerDatagram: number;
@@ -206,6 +215,7 @@ export interface EchoSummary {
   ratioToRealistic: Spread | null;
   mainCpuUsPerDatagram: Spread;
   mainCpuUsPerDatagramExclWork: Spread;
+  workInPlaceFactor: Spread;
   processCpuUsPerDatagram: Spread;
   loopUsPerDatagram: Spread;
   /** Median utilisation of each I/O thread. */
@@ -264,7 +274,7 @@ function configsFor(o: EchoOptions, loads: readonly LoadKind[]): EchoConfig[] {
     if (o.baselines.includes('realistic')) add(`realistic${w}`, { server: 'realistic', threads: 0, drain: 'getData', idle: o.idle, workUs });
     for (const threads of o.threads) {
       for (const drain of o.drains) {
-        add(`pandanet t${threads} ${drain}${w}`, { server: 'pandanet', threads, drain, idle: o.idle, workUs, ioSpinUs: o.ioSpinUs });
+        add(`pandanet t${threads} ${drain}${w}`, { server: 'pandanet', threads, drain, idle: o.idle, workUs, ioSpinUs: o.ioSpinUs, ...(o.drainHoldUs !== null ? { drainHoldUs: o.drainHoldUs } : {}) });
       }
     }
   }
@@ -334,7 +344,7 @@ async function warmUp(server: Child<ServerMessage, ServerCommand>, client: LoadP
 }
 
 /** Runs one server configuration once; never throws, never outlives `timeoutMs`. */
-async function runOnce(cfg: EchoConfig, o: EchoOptions, roundNo: number, load: LoadChoice, workCpuUsPerCall: number): Promise<EchoRun> {
+async function runOnce(cfg: EchoConfig, o: EchoOptions, roundNo: number, load: LoadChoice, workCpuUsPerCall: number, workMedianUsPerCall: number): Promise<EchoRun> {
   if (load.load !== cfg.load) throw new Error(`internal: config ${cfg.id} is for the ${cfg.load} load, got ${load.load}`);
   const quiet = o.quietWaitMs > 0 ? await waitForQuiet(o) : { load: Number.NaN, waitedMs: 0 };
   const t0 = performance.now();
@@ -359,6 +369,7 @@ async function runOnce(cfg: EchoConfig, o: EchoOptions, roundNo: number, load: L
     cpuSource: 'none',
     mainCpuUsPerDatagram: Number.NaN,
     mainCpuUsPerDatagramExclWork: Number.NaN,
+    workInPlaceFactor: Number.NaN,
     processCpuUsPerDatagram: Number.NaN,
     loopUsPerDatagram: Number.NaN,
     emptyIterationUs: Number.NaN,
@@ -426,6 +437,7 @@ async function runOnce(cfg: EchoConfig, o: EchoOptions, roundNo: number, load: L
         cpuSource: rep.cpuSource,
         mainCpuUsPerDatagram: rep.mainCpuUs / n,
         mainCpuUsPerDatagramExclWork: (rep.mainCpuUs - workTotalUs) / n,
+        workInPlaceFactor: rep.workInPlaceUsPerCall / workMedianUsPerCall,
         processCpuUsPerDatagram: rep.processCpuUs / n,
         loopUsPerDatagram: rep.loopBusyUs / n,
         emptyIterationUs: rep.iterations > rep.busyIterations ? rep.loopIdleUs / (rep.iterations - rep.busyIterations) : Number.NaN,
@@ -469,6 +481,7 @@ function summarize(runs: EchoRun[]): EchoSummary {
     ratioToRealistic: ratiosR.length > 0 ? spread(ratiosR) : null,
     mainCpuUsPerDatagram: spread(ok.map((r) => r.mainCpuUsPerDatagram)),
     mainCpuUsPerDatagramExclWork: spread(ok.map((r) => r.mainCpuUsPerDatagramExclWork)),
+    workInPlaceFactor: spread(ok.map((r) => r.workInPlaceFactor)),
     processCpuUsPerDatagram: spread(ok.map((r) => r.processCpuUsPerDatagram)),
     loopUsPerDatagram: spread(ok.map((r) => r.loopUsPerDatagram)),
     ioUtilization,
@@ -494,15 +507,15 @@ function serverName(c: EchoConfig): string {
 /** The Markdown table of a result. */
 export function echoTable(r: EchoResult): string {
   const lines = [
-    '| server | load | work µs/dg | datagrams/s median (min–max) | × node:net chunk echo, same round: median (min–max) | × node:net realistic, same round: median (min–max) | main-thread CPU µs/dg | main CPU beyond the work (its calibrated CPU) µs/dg | process CPU µs/dg | load client CPU µs/dg | I/O thread utilisation | conns per I/O thread | server main thread waiting for a CPU | other load, cores | ok/runs |',
-    '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+    '| server | load | work µs/dg | datagrams/s median (min–max) | × node:net chunk echo, same round: median (min–max) | × node:net realistic, same round: median (min–max) | main-thread CPU µs/dg | main CPU beyond the work (its calibrated CPU) µs/dg | the work’s median call, in place ÷ calibrated | process CPU µs/dg | load client CPU µs/dg | I/O thread utilisation | conns per I/O thread | server main thread waiting for a CPU | other load, cores | ok/runs |',
+    '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
   ];
   for (const c of r.configs) {
     const s = c.summary;
     const isBase = c.params.server !== 'pandanet';
     const self = (mine: boolean, sp: Spread | null): string => (mine ? '1' : isBase ? '—' : range(sp, f2));
     lines.push(
-      `| ${serverName(c)} | ${c.load} | ${c.params.workUs} | ${range(s.datagramsPerSec, k)} | ${self(c.params.server === 'baseline', s.ratioToBaseline)} | ${self(c.params.server === 'realistic', s.ratioToRealistic)} | ${range(s.mainCpuUsPerDatagram, f2)} | ${range(s.mainCpuUsPerDatagramExclWork, f2)} | ${range(s.processCpuUsPerDatagram, f2)} | ${range(s.clientCpuUsPerDatagram, f2)} | ${isBase ? '—' : s.ioUtilization.map(f2).join(' / ')} | ${isBase ? '—' : s.ioConnections.join(' / ')} | ${range(s.mainRunDelayShare, pct)} | ${range(s.otherLoadCores, f2)} | ${s.okRuns}/${s.okRuns + s.failedRuns} |`,
+      `| ${serverName(c)} | ${c.load} | ${c.params.workUs} | ${range(s.datagramsPerSec, k)} | ${self(c.params.server === 'baseline', s.ratioToBaseline)} | ${self(c.params.server === 'realistic', s.ratioToRealistic)} | ${range(s.mainCpuUsPerDatagram, f2)} | ${range(s.mainCpuUsPerDatagramExclWork, f2)} | ${c.params.workUs === 0 ? '—' : range(s.workInPlaceFactor, f2)} | ${range(s.processCpuUsPerDatagram, f2)} | ${range(s.clientCpuUsPerDatagram, f2)} | ${isBase ? '—' : s.ioUtilization.map(f2).join(' / ')} | ${isBase ? '—' : s.ioConnections.join(' / ')} | ${range(s.mainRunDelayShare, pct)} | ${range(s.otherLoadCores, f2)} | ${s.okRuns}/${s.okRuns + s.failedRuns} |`,
     );
   }
   return lines.join('\n');
@@ -512,7 +525,7 @@ export function echoTable(r: EchoResult): string {
 export function calibrationLine(cal: readonly WorkCalibration[]): string {
   if (cal.length === 0) return 'work calibration: no work levels above 0 µs';
   return `work calibration (the servers' work function, this process, once): ${cal
-    .map((c) => `requested ${c.requestedUs} µs → ${c.iterations.toLocaleString('en-US')} xorshift steps, measured ${c.wallUsPerCall.toFixed(3)} µs wall, ${f2(c.cpuUsPerCall)} µs CPU per call`)
+    .map((c) => `requested ${c.requestedUs} µs → ${c.iterations.toLocaleString('en-US')} xorshift steps, measured ${c.wallUsPerCall.toFixed(3)} µs wall (median call ${c.medianWallUsPerCall.toFixed(3)}), ${f2(c.cpuUsPerCall)} µs CPU per call`)
     .join('; ')}`;
 }
 
@@ -573,19 +586,22 @@ function ioCpuUs(threads: ReadonlyArray<{ label: string; cpuUs: number }>): numb
   return io.length === 0 ? Number.NaN : io.reduce((s, t) => s + t.cpuUs, 0);
 }
 
-/** `, I/O 3.1 dg/read 2.0 dg/write` over all I/O threads of a run, or '' without any. */
+/** `, I/O 3.1 dg/read 2.0 dg/write 40 dg/wake` over all I/O threads of a run, or '' without any. */
 function ioBatching(io: readonly IoThreadReport[]): string {
   let reads = 0;
   let writes = 0;
+  let sleeps = 0;
   let dgIn = 0;
   let dgOut = 0;
   for (const t of io) {
     reads += t.tcpReads;
     writes += t.tcpWrites;
+    sleeps += t.outboundSleeps;
     dgIn += t.datagramsIn;
     dgOut += t.datagramsOut;
   }
-  return reads > 0 && writes > 0 ? `, I/O ${f2(dgIn / reads)} dg/read ${f2(dgOut / writes)} dg/write` : '';
+  const wakes = sleeps > 0 ? ` ${f2(dgOut / sleeps)} dg/wake` : '';
+  return reads > 0 && writes > 0 ? `, I/O ${f2(dgIn / reads)} dg/read ${f2(dgOut / writes)} dg/write${wakes}` : '';
 }
 
 /** Ratio to the same round's chunk-echo (`baseline`) or realistic run, by thread count and work. */
@@ -614,6 +630,13 @@ function ratioChart(r: EchoResult, against: 'baseline' | 'realistic'): string {
         : [{ value: 1.2, label: '1.2×' }],
     format: (v) => (Number.isFinite(v) ? v.toFixed(2) : ''),
   });
+}
+
+/** `pandanet loop idle=backoff` and the NetConfig settings the run changed, for the headers. */
+function pandanetSettings(o: EchoOptions): string {
+  const spin = o.ioSpinUs > 0 ? `; I/O threads spin ${o.ioSpinUs} µs (NetConfig.ioSpinUs)` : '';
+  const hold = o.drainHoldUs !== null ? `; NetConfig.drainHoldUs ${o.drainHoldUs}` : '';
+  return `pandanet loop idle=${o.idle}${spin}${hold}`;
 }
 
 /** Runs the echo workload; prints progress to stderr, the table to stdout; returns the result. */
@@ -648,7 +671,7 @@ export async function runEcho(options: Partial<EchoOptions>, progress: Progress)
     return c !== undefined && Number.isFinite(c.cpuUsPerCall) ? c.cpuUsPerCall : us;
   };
   console.log(
-    `echo: ${o.connections} connections × ${o.perConnection} datagrams of ${o.payloadBytes} B (header 2), ${o.inFlight} in flight each, after an unmeasured warm-up of ${o.warmupPerConnection} per connection; load: ${loadDesc}; baselines: node:net ${o.baselines.map((b) => (b === 'chunk' ? 'chunk echo' : 'realistic')).join(' and ')}; ${o.runs} rounds × ${configs.length} configs; pandanet loop idle=${o.idle}${o.ioSpinUs > 0 ? `; I/O threads spin ${o.ioSpinUs} µs (NetConfig.ioSpinUs)` : ''}; ${o.timeoutMs / 1000} s hard timeout per run; before each run, up to ${o.quietWaitMs / 1000} s wait for other load < ${o.quietCores} cores (${o.quietBudgetMs / 1000} s in all)`,
+    `echo: ${o.connections} connections × ${o.perConnection} datagrams of ${o.payloadBytes} B (header 2), ${o.inFlight} in flight each, after an unmeasured warm-up of ${o.warmupPerConnection} per connection; load: ${loadDesc}; baselines: node:net ${o.baselines.map((b) => (b === 'chunk' ? 'chunk echo' : 'realistic')).join(' and ')}; ${o.runs} rounds × ${configs.length} configs; ${pandanetSettings(o)}; ${o.timeoutMs / 1000} s hard timeout per run; before each run, up to ${o.quietWaitMs / 1000} s wait for other load < ${o.quietCores} cores (${o.quietBudgetMs / 1000} s in all)`,
   );
 
   for (let roundNo = 1; roundNo <= o.runs; roundNo++) {
@@ -658,7 +681,7 @@ export async function runEcho(options: Partial<EchoOptions>, progress: Progress)
     const thisRound = new Map<string, EchoRun>();
     for (const cfg of order) {
       progress.setNote(`echo ${cfg.id} round ${roundNo}`);
-      const run = await runOnce(cfg, o, roundNo, choices.get(cfg.load)!, workCpuUs(cfg.params.workUs));
+      const run = await runOnce(cfg, o, roundNo, choices.get(cfg.load)!, workCpuUs(cfg.params.workUs), workCalibration.find((w) => w.requestedUs === cfg.params.workUs)?.medianWallUsPerCall ?? Number.NaN);
       progress.step();
       thisRound.set(cfg.id, run);
       runsOf.get(cfg.id)!.push(run);
@@ -722,7 +745,7 @@ export async function runEcho(options: Partial<EchoOptions>, progress: Progress)
       console.log(`\nJSON: ${resolve(o.outPath)}`);
     } else {
       const base = resultBase('echo', date, o.quick);
-      const md = `${markdownHeader('Echo throughput', header, [`${o.connections} connections × ${o.perConnection} datagrams of ${o.payloadBytes} B, ${o.inFlight} in flight, after an unmeasured warm-up pass of ${o.warmupPerConnection} per connection; ${o.runs} rounds; load: ${loadDesc}; pandanet loop idle=${o.idle}${o.ioSpinUs > 0 ? `; I/O threads spin ${o.ioSpinUs} µs (NetConfig.ioSpinUs)` : ''}`, ...loadNotes, `Baselines: node:net chunk echo (echoes each read chunk as it lies: the physical best for an echo) and node:net realistic (parses, copies and replies per datagram, one write per read chunk); each ratio column is pandanet over that baseline in the same round with the same work.`, calibrationLine(workCalibration)])}\n${echoTable(result)}\n\nTargets (threaded configs):\n\n${result.targets.map((t) => `- ${t.pass ? 'MET' : 'MISSED'} ${t.config}: ${t.target}: ${t.value}`).join('\n')}\n`;
+      const md = `${markdownHeader('Echo throughput', header, [`${o.connections} connections × ${o.perConnection} datagrams of ${o.payloadBytes} B, ${o.inFlight} in flight, after an unmeasured warm-up pass of ${o.warmupPerConnection} per connection; ${o.runs} rounds; load: ${loadDesc}; ${pandanetSettings(o)}`, ...loadNotes, `Baselines: node:net chunk echo (echoes each read chunk as it lies: the physical best for an echo) and node:net realistic (parses, copies and replies per datagram, one write per read chunk); each ratio column is pandanet over that baseline in the same round with the same work.`, calibrationLine(workCalibration)])}\n${echoTable(result)}\n\nTargets (threaded configs):\n\n${result.targets.map((t) => `- ${t.pass ? 'MET' : 'MISSED'} ${t.config}: ${t.target}: ${t.value}`).join('\n')}\n`;
       const charts: Record<string, string> = { throughput: throughputChart(result) };
       if (configs.some((c) => c.params.server === 'baseline')) charts['ratio'] = ratioChart(result, 'baseline');
       if (configs.some((c) => c.params.server === 'realistic')) charts['ratio-realistic'] = ratioChart(result, 'realistic');

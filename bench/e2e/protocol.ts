@@ -43,6 +43,8 @@ export interface ServerParams {
   noDelay?: boolean;
   /** pandanet: `NetConfig.ioSpinUs` (default 0). */
   ioSpinUs?: number;
+  /** pandanet: `NetConfig.drainHoldUs` (absent: the library's default). */
+  drainHoldUs?: number;
 }
 
 /** Load client parameters (passed as one JSON argv). */
@@ -80,6 +82,8 @@ export interface IoThreadReport {
   /** Socket reads and TCP writes over the window (datagrams per read / per write show the batching). */
   tcpReads: number;
   tcpWrites: number;
+  /** Times the thread's outbound loop went to sleep (each costs the next send a wake-up). */
+  outboundSleeps: number;
   /**
    * Busy share of the window, 0..1: the thread's CPU time over the window where `/proc` gives it,
    * else its event-loop utilisation (sampled by the thread every 250 ms).
@@ -110,6 +114,8 @@ export type ServerMessage =
       datagrams: number;
       /** Wall time spent in the simulated work, µs. */
       workSpentUs: number;
+      /** The median sampled call's wall time in the window, µs (NaN without work): against the calibration's, whether the work ran slower in place. */
+      workInPlaceUsPerCall: number;
       /** Main-thread time inside the loop's receive/send code (excludes the simulated work), µs (hrtime). */
       loopBusyUs: number;
       /** pandanet: wall time of the iterations that found no datagram, µs. */

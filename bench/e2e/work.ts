@@ -13,6 +13,7 @@
  * Thread: any (each instance is used by one thread).
  * @module
  */
+import { createHistogram, type RecordableHistogram } from 'node:perf_hooks';
 import { threadCpuUs } from '../lib/thread-cpu.js';
 
 /** xorshift32 steps in one calibration sample. */
@@ -53,11 +54,23 @@ export function workIterations(us: number): number {
 }
 
 
-/** A fixed amount of computation per call, with the wall time it has spent so far. */
+/** One call in this many has its wall time recorded in {@link SimulatedWork.samples} (a power of two). */
+const SAMPLE_EVERY = 8;
+
+/**
+ * A fixed amount of computation per call, with the wall time it has spent so far and a sample of
+ * single calls' wall times: their median is what one call costs in place, under the run's load (a
+ * call whose thread was preempted is an outlier the median ignores), where the calibration measured
+ * it on an idle core.
+ */
 export class SimulatedWork {
   #state = 1;
   /** Wall time spent in {@link run}, ns. */
   spentNs = 0n;
+  /** Calls of {@link run} so far. */
+  calls = 0;
+  /** Wall time of every {@link SAMPLE_EVERY}th call, ns (reset it where a measured window begins). */
+  readonly samples: RecordableHistogram = createHistogram();
 
   /**
    * @param us the work asked for, µs (for labels; 0: no work)
@@ -73,7 +86,14 @@ export class SimulatedWork {
     if (this.iterations === 0) return;
     const start = process.hrtime.bigint();
     this.#state = spin(this.#state, this.iterations);
-    this.spentNs += process.hrtime.bigint() - start;
+    const ns = process.hrtime.bigint() - start;
+    this.spentNs += ns;
+    if ((++this.calls & (SAMPLE_EVERY - 1)) === 0) this.samples.record(Number(ns));
+  }
+
+  /** The median of the sampled calls' wall times, µs (NaN before any sample). */
+  medianCallUs(): number {
+    return this.samples.count === 0 ? Number.NaN : this.samples.percentile(50) / 1000;
   }
 }
 
@@ -87,20 +107,39 @@ export interface WorkCalibration {
   wallUsPerCall: number;
   /** This thread's CPU per call, µs (/proc/thread-self/schedstat; NaN off Linux). */
   cpuUsPerCall: number;
+  /** The median sampled call's wall time, µs (what the servers' in-place figure is compared with). */
+  medianWallUsPerCall: number;
 }
+
+/** Blocks {@link calibrateWork} splits its calls into; it reports the median block. */
+const CALIBRATION_BLOCKS = 5;
 
 /**
  * Runs `calls` calls of a fresh {@link SimulatedWork} of `iterations` steps (after an unmeasured
- * tenth, for the JIT) on this thread and returns the cost per call. Bounded: `calls` calls.
+ * tenth, for the JIT) on this thread, in {@link CALIBRATION_BLOCKS} blocks, and returns the median
+ * block's cost per call (a block that another process's burst slowed does not move it). Bounded:
+ * `calls` calls.
  */
 export function calibrateWork(us: number, iterations: number, calls: number): WorkCalibration {
   const w = new SimulatedWork(us, iterations);
   const warm = Math.max(1, Math.floor(calls / 10));
   for (let i = 0; i < warm; i++) w.run();
-  const c0 = threadCpuUs();
-  const t0 = process.hrtime.bigint();
-  for (let i = 0; i < calls; i++) w.run();
-  const wallNs = Number(process.hrtime.bigint() - t0);
-  const cpu = threadCpuUs() - c0;
-  return { requestedUs: us, iterations, calls, wallUsPerCall: wallNs / 1000 / calls, cpuUsPerCall: cpu / calls };
+  w.samples.reset();
+  const perBlock = Math.max(1, Math.floor(calls / CALIBRATION_BLOCKS));
+  const cpu: number[] = [];
+  const wall: number[] = [];
+  for (let b = 0; b < CALIBRATION_BLOCKS; b++) {
+    const c0 = threadCpuUs();
+    const t0 = process.hrtime.bigint();
+    for (let i = 0; i < perBlock; i++) w.run();
+    wall.push(Number(process.hrtime.bigint() - t0) / 1000 / perBlock);
+    cpu.push((threadCpuUs() - c0) / perBlock);
+  }
+  return { requestedUs: us, iterations, calls: perBlock * CALIBRATION_BLOCKS, wallUsPerCall: median(wall), cpuUsPerCall: median(cpu), medianWallUsPerCall: w.medianCallUs() };
+}
+
+/** The median of a non-empty list (NaN stays NaN: off Linux the CPU clock is missing). */
+function median(v: number[]): number {
+  const s = [...v].sort((a, b) => a - b);
+  return s[s.length >> 1]!;
 }
