@@ -25,7 +25,7 @@ import { InMeta, READER_WORDS, ReaderWord, type ReaderConfig } from '../protocol
 import { slabCopy } from '../datagram/slab.js';
 import { readAddressRecord } from '../protocol/address-record.js';
 import { validateHeaderSize, type TcpHeaderSize } from '../protocol/tcp-framing.js';
-import { SpscRing, createRecordView } from '../shared-memory/spsc-ring.js';
+import { DRAIN_PUBLISH_RECORDS, SpscRing, createRecordView } from '../shared-memory/spsc-ring.js';
 import { BoundedFifo } from './bounded-fifo.js';
 import { coreOf, type Connection, type ConnectionCore, type ConnectionKind } from './connection.js';
 import { runtimeOf, type ConnectionManager } from './connection-manager.js';
@@ -354,8 +354,27 @@ export class ReaderCore implements ReaderHooks {
     // peek, not size: a record is counted a moment before it can be read, and dataAvailable() must
     // not promise what getData() cannot deliver yet.
     for (const r of this.rings) if (r !== undefined && r.peek(this.view)) return true;
+    this.settleTaken(); // caught up (each ring's peek published its tail too)
     return false;
   }
+
+  /**
+   * Datagrams {@link takeOne} took whose QUEUED decrement is still to be made. The shared word (its
+   * cache line is the one every I/O thread adds to as it delivers) and the rings' tails are updated
+   * every {@link DRAIN_PUBLISH_RECORDS} takes, when the rings are found empty, and at the latest in a
+   * microtask after the take, that is when the application's synchronous loop returns: as a batch
+   * drain updates them once per run, not per datagram. Meanwhile the threads' cap check may see the
+   * queue up to that many datagrams longer than it is; {@link queueSize} subtracts them.
+   */
+  private untaken = 0;
+
+  /** Makes the QUEUED decrement {@link takeOne} owes, and publishes the tails it left unpublished. */
+  private readonly settleTaken = (): void => {
+    if (this.untaken === 0) return;
+    Atomics.sub(this.control, ReaderWord.QUEUED, this.untaken);
+    this.untaken = 0;
+    for (const r of this.rings) r?.publishConsumed();
+  };
 
   /**
    * Takes the oldest datagram (per connection order; threads served round-robin) and hands it to
@@ -395,13 +414,15 @@ export class ReaderCore implements ReaderHooks {
           } else take(conn, ring.data, view.offset, view.length, null);
         }
       } finally {
-        ring.advance();
-        Atomics.sub(this.control, ReaderWord.QUEUED, 1);
+        ring.advanceLazy(); // its tail is published as a drain's is (every 64 records, or when empty)
+        if (this.untaken++ === 0) queueMicrotask(this.settleTaken);
+        else if (this.untaken >= DRAIN_PUBLISH_RECORDS) this.settleTaken();
       }
       if (conn !== undefined) return true;
       k--; // a datagram of a connection this manager no longer knows: skip it, look again
       this.cursor = i;
     }
+    this.settleTaken();
     return false;
   }
 
@@ -479,7 +500,7 @@ export class ReaderCore implements ReaderHooks {
   private ringVisitor: ((id: number, meta: number, data: Uint8Array, offset: number, length: number) => void) | null = null;
 
   queueSize(): number {
-    return this.polled ? this.pending.size : Math.max(0, Atomics.load(this.control, ReaderWord.QUEUED));
+    return this.polled ? this.pending.size : Math.max(0, Atomics.load(this.control, ReaderWord.QUEUED) - this.untaken);
   }
 
   setMaxQueueSize(n: number): void {

@@ -197,6 +197,10 @@ export class SpscRing {
 
   // consumer-local state
   #tail: number;
+  /** The TAIL value last stored (the consumer's {@link #tail} runs ahead of it between publishes). */
+  #publishedTail: number;
+  /** Records consumed by {@link advanceLazy} since TAIL was last stored. */
+  #unpublished = 0;
   #headCache: number;
   #read: number;
   #next = 0;
@@ -235,6 +239,7 @@ export class SpscRing {
     this.#tailCache = tail;
     this.#written = Atomics.load(h, WRITTEN) >>> 0;
     this.#tail = tail;
+    this.#publishedTail = tail;
     this.#headCache = head;
     this.#read = Atomics.load(h, READ) >>> 0;
   }
@@ -533,7 +538,10 @@ export class SpscRing {
     let pos = this.#tail;
     if (pos === this.#headCache) {
       this.#headCache = Atomics.load(this.#h, HEAD) & POSITION_MASK;
-      if (pos === this.#headCache) return false;
+      if (pos === this.#headCache) {
+        if (this.#unpublished !== 0) this.#publishTail(); // caught up: what advanceLazy kept goes out
+        return false;
+      }
     }
     const d32 = this.#d32;
     let off = pos & this.#mask;
@@ -567,11 +575,33 @@ export class SpscRing {
     this.#publishTail();
   }
 
+  /**
+   * {@link advance} for a consumer taking records one at a time in a hot loop: the local tail moves
+   * at once, but TAIL (the space the producer sees, and a waiting producer's wake) is published as
+   * {@link drain} publishes it: every {@link DRAIN_PUBLISH_RECORDS} records or `capacity / 8` bytes,
+   * when {@link peek} finds the ring empty, at the next {@link drain}, or at {@link publishConsumed}.
+   * Thread: the consumer.
+   */
+  advanceLazy(): void {
+    if (!this.#peeked) throw new InvalidArgumentError('SpscRing.advanceLazy() without a successful peek()');
+    this.#peeked = false;
+    const tail = (this.#tail = this.#next);
+    this.#read = (this.#read + 1) >>> 0;
+    if (++this.#unpublished >= DRAIN_PUBLISH_RECORDS || ((tail - this.#publishedTail) & POSITION_MASK) >= this.capacity >>> 3) this.#publishTail();
+  }
+
+  /** Publishes what {@link advanceLazy} consumed and has not published yet. Thread: the consumer. */
+  publishConsumed(): void {
+    if (this.#unpublished !== 0) this.#publishTail();
+  }
+
   /** Consumer: makes the local tail and read count visible, then wakes a waiting producer if it now fits. */
   #publishTail(): void {
     const h = this.#h;
     h[READ] = this.#read | 0; // plain store, published by the TAIL store below
     Atomics.store(h, TAIL, this.#tail);
+    this.#publishedTail = this.#tail;
+    this.#unpublished = 0;
     const waiting = Atomics.load(h, PRODUCER_WAITING);
     if (waiting !== 0) this.#maybeWakeProducer(waiting);
   }
@@ -613,8 +643,8 @@ export class SpscRing {
     const publishBytes = cap >>> 3;
     let tail = this.#tail;
     let head = this.#headCache;
-    let published = tail;
-    let unpublished = 0;
+    let published = this.#publishedTail;
+    let unpublished = this.#unpublished;
     let n = 0;
     this.#peeked = false;
     try {

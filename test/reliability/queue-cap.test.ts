@@ -6,7 +6,7 @@
  * observable result after polling. Every test runs in every mode.
  */
 import { describe, expect, it } from 'vitest';
-import type { Connection } from '../../src/index.js';
+import { NetDatagram, type Connection } from '../../src/index.js';
 import { MODES, makeServer, waitFor } from '../helpers/net.js';
 import { connectPeer, frameOf, record, serverApp, settle, u32, type Peer } from '../helpers/faults.js';
 
@@ -72,4 +72,41 @@ describe.each(MODES)('reader queue cap ($name)', ({ threads }) => {
       record('queue-cap', { threads, cap: N, arrived: M, queued: total, dropped: server.reader.getDroppedCount(), overflowFlag: true });
     }, 30_000);
   }
+
+  it('getData one at a time: the queue size falls with each take, and the room it frees is there for new datagrams once the loop returns', async () => {
+    const N = 50;
+    const K = 10; // fewer than the 64 takes after which threaded readers update the shared count
+    const server = makeServer(threads);
+    const peer = await connectPeer(server.port);
+    let conn: Connection | null = null;
+    await waitFor(() => conn !== null, {
+      what: 'the accept',
+      tick: () => {
+        if (server.listener.newConnectionAvailable()) conn = server.listener.getNewConnection();
+      },
+    });
+    expect(server.reader.addConnection(conn!)).toBe(true);
+    server.reader.setMaxQueueSize(N);
+    const poll = (): void => {
+      if (threads === 0) server.reader.dataAvailable();
+    };
+    peer.socket.write(Buffer.concat(Array.from({ length: N }, (_, s) => frameOf(u32(s)))));
+    await waitFor(() => server.reader.getCurrentQueueSize() === N, { what: () => `${N} queued (have ${server.reader.getCurrentQueueSize()})`, tick: poll });
+    const dg = new NetDatagram();
+    for (let i = 0; i < K; i++) {
+      expect(server.reader.getData(dg)).toBe(true);
+      expect(Buffer.from(dg.getMessage()).readUInt32LE(0)).toBe(i);
+      expect(server.reader.getCurrentQueueSize()).toBe(N - 1 - i);
+    }
+    // The loop has returned (this await): K new datagrams fit under the cap, none dropped.
+    await Promise.resolve();
+    peer.socket.write(Buffer.concat(Array.from({ length: K }, (_, s) => frameOf(u32(N + s)))));
+    await waitFor(() => server.reader.getCurrentQueueSize() === N || server.reader.getDroppedCount() > 0, { what: () => `${N} queued again (have ${server.reader.getCurrentQueueSize()})`, tick: poll });
+    expect(server.reader.getDroppedCount()).toBe(0);
+    expect(server.reader.getOverflowFlag()).toBe(false);
+    const seqs: number[] = [];
+    while (server.reader.getData(dg)) seqs.push(Buffer.from(dg.getMessage()).readUInt32LE(0));
+    expect(seqs).toEqual(Array.from({ length: N }, (_, i) => K + i));
+    expect(server.reader.getCurrentQueueSize()).toBe(0);
+  });
 });

@@ -25,7 +25,7 @@ import {
   TAIL,
   WRITTEN,
 } from '../../src/shared-memory/layout.js';
-import { createRecordView, RECORD_HEADER_BYTES, SpscRing } from '../../src/shared-memory/spsc-ring.js';
+import { createRecordView, DRAIN_PUBLISH_RECORDS, RECORD_HEADER_BYTES, SpscRing } from '../../src/shared-memory/spsc-ring.js';
 import { bytesFor, mix, POS_MOD, ringAt as ringAtPos } from '../helpers/ring.js';
 
 const CAP = 4096;
@@ -269,6 +269,57 @@ describe('SpscRing, single thread', () => {
     expect(ring.drain(100, (id) => seen.push(id))).toBe(4);
     expect(seen.slice(4)).toEqual([6, 7, 8, 9]);
     expect(ring.drain(100, () => undefined)).toBe(0);
+  });
+
+  it('advanceLazy consumes at once but publishes TAIL every DRAIN_PUBLISH_RECORDS records, when peek finds the ring empty, and at drain or publishConsumed', () => {
+    const ring = new SpscRing(SpscRing.allocate(1 << 16));
+    const h = header(ring);
+    const v = createRecordView();
+    const take = (): number => {
+      expect(ring.peek(v)).toBe(true);
+      const id = v.id;
+      ring.advanceLazy();
+      return id;
+    };
+    for (let i = 0; i < 200; i++) expect(ring.tryWrite(i, 0, bytesFor(i, 8))).toBe(true);
+    const tail0 = Atomics.load(h, TAIL);
+    for (let i = 0; i < DRAIN_PUBLISH_RECORDS - 1; i++) expect(take()).toBe(i);
+    expect(Atomics.load(h, TAIL), 'not published before 64 records').toBe(tail0);
+    expect(ring.read, 'READ published with TAIL').toBe(0);
+    expect(take()).toBe(DRAIN_PUBLISH_RECORDS - 1);
+    expect(ring.read).toBe(DRAIN_PUBLISH_RECORDS);
+    expect(Atomics.load(h, TAIL)).not.toBe(tail0);
+    // A few more, then publishConsumed.
+    for (let i = 0; i < 3; i++) take();
+    expect(ring.read).toBe(DRAIN_PUBLISH_RECORDS);
+    ring.publishConsumed();
+    expect(ring.read).toBe(DRAIN_PUBLISH_RECORDS + 3);
+    // A few more, then a drain publishes them with its own.
+    for (let i = 0; i < 5; i++) take();
+    expect(ring.drain(10, () => undefined)).toBe(10);
+    expect(ring.read).toBe(DRAIN_PUBLISH_RECORDS + 18);
+    // The rest one by one: the peek that finds the ring empty publishes the last of them.
+    while (ring.peek(v)) ring.advanceLazy();
+    expect(ring.read).toBe(200);
+    expect(ring.size).toBe(0);
+    expect(() => ring.advanceLazy()).toThrow(InvalidArgumentError);
+  });
+
+  it('advanceLazy wakes a producer waiting for space once it publishes', () => {
+    const ring = new SpscRing(SpscRing.allocate(CAP));
+    const h = header(ring);
+    while (ring.tryWrite(1, 0, new Uint8Array(100)));
+    Atomics.store(h, PRODUCER_WAITING, 112); // a producer waits for a 100-byte record
+    const seq = Atomics.load(h, SPACE_SEQ);
+    const v = createRecordView();
+    for (let i = 0; i < 3; i++) {
+      expect(ring.peek(v)).toBe(true);
+      ring.advanceLazy(); // three records free room for the one waited for, wherever the wrap falls
+    }
+    expect(Atomics.load(h, SPACE_SEQ), 'not before TAIL is published').toBe(seq);
+    ring.publishConsumed();
+    expect(Atomics.load(h, SPACE_SEQ)).toBe(seq + 1);
+    expect(Atomics.load(h, PRODUCER_WAITING)).toBe(0);
   });
 
   it('keeps content and order exact over random write/read sequences (fast-check model)', () => {
