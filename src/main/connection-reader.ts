@@ -126,6 +126,7 @@ export class ReaderCore implements ReaderHooks {
     this.conns = this.rt.conns;
     this.ends = this.rt.ends;
     this.pacer = this.rt.out.pacer();
+    this.takePacer = this.rt.out.pacer();
   }
 
   /** {@link ReaderHooks}: this reader's queue, for stats. */
@@ -349,12 +350,17 @@ export class ReaderCore implements ReaderHooks {
 
   /** True if a datagram can be taken now. */
   available(): boolean {
-    if (this.polled) return this.pending.size > 0;
+    if (this.polled) {
+      if (this.pending.size > 0) return true;
+      this.endTakeHold(); // the application's loop has run dry: its held replies go now
+      return false;
+    }
     if (this.rings.length > this.rt.threads.length) this.pruneRetired();
     // peek, not size: a record is counted a moment before it can be read, and dataAvailable() must
     // not promise what getData() cannot deliver yet.
     for (const r of this.rings) if (r !== undefined && r.peek(this.view)) return true;
     this.settleTaken(); // caught up (each ring's peek published its tail too)
+    this.endTakeHold(); // the application's loop has run dry: its held replies go now
     return false;
   }
 
@@ -377,6 +383,52 @@ export class ReaderCore implements ReaderHooks {
   };
 
   /**
+   * The manual loop's pacing (`getData` … `send`, as Panda's manual writes it): from the second take
+   * in one task on, the sends made between takes are held as a batch drain holds them (one batch
+   * record per connection's run, one wake for several runs, {@link DrainPacer}), and let go at a
+   * take of another connection once they have waited `NetConfig.drainHoldUs`, when a take or
+   * `dataAvailable` finds the queue empty, and at the latest in a microtask: when the application's
+   * synchronous loop returns. A lone take holds nothing: a reply followed by a long computation in
+   * the same task leaves at once.
+   */
+  private readonly takePacer: DrainPacer;
+  /** Takes by the application in the current task (reset by {@link endTask}). */
+  private takesThisTask = 0;
+  /** {@link takePacer} holds. */
+  private takeHolding = false;
+  /** The connection of the datagram {@link takeOne} took last. */
+  private lastTaken: ConnectionCore | null = null;
+
+  private readonly endTask = (): void => {
+    this.takesThisTask = 0;
+    this.endTakeHold();
+  };
+
+  private endTakeHold(): void {
+    if (!this.takeHolding) return;
+    this.takeHolding = false;
+    this.takePacer.end();
+  }
+
+  /** The application's `getData`: {@link takeOne}, paced (see {@link takePacer}). */
+  takeForApp(take: Take): boolean {
+    if (!this.takeOne(take)) {
+      this.endTakeHold();
+      return false;
+    }
+    if (this.takesThisTask++ === 0) {
+      queueMicrotask(this.endTask);
+      return true;
+    }
+    if (!this.takeHolding) {
+      this.takeHolding = true;
+      this.takePacer.start();
+    }
+    this.takePacer.visit(this.lastTaken!);
+    return true;
+  }
+
+  /**
    * Takes the oldest datagram (per connection order; threads served round-robin) and hands it to
    * `take`. False when none.
    */
@@ -385,6 +437,7 @@ export class ReaderCore implements ReaderHooks {
       const item = this.pending.shift();
       if (item === undefined) return false;
       this.pendingBytes -= item.bytes.length;
+      this.lastTaken = item.conn;
       tookOne(item.conn);
       item.conn.stats.datagramsIn++;
       item.conn.stats.bytesIn += item.bytes.length;
@@ -404,6 +457,7 @@ export class ReaderCore implements ReaderHooks {
       const conn = this.conns.lookup(view.id);
       try {
         if (conn !== undefined) {
+          this.lastTaken = conn;
           tookOne(conn);
           conn.stats.datagramsIn++;
           conn.stats.bytesIn += view.length;
@@ -539,6 +593,7 @@ export class ReaderCore implements ReaderHooks {
   shutdown(): void {
     if (this.shut) return;
     this.shut = true;
+    this.endTakeHold();
     for (const core of [...this.monitored]) {
       this.forget(core);
       core.thread.post({ kind: 'detach', connId: core.id, readerId: this.id });

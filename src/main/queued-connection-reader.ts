@@ -44,12 +44,18 @@ export class QueuedConnectionReader extends ConnectionReader {
   /**
    * Moves the oldest datagram into `datagram`: bytes, and for a NetDatagram its connection and peer
    * address. False if the queue is empty. Never polls (as in Panda).
+   *
+   * In a loop of `getData` calls (the manual's loop), the replies sent between them are batched as
+   * `drainData` batches its visitor's: from the second `getData` in a task, they leave when the loop
+   * takes a datagram of another connection after `NetConfig.drainHoldUs` (250 µs by default), when
+   * `getData` or `dataAvailable` finds the queue empty, and at the latest when the task's
+   * synchronous code returns. A reply after a single `getData` leaves at once.
    */
   getData(datagram: Datagram): boolean {
     if (!(datagram instanceof Datagram)) throw new PandaNetError(ErrorCode.INVALID_ARGUMENT, 'getData takes a Datagram or NetDatagram to fill');
     this.target = datagram;
     try {
-      return coreOfReader(this).takeOne(this.fill);
+      return coreOfReader(this).takeForApp(this.fill);
     } finally {
       this.target = null;
     }

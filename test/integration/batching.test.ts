@@ -217,6 +217,62 @@ describe.each(MODES)('batching ($name)', ({ threads }) => {
     await expectBatchedEchoes(server, client, before, order.length);
   });
 
+  it('the manual getData loop, without cork, batches its replies the same way, in order', async () => {
+    const { server, client } = await queuedRuns(threads);
+    const before = threadTotal(server, 'tcpWrites');
+    const dg = new NetDatagram();
+    const order: Connection[] = [];
+    let handled = 0;
+    while (server.reader.dataAvailable()) {
+      if (!server.reader.getData(dg)) break;
+      work(150); // time for a thread to wake and write each reply, were they not held
+      const conn = dg.getConnection()!;
+      if (order[order.length - 1] !== conn) order.push(conn);
+      expect(server.writer.send(dg, conn)).toBe(true);
+      handled++;
+    }
+    expect(handled).toBe(CONNS * RUN);
+    await expectBatchedEchoes(server, client, before, order.length);
+  });
+
+  it('a loop of getData cut short by a budget: its held replies leave on a wake once the task returns', async () => {
+    const { server, client } = await queuedRuns(threads);
+    const missedBefore = threadTotal(server, 'outboundMissedWakes');
+    const dg = new NetDatagram();
+    const BUDGET = 7; // the loop stops with datagrams still queued: no empty queue ends its hold
+    let n = 0;
+    while (n < BUDGET && server.reader.getData(dg)) {
+      expect(server.writer.send(dg, dg.getConnection()!)).toBe(true);
+      n++;
+    }
+    expect(n).toBe(BUDGET);
+    // The task returns here; the server takes nothing more.
+    const got = await receive(client.reader, BUDGET, { what: 'the replies of the cut-short loop' });
+    expect(got).toHaveLength(BUDGET);
+    expect(threadTotal(server, 'outboundMissedWakes') - missedBefore, 'sleeps that ran out their idle time with the replies waiting').toBe(0);
+  });
+
+  it('a reply after a single getData leaves at once, while the task goes on computing', async () => {
+    const server = makeServer(threads);
+    const client = makeClient(server.port, threads);
+    const [conn] = await acceptAll(server, 1);
+    expect(client.writer.send(textDatagram('ask', 1), client.connections[0]!)).toBe(true);
+    await waitFor(() => server.reader.dataAvailable(), { what: 'the request at the server' });
+    const dg = new NetDatagram();
+    expect(server.reader.getData(dg)).toBe(true);
+    expect(dg.getConnection()).toBe(conn);
+    expect(server.writer.send(textDatagram('answer', 2), conn!)).toBe(true);
+    // The task goes on (never returns to its event loop) and polls the client until the reply is there.
+    const deadline = performance.now() + 10_000;
+    let arrived = false;
+    let polls = 0;
+    while (!arrived && performance.now() < deadline) {
+      arrived = client.reader.dataAvailable();
+      polls++;
+    }
+    expect(arrived, `the reply arrived while the server's task kept computing (${polls} polls)`).toBe(true);
+  });
+
   it('cork nests, uncork without cork does nothing, and shutdown ends its corks', async () => {
     const server = makeServer(threads);
     const client = makeClient(server.port, threads);
