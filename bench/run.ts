@@ -144,6 +144,8 @@ function latencyOptions(f: Flags): Partial<LatencyOptions> {
   if (idle !== undefined) o.idle = idle as 'backoff' | 'wait';
   const load = singleLoad(f);
   if (load !== undefined) o.load = load;
+  const hold = intFlag(f, 'drain-hold-us', 0);
+  if (hold !== undefined) o.drainHoldUs = hold;
   return o;
 }
 
@@ -409,7 +411,7 @@ function usage(): string {
     '             --load native|node|auto (auto, the default: the C epoll client, built with cc at bench time, else the Node client, said so;',
     '             native,node: every config under both loads in the same rounds)',
     '             --baselines chunk,realistic (node:net chunk echo; node:net parsing, copying and replying per datagram)',
-    '  latency:   --loads 0.25,0.5,0.9 --connections N --measure-ms MS --idle backoff|wait --load native|node|auto (fixed-rate client)',
+    '  latency:   --loads 0.25,0.5,0.9 --connections N --measure-ms MS --idle backoff|wait --drain-hold-us N --load native|node|auto (fixed-rate client)',
     '  broadcast: --connections N --duration-s S --transport tcp|ws (ws: WebSocket clients, baseline a plain ws server)',
     '  scale:     --connections N --idle-s S',
     '  budget:    --rate N (datagrams/s of the fixed phase) --measure-ms MS --load native|node|auto (fixed-rate client)',

@@ -63,6 +63,8 @@ export interface LatencyOptions {
   idle: 'backoff' | 'wait';
   /** The load generator (`--load`): `auto` = the native client when it builds, else the Node rate client. */
   load: LoadRequest;
+  /** pandanet servers: `NetConfig.drainHoldUs` (`--drain-hold-us`; null: the library's default). */
+  drainHoldUs: number | null;
 }
 
 export const LATENCY_DEFAULTS: LatencyOptions = {
@@ -85,6 +87,7 @@ export const LATENCY_DEFAULTS: LatencyOptions = {
   save: true,
   idle: 'backoff',
   load: 'auto',
+  drainHoldUs: null,
 };
 
 export const LATENCY_QUICK: Partial<LatencyOptions> = { runs: 1, threads: [1], connections: 20, maxMeasureMs: 500, settleMs: 300, warmupMs: 200, measureMs: 500, drainMs: 1000, quietWaitMs: 0, quick: true };
@@ -158,7 +161,7 @@ export interface LatencyResult extends ResultHeader {
 function kinds(o: LatencyOptions): Array<{ kind: string; params: ServerParams }> {
   return [
     { kind: 'baseline', params: { server: 'baseline', threads: 0, drain: 'drainData', idle: 'backoff', workUs: 0, noDelay: true } },
-    ...o.threads.map((t) => ({ kind: `pandanet t${t}`, params: { server: 'pandanet', threads: t, drain: 'drainData', idle: o.idle, workUs: 0, noDelay: true } as ServerParams })),
+    ...o.threads.map((t) => ({ kind: `pandanet t${t}`, params: { server: 'pandanet', threads: t, drain: 'drainData', idle: o.idle, workUs: 0, noDelay: true, ...(o.drainHoldUs !== null ? { drainHoldUs: o.drainHoldUs } : {}) } as ServerParams })),
   ];
 }
 
@@ -355,7 +358,7 @@ export async function runLatency(options: Partial<LatencyOptions>, progress: Pro
   for (const t of targets) console.log(`- ${t.pass ? 'MET' : 'MISSED'} ${t.kind}: ${t.target}: ${t.value}`);
   if (o.save) {
     const base = resultBase('latency', header.date, o.quick);
-    const md = `${markdownHeader('Fixed-rate latency', header, [`${o.connections} connections × ${o.payloadBytes} B; ${o.runs} rounds; load generator in a separate process; pandanet loop idle=${o.idle}`, load.note])}\n${table}\n`;
+    const md = `${markdownHeader('Fixed-rate latency', header, [`${o.connections} connections × ${o.payloadBytes} B; ${o.runs} rounds; load generator in a separate process; pandanet loop idle=${o.idle}${o.drainHoldUs !== null ? `; NetConfig.drainHoldUs ${o.drainHoldUs}` : ''}`, load.note])}\n${table}\n`;
     const files = saveResult(base, result, md, { percentiles: chart(result) });
     console.log(`\nfiles: ${files.join(', ')}`);
   }
