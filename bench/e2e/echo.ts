@@ -168,9 +168,9 @@ export interface EchoRun {
   cpuSource: string;
   mainCpuUsPerDatagram: number;
   /**
-   * Main-thread CPU minus the simulated work's CPU as calibrated on this box (`workCalibration`: CPU
-   * per call, overshoot included, × datagrams), per datagram: what the server's own receive/send code
-   * costs the main thread.
+   * Main-thread CPU minus the simulated work's cost as calibrated on an idle thread of this box
+   * (`workCalibration.wallUsPerCall` × datagrams), per datagram: what the server's own receive/send
+   * code costs the main thread.
    */
   mainCpuUsPerDatagramExclWork: number;
   /**
@@ -344,7 +344,7 @@ async function warmUp(server: Child<ServerMessage, ServerCommand>, client: LoadP
 }
 
 /** Runs one server configuration once; never throws, never outlives `timeoutMs`. */
-async function runOnce(cfg: EchoConfig, o: EchoOptions, roundNo: number, load: LoadChoice, workCpuUsPerCall: number, workMedianUsPerCall: number): Promise<EchoRun> {
+async function runOnce(cfg: EchoConfig, o: EchoOptions, roundNo: number, load: LoadChoice, workUsPerCall: number, workMedianUsPerCall: number): Promise<EchoRun> {
   if (load.load !== cfg.load) throw new Error(`internal: config ${cfg.id} is for the ${cfg.load} load, got ${load.load}`);
   const quiet = o.quietWaitMs > 0 ? await waitForQuiet(o) : { load: Number.NaN, waitedMs: 0 };
   const t0 = performance.now();
@@ -416,9 +416,9 @@ async function runOnce(cfg: EchoConfig, o: EchoOptions, roundNo: number, load: L
       if (n !== res.expected) problems.push(`${n} of ${res.expected} echoes arrived`);
       if (res.mismatches > 0) problems.push(`${res.mismatches} echoes out of order or corrupt`);
       if (rep.overflow) problems.push('reader overflow flag set');
-      // The work's CPU as calibrated on this box (the same steps in every server); not its wall time,
-      // which overstates its CPU when the thread is preempted in it.
-      const workTotalUs = workCpuUsPerCall * rep.datagrams;
+      // The work's cost as calibrated on an idle thread of this box (the same steps in every server);
+      // not its wall time in the run, which overstates it when the thread is preempted in it.
+      const workTotalUs = workUsPerCall * rep.datagrams;
       return {
         round: roundNo,
         ok: problems.length === 0,
@@ -507,7 +507,7 @@ function serverName(c: EchoConfig): string {
 /** The Markdown table of a result. */
 export function echoTable(r: EchoResult): string {
   const lines = [
-    '| server | load | work µs/dg | datagrams/s median (min–max) | × node:net chunk echo, same round: median (min–max) | × node:net realistic, same round: median (min–max) | main-thread CPU µs/dg | main CPU beyond the work (its calibrated CPU) µs/dg | the work’s median call, in place ÷ calibrated | process CPU µs/dg | load client CPU µs/dg | I/O thread utilisation | conns per I/O thread | server main thread waiting for a CPU | other load, cores | ok/runs |',
+    '| server | load | work µs/dg | datagrams/s median (min–max) | × node:net chunk echo, same round: median (min–max) | × node:net realistic, same round: median (min–max) | main-thread CPU µs/dg | main CPU beyond the work (its calibrated cost) µs/dg | the work’s median call, in place ÷ calibrated | process CPU µs/dg | load client CPU µs/dg | I/O thread utilisation | conns per I/O thread | server main thread waiting for a CPU | other load, cores | ok/runs |',
     '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
   ];
   for (const c of r.configs) {
@@ -525,7 +525,7 @@ export function echoTable(r: EchoResult): string {
 export function calibrationLine(cal: readonly WorkCalibration[]): string {
   if (cal.length === 0) return 'work calibration: no work levels above 0 µs';
   return `work calibration (the servers' work function, this process, once): ${cal
-    .map((c) => `requested ${c.requestedUs} µs → ${c.iterations.toLocaleString('en-US')} xorshift steps, measured ${c.wallUsPerCall.toFixed(3)} µs wall (median call ${c.medianWallUsPerCall.toFixed(3)}), ${f2(c.cpuUsPerCall)} µs CPU per call`)
+    .map((c) => `requested ${c.requestedUs} µs → ${c.iterations.toLocaleString('en-US')} xorshift steps, ${c.wallUsPerCall.toFixed(3)} µs per call on an idle thread (median call ${c.medianWallUsPerCall.toFixed(3)}; process CPU ${f2(c.cpuUsPerCall)})`)
     .join('; ')}`;
 }
 
@@ -663,13 +663,10 @@ export async function runEcho(options: Partial<EchoOptions>, progress: Progress)
   // One step count per work level, calibrated here once: every server runs the same computation.
   const iterations = new Map(o.workUs.map((w) => [w, workIterations(w)]));
   for (const c of configs) c.params.workIterations = iterations.get(c.params.workUs) ?? 0;
-  const workCalibration = o.workUs.filter((w) => w > 0).map((w) => calibrateWork(w, iterations.get(w) ?? 0, Math.max(1000, Math.min(50_000, Math.round(50_000 / w)))));
+  const workCalibration = o.workUs.filter((w) => w > 0).map((w) => calibrateWork(w, iterations.get(w) ?? 0, Math.max(1000, Math.round(100_000 / w))));
   console.log(calibrationLine(workCalibration));
-  /** CPU µs one call of the work costs (calibrated; the requested µs where the thread CPU clock is missing). */
-  const workCpuUs = (us: number): number => {
-    const c = workCalibration.find((w) => w.requestedUs === us);
-    return c !== undefined && Number.isFinite(c.cpuUsPerCall) ? c.cpuUsPerCall : us;
-  };
+  /** µs one call of the work costs its thread (calibrated on an idle thread: {@link WorkCalibration.wallUsPerCall}). */
+  const workUs = (us: number): number => workCalibration.find((w) => w.requestedUs === us)?.wallUsPerCall ?? us;
   console.log(
     `echo: ${o.connections} connections × ${o.perConnection} datagrams of ${o.payloadBytes} B (header 2), ${o.inFlight} in flight each, after an unmeasured warm-up of ${o.warmupPerConnection} per connection; load: ${loadDesc}; baselines: node:net ${o.baselines.map((b) => (b === 'chunk' ? 'chunk echo' : 'realistic')).join(' and ')}; ${o.runs} rounds × ${configs.length} configs; ${pandanetSettings(o)}; ${o.timeoutMs / 1000} s hard timeout per run; before each run, up to ${o.quietWaitMs / 1000} s wait for other load < ${o.quietCores} cores (${o.quietBudgetMs / 1000} s in all)`,
   );
@@ -681,7 +678,7 @@ export async function runEcho(options: Partial<EchoOptions>, progress: Progress)
     const thisRound = new Map<string, EchoRun>();
     for (const cfg of order) {
       progress.setNote(`echo ${cfg.id} round ${roundNo}`);
-      const run = await runOnce(cfg, o, roundNo, choices.get(cfg.load)!, workCpuUs(cfg.params.workUs), workCalibration.find((w) => w.requestedUs === cfg.params.workUs)?.medianWallUsPerCall ?? Number.NaN);
+      const run = await runOnce(cfg, o, roundNo, choices.get(cfg.load)!, workUs(cfg.params.workUs), workCalibration.find((w) => w.requestedUs === cfg.params.workUs)?.medianWallUsPerCall ?? Number.NaN);
       progress.step();
       thisRound.set(cfg.id, run);
       runsOf.get(cfg.id)!.push(run);

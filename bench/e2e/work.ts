@@ -14,7 +14,6 @@
  * @module
  */
 import { createHistogram, type RecordableHistogram } from 'node:perf_hooks';
-import { threadCpuUs } from '../lib/thread-cpu.js';
 
 /** xorshift32 steps in one calibration sample. */
 const SAMPLE_STEPS = 200_000;
@@ -34,21 +33,19 @@ function spin(seed: number, steps: number): number {
 let calibrationState = 1;
 
 /**
- * The xorshift step count that costs about `us` µs of this thread's CPU (0 for 0): the fastest of 9
- * samples of {@link SAMPLE_STEPS} steps, after a warm-up (the fastest: the least disturbed by other
- * load). Bounded: about 10 samples' worth of CPU (a few ms). Thread: any.
+ * The xorshift step count that costs about `us` µs (0 for 0): the fastest of 9 samples of
+ * {@link SAMPLE_STEPS} steps by the wall clock, after a warm-up (the fastest: the least disturbed by
+ * other load; a sample is too short for the thread CPU clock, see {@link calibrateWork}). Bounded:
+ * about 10 samples' worth of CPU (a few ms). Thread: any.
  */
 export function workIterations(us: number): number {
   if (us <= 0) return 0;
   calibrationState = spin(calibrationState, SAMPLE_STEPS); // JIT warm-up
   let best = Number.POSITIVE_INFINITY;
   for (let i = 0; i < 9; i++) {
-    const c0 = threadCpuUs();
     const t0 = performance.now();
     calibrationState = spin(calibrationState, SAMPLE_STEPS);
-    const cpu = threadCpuUs() - c0;
-    const spent = Number.isFinite(cpu) && cpu > 0 ? cpu : (performance.now() - t0) * 1000; // wall off Linux
-    best = Math.min(best, spent);
+    best = Math.min(best, (performance.now() - t0) * 1000);
   }
   return Math.max(1, Math.round((SAMPLE_STEPS * us) / best));
 }
@@ -103,9 +100,15 @@ export interface WorkCalibration {
   /** xorshift steps per call (what every server runs). */
   iterations: number;
   calls: number;
-  /** Wall time per call, µs. */
+  /**
+   * Wall time per call on this idle thread, µs: what one call costs the thread that runs it, the
+   * work function's own clock reads and garbage included. "Beyond the work" subtracts this.
+   */
   wallUsPerCall: number;
-  /** This thread's CPU per call, µs (/proc/thread-self/schedstat; NaN off Linux). */
+  /**
+   * The process's CPU per call, µs, for reference: a little more than {@link wallUsPerCall}, as
+   * V8's helper threads collect the work function's BigInt garbage beside it.
+   */
   cpuUsPerCall: number;
   /** The median sampled call's wall time, µs (what the servers' in-place figure is compared with). */
   medianWallUsPerCall: number;
@@ -117,8 +120,11 @@ const CALIBRATION_BLOCKS = 5;
 /**
  * Runs `calls` calls of a fresh {@link SimulatedWork} of `iterations` steps (after an unmeasured
  * tenth, for the JIT) on this thread, in {@link CALIBRATION_BLOCKS} blocks, and returns the median
- * block's cost per call (a block that another process's burst slowed does not move it). Bounded:
- * `calls` calls.
+ * block's cost per call (a block that another process's burst slowed does not move it): wall time,
+ * and the process's CPU (`process.cpuUsage`, exact to the µs). Not this thread's `/proc` CPU figure:
+ * that one is brought up to date only at scheduler ticks, up to 10 ms late, which a block of 20 ms
+ * cannot absorb (it read 8.0 µs of CPU per call of a 9.7 µs call, and 2.06–2.39 for the same 2 µs
+ * steps from one run to the next). Give each block 20 ms or more. Bounded: `calls` calls.
  */
 export function calibrateWork(us: number, iterations: number, calls: number): WorkCalibration {
   const w = new SimulatedWork(us, iterations);
@@ -129,16 +135,17 @@ export function calibrateWork(us: number, iterations: number, calls: number): Wo
   const cpu: number[] = [];
   const wall: number[] = [];
   for (let b = 0; b < CALIBRATION_BLOCKS; b++) {
-    const c0 = threadCpuUs();
+    const c0 = process.cpuUsage();
     const t0 = process.hrtime.bigint();
     for (let i = 0; i < perBlock; i++) w.run();
     wall.push(Number(process.hrtime.bigint() - t0) / 1000 / perBlock);
-    cpu.push((threadCpuUs() - c0) / perBlock);
+    const c = process.cpuUsage(c0);
+    cpu.push((c.user + c.system) / perBlock);
   }
   return { requestedUs: us, iterations, calls: perBlock * CALIBRATION_BLOCKS, wallUsPerCall: median(wall), cpuUsPerCall: median(cpu), medianWallUsPerCall: w.medianCallUs() };
 }
 
-/** The median of a non-empty list (NaN stays NaN: off Linux the CPU clock is missing). */
+/** The median of a non-empty list. */
 function median(v: number[]): number {
   const s = [...v].sort((a, b) => a - b);
   return s[s.length >> 1]!;
