@@ -72,8 +72,9 @@ export interface NetConfig {
    * more on a VM, so this bounds both the wake-up rate of a busy server and how long its replies can
    * wait for a sleeping thread in the middle of a long drain. Not reached by a server that keeps up
    * (its drains are short). Echo with 2 µs of work per datagram (2 cores): 50 µs woke a thread every
-   * 35 datagrams, 250 µs every 75, for 0.41 against 0.12 µs of main-thread CPU per datagram beyond
-   * the work (docs/benchmarks.md). 0 wakes it at every switch to another connection. Default 250.
+   * 35 datagrams, 250 µs every 75; the main thread spent 2.47 against 2.30 µs of CPU per datagram,
+   * the process 4.0 against 3.2 (docs/benchmarks.md). 0 wakes it at every switch to another
+   * connection. Default 250.
    * Thread: main (read when a manager is made).
    */
   drainHoldUs: number;
