@@ -19,6 +19,21 @@ function threadTotal(server: ReturnType<typeof makeServer>, key: 'tcpWrites' | '
   return server.manager.getThreadStats().reduce((s, t) => s + t[key], 0);
 }
 
+/**
+ * The task stays busy (never returns to its event loop) and polls `client` (polled mode needs the
+ * poll) until a datagram is there: an event, bounded by a deadline only.
+ */
+function pollWithoutReturning(client: ReturnType<typeof makeClient>): { arrived: boolean; polls: number } {
+  const deadline = performance.now() + 10_000;
+  let arrived = false;
+  let polls = 0;
+  while (!arrived && performance.now() < deadline) {
+    arrived = client.reader.dataAvailable();
+    polls++;
+  }
+  return { arrived, polls };
+}
+
 const CONNS = 4;
 const RUN = 40;
 
@@ -195,41 +210,30 @@ describe.each(MODES)('batching ($name)', ({ threads }) => {
     else expect(sleeps, `${sleeps} sleeps for ${SENDS} spaced sends`).toBeLessThanOrEqual(1);
   });
 
-  it('writer.cork() gives the manual getData loop the same batching, in order', async () => {
+  it.each([
+    { how: 'inside writer.cork() … uncork()', corked: true },
+    { how: 'without cork, as the manual writes it', corked: false },
+  ])('the manual getData loop $how batches its replies the same way, in order', async ({ corked }) => {
     const { server, client } = await queuedRuns(threads);
     const before = threadTotal(server, 'tcpWrites');
     const dg = new NetDatagram();
     const order: Connection[] = [];
     let handled = 0;
-    server.writer.cork();
-    expect(server.writer.getCorked()).toBe(1);
+    if (corked) {
+      server.writer.cork();
+      expect(server.writer.getCorked()).toBe(1);
+    }
     while (server.reader.dataAvailable()) {
       if (!server.reader.getData(dg)) break;
-      work(150); // as in the drainData test: time for a thread to wake and write each reply
+      work(150); // as in the drainData test: time for a thread to wake and write each reply, were they not held
       const conn = dg.getConnection()!;
       if (order[order.length - 1] !== conn) order.push(conn);
       expect(server.writer.send(dg, conn)).toBe(true);
       handled++;
     }
-    server.writer.uncork();
-    expect(server.writer.getCorked()).toBe(0);
-    expect(handled).toBe(CONNS * RUN);
-    await expectBatchedEchoes(server, client, before, order.length);
-  });
-
-  it('the manual getData loop, without cork, batches its replies the same way, in order', async () => {
-    const { server, client } = await queuedRuns(threads);
-    const before = threadTotal(server, 'tcpWrites');
-    const dg = new NetDatagram();
-    const order: Connection[] = [];
-    let handled = 0;
-    while (server.reader.dataAvailable()) {
-      if (!server.reader.getData(dg)) break;
-      work(150); // time for a thread to wake and write each reply, were they not held
-      const conn = dg.getConnection()!;
-      if (order[order.length - 1] !== conn) order.push(conn);
-      expect(server.writer.send(dg, conn)).toBe(true);
-      handled++;
+    if (corked) {
+      server.writer.uncork();
+      expect(server.writer.getCorked()).toBe(0);
     }
     expect(handled).toBe(CONNS * RUN);
     await expectBatchedEchoes(server, client, before, order.length);
@@ -262,14 +266,7 @@ describe.each(MODES)('batching ($name)', ({ threads }) => {
     expect(server.reader.getData(dg)).toBe(true);
     expect(dg.getConnection()).toBe(conn);
     expect(server.writer.send(textDatagram('answer', 2), conn!)).toBe(true);
-    // The task goes on (never returns to its event loop) and polls the client until the reply is there.
-    const deadline = performance.now() + 10_000;
-    let arrived = false;
-    let polls = 0;
-    while (!arrived && performance.now() < deadline) {
-      arrived = client.reader.dataAvailable();
-      polls++;
-    }
+    const { arrived, polls } = pollWithoutReturning(client);
     expect(arrived, `the reply arrived while the server's task kept computing (${polls} polls)`).toBe(true);
   });
 
@@ -298,15 +295,7 @@ describe.each(MODES)('batching ($name)', ({ threads }) => {
     const [conn] = await acceptAll(server, 1);
     // A send followed by a long computation in the same task: the datagram must not wait for it.
     expect(server.writer.send(textDatagram('now', 7), conn!)).toBe(true);
-    // The main thread stays busy (never returns to its event loop) and polls the client (polled
-    // mode needs the poll) until the datagram is there: an event, bounded by a deadline only.
-    const deadline = performance.now() + 10_000;
-    let arrived = false;
-    let polls = 0;
-    while (!arrived && performance.now() < deadline) {
-      arrived = client.reader.dataAvailable();
-      polls++;
-    }
+    const { arrived, polls } = pollWithoutReturning(client);
     expect(arrived, `the datagram arrived while the main thread kept computing (${polls} polls)`).toBe(true);
   });
 });
