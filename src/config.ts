@@ -65,10 +65,11 @@ export interface NetConfig {
    */
   ioSpinUs: number;
   /**
-   * While `drainData` works through a run of datagrams, or a writer is corked, the sends made are
-   * published as the drain moves from one connection to the next, but an I/O thread asleep in its
-   * outbound loop is woken for them at most once per this many microseconds (and when the drain
-   * returns, or at `uncork`). A wake-up costs the main thread about 8 µs and the woken I/O thread
+   * While `drainData` works through a run of datagrams, the manual `getData` loop runs (from its
+   * second `getData` in a task), or a writer is corked, the sends made are published as the drain
+   * moves from one connection to the next, but an I/O thread asleep in its outbound loop is woken for
+   * them at most once per this many microseconds (and when the drain returns, the loop finds the
+   * queue empty or its task returns, or at `uncork`). A wake-up costs the main thread about 8 µs and the woken I/O thread
    * more on a VM, so this bounds both the wake-up rate of a busy server and how long its replies can
    * wait for a sleeping thread in the middle of a long drain. Not reached by a server that keeps up
    * (its drains are short). Echo with 2 µs of work per datagram (2 cores): 50 µs woke a thread every

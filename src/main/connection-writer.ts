@@ -238,8 +238,9 @@ export class ConnectionWriter {
    * `uncork` at the latest. A long cork is paced as `drainData` paces its drain: when a send goes to
    * another TCP or WebSocket connection than the one before it and what is held has waited
    * `NetConfig.drainHoldUs` (250 µs by default), it goes out (and the threads are woken), so replies
-   * never wait for the end of a long loop while the peers wait for them. Sends made while corked can also go out earlier, when a thread that is awake
-   * anyway takes them. Nests: each `cork` needs its `uncork`. Thread: main thread only.
+   * never wait for the end of a long loop while the peers wait for them. Sends made while corked can
+   * also go out earlier, when a thread that is awake anyway takes them. Nests: each `cork` needs its
+   * `uncork`. Thread: main thread only.
    */
   cork(): void {
     if (this.#shut) throw new PandaNetError(ErrorCode.SHUT_DOWN, 'cork on a ConnectionWriter that was shut down');
