@@ -731,17 +731,23 @@ import(workerData.ringUrl)
     workers.add(worker);
     const outcome: WorkerOutcome = { done: Promise.resolve(), error: undefined, messages: [] };
     outcome.done = new Promise((resolve, reject) => {
+      let reported = false;
       const fail = (why: string): void => {
         outcome.error ??= why;
         reject(new Error(why));
       };
       worker.on('message', (m: { kind: string; result?: unknown; message?: string }) => {
         outcome.messages.push(m);
+        if (m.kind === 'done' || m.kind === 'error') reported = true;
         if (m.kind === 'done') resolve(m.result);
         else if (m.kind === 'error') fail(m.message ?? 'worker error');
       });
       worker.on('error', (err) => fail(String(err)));
-      worker.on('exit', (code) => fail(`worker exited with code ${code} before reporting`));
+      // A worker that reported and then exited is done: Node emits the last messages and 'exit' in
+      // one go when the main thread was busy, before the test's await could see the 'done'.
+      worker.on('exit', (code) => {
+        if (!reported) fail(`worker exited with code ${code} before reporting`);
+      });
     });
     outcome.done.catch(() => undefined); // observed through outcome.error / awaited by the tests
     return { worker, outcome };
