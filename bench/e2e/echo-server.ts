@@ -302,7 +302,6 @@ interface Snapshot {
   threads: Map<number, number>;
   t: number;
   datagrams: number;
-  workNs: bigint;
   loopNs: number;
   loopIdleNs: number;
   iterations: number;
@@ -318,7 +317,6 @@ function snapshot(): Snapshot {
     threads: allThreadsCpuUs(),
     t: performance.now(),
     datagrams,
-    workNs: simWork.spentNs,
     loopNs,
     loopIdleNs,
     iterations,
@@ -362,7 +360,6 @@ function report(): void {
     threads: threads.filter((x) => x.cpuUs > 0),
     windowMs: b.t - a.t,
     datagrams: b.datagrams - a.datagrams,
-    workSpentUs: Number(b.workNs - a.workNs) / 1000,
     workInPlaceUsPerCall: simWork.medianCallUs(),
     loopBusyUs: (b.loopNs - a.loopNs) / 1000,
     loopIdleUs: (b.loopIdleNs - a.loopIdleNs) / 1000,

@@ -112,8 +112,6 @@ export type ServerMessage =
       windowMs: number;
       /** Datagrams the server echoed in the window. */
       datagrams: number;
-      /** Wall time spent in the simulated work, µs. */
-      workSpentUs: number;
       /** The median sampled call's wall time in the window, µs (NaN without work): against the calibration's, whether the work ran slower in place. */
       workInPlaceUsPerCall: number;
       /** Main-thread time inside the loop's receive/send code (excludes the simulated work), µs (hrtime). */
